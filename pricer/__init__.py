@@ -1,0 +1,18 @@
+"""Monte Carlo pricing of European, barrier and Asian options under Black–Scholes, Heston and GARCH."""
+from .engine import MonteCarlo, PriceResult, price
+from .models import BlackScholes, Garch, Heston
+from .products import AsianOption, BarrierOption, EuropeanOption
+
+__all__ = [
+    "BlackScholes", "Heston", "Garch",
+    "EuropeanOption", "BarrierOption", "AsianOption",
+    "MonteCarlo", "PriceResult", "price", "price_book",
+]
+
+
+def __getattr__(name):
+    # price_book pulls in pandas; import it on first use
+    if name == "price_book":
+        from .book import price_book
+        return price_book
+    raise AttributeError(f"module 'pricer' has no attribute {name!r}")

@@ -1,0 +1,94 @@
+"""Field handling shared by models and products: pytree dataclasses whose numeric fields are
+checked once, at construction, with errors that name the field.
+
+A model or product is a frozen dataclass registered as a JAX pytree (numeric fields are leaves,
+structural fields are static metadata), so ``jit``, ``vmap`` and ``grad`` pass straight through.
+Checks run only on concrete values: when JAX rebuilds the pytree from tracers (inside ``jit`` or
+``grad``) the values are not inspected again.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+import numpy as np
+
+
+def pytree_dataclass(cls=None, *, static: tuple[str, ...] = ()):
+    """Frozen dataclass + JAX pytree; fields named in ``static`` are metadata (hashable, not traced)."""
+
+    def wrap(klass):
+        klass = dataclasses.dataclass(frozen=True)(klass)
+        names = [f.name for f in dataclasses.fields(klass)]
+        data = [n for n in names if n not in static]
+        meta = [n for n in names if n in static]
+        return jax.tree_util.register_dataclass(klass, data_fields=data, meta_fields=meta)
+
+    return wrap if cls is None else wrap(cls)
+
+
+def is_concrete(value: Any) -> bool:
+    """True for values we can inspect now (numbers, numpy arrays, concrete jax arrays)."""
+    if value is None or isinstance(value, jax.core.Tracer):
+        return False
+    if isinstance(value, (bool, int, float, np.ndarray, np.generic, list, tuple)):
+        return True
+    return isinstance(value, jax.Array)
+
+
+def numeric_field(name: str, value: Any, *, check: Callable[[np.ndarray], np.ndarray] | None = None,
+                  requirement: str = "") -> Any:
+    """Return ``value`` as a float numpy array after checking it is finite (and ``check`` holds).
+
+    Non-concrete values (tracers, placeholders JAX uses when rebuilding pytrees) pass unchanged.
+    Raises ``ValueError`` naming ``name`` and the first offending element.
+    """
+    if not is_concrete(value):
+        return value
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number or an array of numbers, got {value!r}") from None
+    bad = ~np.isfinite(array)
+    if bad.any():
+        raise ValueError(f"{name} must be finite, got {_first(array, bad)}")
+    if check is not None:
+        bad = ~np.asarray(check(array))
+        if bad.any():
+            raise ValueError(f"{name} must be {requirement}, got {_first(array, bad)}")
+    return array
+
+
+def flag_field(name: str, value: Any) -> Any:
+    """A boolean field (call/put, up/down, ...) stored as a float 0/1 array so mixed batches price together."""
+    if not is_concrete(value):
+        return value
+    array = np.asarray(value)
+    if array.dtype.kind not in "biu" and not np.isin(array, (0.0, 1.0)).all():
+        raise ValueError(f"{name} must be True/False, got {value!r}")
+    return array.astype(np.float64)
+
+
+def _first(array: np.ndarray, bad: np.ndarray) -> str:
+    if array.ndim == 0:
+        return repr(float(array))
+    index = tuple(int(i) for i in np.argwhere(bad)[0])
+    return f"{float(array[index])!r} at index {index if len(index) > 1 else index[0]}"
+
+
+def positive(x):
+    return x > 0
+
+
+def non_negative(x):
+    return x >= 0
+
+
+def batch_shape(obj) -> tuple[int, ...]:
+    """Broadcast shape of all numeric fields of a model or product (``()`` for scalars)."""
+    shapes = [np.shape(leaf) for leaf in jax.tree_util.tree_leaves(obj)]
+    try:
+        return tuple(np.broadcast_shapes(*shapes)) if shapes else ()
+    except ValueError:
+        raise ValueError(f"{type(obj).__name__}: fields have shapes {shapes} that do not broadcast together") from None

@@ -1,0 +1,103 @@
+"""Online path functionals, optax-style: each is a pair of pure functions (init, update) over an
+explicit state, so paths are never stored and memory is bounded by a chunk of paths.
+
+Shapes: path values ``x`` (log spot) are (M, n) with M = 1 (paths shared by the batch) or P;
+product fields are (P, 1); states are (P, n). ``StepData.events`` holds this step's (P, 1) rows of the
+grid's event tables; ``discount`` is exp(-r t) at the step's end, (M, 1).
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax.numpy as jnp
+
+
+class StepData(NamedTuple):
+    x_prev: jnp.ndarray
+    x_next: jnp.ndarray
+    variance: jnp.ndarray  # variance of the log price over the step (Brownian bridge)
+    events: dict
+    discount: jnp.ndarray
+
+
+class Accumulator(NamedTuple):
+    init: Callable    # (x0 (M, n), product) -> state
+    update: Callable  # (state, StepData, product) -> state
+
+
+def chain(**accumulators: Accumulator) -> Accumulator:
+    """Run several accumulators side by side; the state is a dict keyed by their names."""
+
+    def init(x0, product):
+        return {name: acc.init(x0, product) for name, acc in accumulators.items()}
+
+    def update(state, step, product):
+        return {name: acc.update(state[name], step, product) for name, acc in accumulators.items()}
+
+    return Accumulator(init, update)
+
+
+def _rows(x0, product_field):
+    return jnp.zeros(jnp.broadcast_shapes(x0.shape, jnp.shape(product_field)), x0.dtype)
+
+
+def terminal_value() -> Accumulator:
+    """S at the product's expiry."""
+
+    def init(x0, product):
+        return _rows(x0, product.expiry) + jnp.exp(x0)
+
+    def update(state, step, product):
+        return jnp.where(step.events["expiry"] > 0, jnp.exp(step.x_next), state)
+
+    return Accumulator(init, update)
+
+
+def running_average() -> Accumulator:
+    """Sums of S and of log S over the product's fixing dates (arithmetic and geometric averages)."""
+
+    def init(x0, product):
+        zeros = _rows(x0, product.expiry)
+        return {"sum": zeros, "sum_log": zeros}
+
+    def update(state, step, product):
+        weight = step.events["fix"]
+        return {"sum": state["sum"] + weight * jnp.exp(step.x_next),
+                "sum_log": state["sum_log"] + weight * step.x_next}
+
+    return Accumulator(init, update)
+
+
+def barrier_survival(continuous: bool) -> Accumulator:
+    """Probability that the barrier has not been hit, and the discounted knock-out rebate paid so far.
+
+    Continuous monitoring: between grid points the log price is a Brownian bridge, which crosses the
+    barrier b with probability exp(-2 (b - x0)(b - x1) / variance) when both ends are on the safe side.
+    Discrete monitoring: the barrier is checked at the monitoring dates only. Hits are rebated at the
+    step's end. The survival probability is a smooth function of the path, so pathwise Greeks exist.
+    """
+
+    def safe(x, product):
+        log_barrier = jnp.log(product.barrier)
+        return jnp.where(product.up > 0, x < log_barrier, x > log_barrier)
+
+    def init(x0, product):
+        survival = safe(x0, product).astype(x0.dtype) + _rows(x0, product.expiry)
+        return {"survival": survival, "rebate": product.rebate * (1.0 - survival)}
+
+    def update(state, step, product):
+        safe_next = safe(step.x_next, product)
+        if continuous:
+            log_barrier = jnp.log(product.barrier)
+            both_safe = safe(step.x_prev, product) & safe_next
+            exponent = -2.0 * (log_barrier - step.x_prev) * (log_barrier - step.x_next) / jnp.maximum(step.variance, 1e-30)
+            crossing = jnp.exp(jnp.where(both_safe, exponent, 0.0))
+            step_survival = jnp.where(both_safe, 1.0 - crossing, 0.0)
+            step_survival = jnp.where(step.events["alive"] > 0, step_survival, 1.0)
+        else:
+            step_survival = jnp.where(step.events["monitor"] > 0, safe_next.astype(step.x_next.dtype), 1.0)
+        survival = state["survival"] * step_survival
+        hit = state["survival"] - survival
+        return {"survival": survival, "rebate": state["rebate"] + product.rebate * hit * step.discount}
+
+    return Accumulator(init, update)

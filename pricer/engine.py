@@ -1,0 +1,246 @@
+"""The Monte Carlo engine: settings, ``price()``, and the jitted core.
+
+Structure of one call:
+1. (numpy) validate, broadcast the product and model batches, flatten to P rows, build the time grid;
+2. (jit) for each chunk of paths: ``lax.scan`` over time steps, the model's ``step`` and the product's
+   accumulators updated online; discounted payoffs and control variates per path; block moments
+   folded in block order;
+3. price = mean - beta (control mean - known mean), standard error from the residual variance.
+
+Random numbers are keyed by (seed, block of paths, time step) only, so a price does not depend on
+the chunk size, on the other items in the batch, or on the machine's device count.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from . import payoffs, statistics
+from .accumulators import StepData
+from .grid import build_grid
+from .models import Model
+from .products import AsianOption, BarrierOption, EuropeanOption
+
+BLOCK_PATHS = 1024          # paths per random-number block (antithetic: 512 pairs)
+_CHUNK_FLOATS = 1 << 22     # working floats per chunk (state + accumulators), bounds memory
+_MAX_CHUNK_PATHS = 1 << 16
+_SCHEMES = ("qe", "euler")
+_BACKENDS = ("auto", "scan", "kernel")
+
+
+@dataclasses.dataclass(frozen=True)
+class MonteCarlo:
+    """Simulation settings.
+
+    paths: number of paths (rounded up to a whole number of 1,024-path blocks; ``PriceResult.paths``
+    says how many ran). steps_per_year: time steps per year (event dates are added to the grid; GARCH
+    always steps daily). scheme: Heston discretisation, "qe" (Andersen QE-M) or "euler" (full
+    truncation). antithetic / control_variate: variance reduction. dtype: "float32" or "float64"
+    (float64 needs ``jax.config.update("jax_enable_x64", True)``). backend: "auto" | "scan" | "kernel".
+    chunk_paths: paths simulated at once (None: chosen from the batch size to bound memory).
+    """
+
+    paths: int = 100_000
+    steps_per_year: int = 252
+    seed: int = 0
+    scheme: str = "qe"
+    antithetic: bool = True
+    control_variate: bool = True
+    dtype: str = "float32"
+    backend: str = "auto"
+    chunk_paths: int | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.paths, (int, np.integer)) or isinstance(self.paths, bool) or self.paths < 2:
+            raise ValueError(f"paths must be an integer >= 2, got {self.paths!r}")
+        if not isinstance(self.steps_per_year, (int, np.integer)) or self.steps_per_year < 1:
+            raise ValueError(f"steps_per_year must be a positive integer, got {self.steps_per_year!r}")
+        if not isinstance(self.seed, (int, np.integer)) or isinstance(self.seed, bool):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        if self.scheme not in _SCHEMES:
+            raise ValueError(f"scheme must be one of {_SCHEMES}, got {self.scheme!r}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        if self.backend not in _BACKENDS:
+            raise ValueError(f"backend must be one of {_BACKENDS}, got {self.backend!r}")
+        if self.chunk_paths is not None and (not isinstance(self.chunk_paths, (int, np.integer)) or self.chunk_paths < BLOCK_PATHS):
+            raise ValueError(f"chunk_paths must be an integer >= {BLOCK_PATHS}, got {self.chunk_paths!r}")
+
+    @property
+    def blocks(self) -> int:
+        return math.ceil(self.paths / BLOCK_PATHS)
+
+
+@dataclasses.dataclass(frozen=True)
+class PriceResult:
+    """Prices and standard errors shaped like the product/model batch; greeks keyed by name."""
+
+    price: Any
+    stderr: Any
+    greeks: dict
+    greeks_stderr: dict
+    paths: int
+    steps: int
+
+    def __repr__(self):
+        return f"PriceResult(price={self.price!r}, stderr={self.stderr!r}, paths={self.paths}, steps={self.steps})"
+
+
+def price(product, model, mc: MonteCarlo | None = None, greeks=()) -> PriceResult:
+    """Price a product (or a batch of products) under a model by Monte Carlo.
+
+    Product and model fields broadcast together into one batch (shape B); the result's arrays have
+    shape B. Products in a batch share paths when the model is a single set of parameters.
+    """
+    mc = MonteCarlo() if mc is None else mc
+    if not isinstance(product, (EuropeanOption, BarrierOption, AsianOption)):
+        raise TypeError(f"product must be EuropeanOption, BarrierOption or AsianOption, got {type(product).__name__}")
+    if not isinstance(model, Model):
+        raise TypeError(f"model must be BlackScholes, Heston or Garch, got {type(model).__name__}")
+    if isinstance(greeks, str):
+        greeks = (greeks,)
+    if greeks:
+        from .greeks import price_with_greeks
+        return price_with_greeks(product, model, mc, tuple(greeks))
+    setup = prepare(product, model, mc)
+    price_flat, stderr_flat = _price_core(setup.model, setup.product, setup.arrays, setup.key, **setup.static)
+    shape = setup.batch_shape
+    return PriceResult(np.asarray(price_flat).reshape(shape), np.asarray(stderr_flat).reshape(shape), {}, {},
+                       paths=mc.blocks * BLOCK_PATHS, steps=setup.grid.steps)
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    model: Any
+    product: Any
+    arrays: dict
+    key: Any
+    static: dict
+    grid: Any
+    batch_shape: tuple
+
+
+def prepare(product, model, mc: MonteCarlo) -> Setup:
+    """Validate, broadcast and flatten the batch, and build the grid (numpy, before tracing)."""
+    if mc.dtype == "float64" and not jax.config.jax_enable_x64:
+        raise ValueError("dtype='float64' needs jax.config.update('jax_enable_x64', True) before pricing")
+    if mc.backend == "kernel":
+        raise ValueError("backend='kernel' (the fused GPU kernel) is not available in this version; use 'scan' or 'auto'")
+    dtype = jnp.dtype(mc.dtype)
+    model_shape, product_shape = model.batch_shape, _product_shape(product)
+    try:
+        shape = tuple(np.broadcast_shapes(model_shape, product_shape))
+    except ValueError:
+        raise ValueError(f"model batch shape {model_shape} and product batch shape {product_shape} do not broadcast") from None
+    rows = int(np.prod(shape, dtype=np.int64))
+    model_rows = 1 if model_shape == () else rows
+    flat_model = jax.tree_util.tree_map(lambda a: _flatten(a, shape, model_rows, dtype), model)
+    flat_product = jax.tree_util.tree_map(lambda a: _flatten(a, shape, rows, dtype), product)
+    expiry = np.broadcast_to(np.asarray(product.expiry, np.float64), shape).reshape(-1)
+    grid = build_grid(product, expiry, mc.steps_per_year, model.periods_per_year)
+    arrays = {
+        "dt": jnp.asarray(grid.dt, dtype),
+        "times": jnp.asarray(grid.times[1:], dtype),
+        "events": {name: jnp.asarray(table, dtype) for name, table in grid.events.items()},
+        "expiry_time": jnp.asarray(grid.expiry_time[:, None], dtype),
+    }
+    if isinstance(product, AsianOption):
+        arrays["fixing_count"] = jnp.asarray(grid.events["fix"].sum(0)[:, None], dtype)
+        arrays["fixing_times"] = jnp.asarray(grid.fixing_times, dtype)
+    chunk_paths = mc.chunk_paths or _auto_chunk(model, product, rows, model_rows)
+    blocks_per_chunk = max(1, min(chunk_paths // BLOCK_PATHS, mc.blocks))
+    static = dict(blocks=mc.blocks, blocks_per_chunk=blocks_per_chunk, antithetic=mc.antithetic,
+                  use_control=mc.control_variate, scheme=mc.scheme)
+    key = jax.random.key(mc.seed)
+    return Setup(flat_model, flat_product, arrays, key, static, grid, shape)
+
+
+def _product_shape(product):
+    from ._fields import batch_shape
+    return batch_shape(product)
+
+
+def _flatten(leaf, shape, rows, dtype):
+    """Broadcast a field to the batch shape and flatten to (rows, 1); rows = 1 for a shared model."""
+    return jnp.asarray(np.broadcast_to(np.asarray(leaf), shape).reshape(-1, 1)[:rows], dtype)
+
+
+def _auto_chunk(model, product, rows, model_rows):
+    per_path = 2 * model.n_normals * model_rows + 4 * rows
+    paths = _CHUNK_FLOATS // max(per_path, 1)
+    return int(min(max(paths, BLOCK_PATHS), _MAX_CHUNK_PATHS))
+
+
+# --------------------------------------------------------------------------------------------------
+# jitted core
+
+
+def simulate_samples(model, product, arrays, key, first_block, blocks, antithetic, scheme):
+    """Discounted payoffs and control variates for ``blocks`` blocks starting at ``first_block``.
+
+    Returns (Y, C): (P, samples) with samples = blocks * block paths (antithetic pairs averaged).
+    """
+    base = BLOCK_PATHS // 2 if antithetic else BLOCK_PATHS
+    block_keys = jax.vmap(lambda b: jax.random.fold_in(key, b))(first_block + jnp.arange(blocks))
+    dtype = arrays["dt"].dtype
+    n_paths = blocks * BLOCK_PATHS
+    accumulator = payoffs.accumulator(product)
+    state = model.init(n_paths, dtype)
+    acc_state = accumulator.init(state["x"], product)
+
+    def draw(step_index):
+        z = jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, step_index), (model.n_normals, base), dtype))(block_keys)
+        z = jnp.moveaxis(z, 1, 0).reshape(model.n_normals, blocks * base)
+        return jnp.concatenate([z, -z], axis=1) if antithetic else z
+
+    def body(carry, xs):
+        state, acc_state = carry
+        dt, t_end, events, step_index = xs
+        new_state, variance = model.step(state, dt, draw(step_index), scheme)
+        live = dt > 0
+        new_state = jax.tree_util.tree_map(lambda new, old: jnp.where(live, new, old), new_state, state)
+        step = StepData(state["x"], new_state["x"], variance, {k: v[:, None] for k, v in events.items()},
+                        model.discount(t_end))
+        return (new_state, accumulator.update(acc_state, step, product)), None
+
+    steps = arrays["dt"].shape[0]
+    xs = (arrays["dt"], arrays["times"], arrays["events"], jnp.arange(steps))
+    (state, acc_state), _ = lax.scan(body, (state, acc_state), xs)
+    context = dict(arrays, fix_table=arrays["events"].get("fix", jnp.zeros((steps, 1), dtype)).T)
+    y = payoffs.discounted_payoff(product, acc_state, model, context)
+    control = payoffs.control_variate(product, acc_state, model, context)
+    c = jnp.broadcast_to(control[0], y.shape)
+    if antithetic:
+        half = blocks * base
+        y = 0.5 * (y[:, :half] + y[:, half:])
+        c = 0.5 * (c[:, :half] + c[:, half:])
+    return y, c, control[1]
+
+
+@partial(jax.jit, static_argnames=("blocks", "blocks_per_chunk", "antithetic", "use_control", "scheme"))
+def _price_core(model, product, arrays, key, *, blocks, blocks_per_chunk, antithetic, use_control, scheme):
+    rows = arrays["expiry_time"].shape[0]
+    dtype = arrays["dt"].dtype
+    full_chunks, remainder = divmod(blocks, blocks_per_chunk)
+
+    def run_chunk(total, first_block, size):
+        y, c, cv_mean = simulate_samples(model, product, arrays, key, first_block, size, antithetic, scheme)
+        return statistics.fold_blocks(total, y, c, size), cv_mean
+
+    total = statistics.zeros(rows, dtype)
+    cv_mean = jnp.zeros((rows,), dtype)
+    if full_chunks:
+        def chunk_body(carry, index):
+            total, _ = carry
+            return run_chunk(total, index * blocks_per_chunk, blocks_per_chunk), None
+        (total, cv_mean), _ = lax.scan(chunk_body, (total, cv_mean), jnp.arange(full_chunks))
+    if remainder:
+        total, cv_mean = run_chunk(total, full_chunks * blocks_per_chunk, remainder)
+    return statistics.estimate(total, cv_mean, use_control)

@@ -1,0 +1,75 @@
+"""The simulation time grid and each product's events on it (expiry, fixings, monitoring dates).
+
+Built in numpy before tracing: schedules are static, so the grid's *length* is part of the compiled
+shape while its values are ordinary arrays. The grid is padded with zero-length steps to a multiple
+of ``PAD`` so that nearby schedules share one compiled program; zero-length steps change nothing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .products import AsianOption, BarrierOption, schedule_times
+
+PAD = 32
+_TIME_TOLERANCE = 1e-9  # years (~0.03 s): closer event times are the same date
+
+
+@dataclass(frozen=True)
+class Grid:
+    times: np.ndarray       # (K + 1,) step end times, times[0] = 0, padded
+    steps: int              # K, number of real (non-padding) steps
+    events: dict            # name -> (K_padded, P) float arrays, row k = event at times[k + 1]
+    expiry_time: np.ndarray  # (P,) grid time of each product's expiry (GARCH: snapped to a trading day)
+    fixing_times: np.ndarray | None  # (P, n) grid times of Asian fixings, else None
+
+    @property
+    def dt(self) -> np.ndarray:
+        return np.diff(self.times)
+
+
+def build_grid(product, expiry: np.ndarray, steps_per_year: int, fixed_periods: int | None) -> Grid:
+    """Grid for a flattened product batch (``expiry``: (P,) years).
+
+    ``fixed_periods``: a model with its own step (GARCH: 252 a year) gets the uniform grid k/fixed_periods
+    with every event moved to the nearest step; otherwise the grid is the union of the uniform grid
+    k/steps_per_year and all event times, so every expiry, fixing and monitoring date is exactly on it.
+    """
+    schedules = {"expiry": expiry[:, None]}
+    if isinstance(product, AsianOption):
+        schedules["fix"] = schedule_times(product.fixings, expiry)
+    if isinstance(product, BarrierOption) and not product.continuous:
+        schedules["monitor"] = schedule_times(product.monitoring, expiry)
+    horizon = float(expiry.max())
+
+    if fixed_periods is not None:
+        to_index = {name: np.maximum(np.rint(t * fixed_periods).astype(np.int64), 1) for name, t in schedules.items()}
+        steps = int(max(idx.max() for idx in to_index.values()))
+        times = np.arange(steps + 1) / fixed_periods
+    else:
+        uniform = np.arange(int(np.ceil(horizon * steps_per_year - 1e-9)) + 1) / steps_per_year
+        candidates = np.concatenate([uniform[uniform < horizon - _TIME_TOLERANCE]] + [t.ravel() for t in schedules.values()])
+        candidates = np.sort(np.concatenate([[0.0], candidates]))
+        keep = np.concatenate([[True], np.diff(candidates) > _TIME_TOLERANCE])
+        times = candidates[keep]
+        steps = times.size - 1
+        to_index = {name: np.searchsorted(times, t - _TIME_TOLERANCE) for name, t in schedules.items()}
+
+    padded = int(np.ceil(steps / PAD) * PAD)
+    times = np.concatenate([times, np.full(padded - steps, times[-1])])
+    n_products = expiry.size
+    expiry_index = to_index["expiry"][:, 0]
+    step_index = np.arange(1, padded + 1)[:, None]
+    events = {
+        "alive": (step_index <= expiry_index[None, :]).astype(np.float64),
+        "expiry": (step_index == expiry_index[None, :]).astype(np.float64),
+    }
+    for name in ("fix", "monitor"):
+        if name in to_index:
+            table = np.zeros((padded, n_products))
+            for p in range(n_products):
+                np.add.at(table[:, p], to_index[name][p] - 1, 1.0)
+            events[name] = table
+    fixing_times = times[to_index["fix"]] if "fix" in to_index else None
+    return Grid(times=times, steps=steps, events=events, expiry_time=times[expiry_index], fixing_times=fixing_times)

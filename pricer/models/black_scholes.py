@@ -1,0 +1,33 @@
+"""Black–Scholes (geometric Brownian motion), simulated exactly in log space."""
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from .._fields import numeric_field, positive, pytree_dataclass
+from .base import Model
+
+
+@pytree_dataclass
+class BlackScholes(Model):
+    """dS/S = (r - q) dt + vol dW.  spot > 0; vol annualised decimal > 0; rate, dividend continuous."""
+
+    spot: object
+    vol: object
+    rate: object = 0.0
+    dividend: object = 0.0
+
+    n_normals = 1
+
+    def __post_init__(self):
+        object.__setattr__(self, "spot", numeric_field("spot", self.spot, check=positive, requirement="> 0"))
+        object.__setattr__(self, "vol", numeric_field("vol", self.vol, check=positive, requirement="> 0"))
+        object.__setattr__(self, "rate", numeric_field("rate", self.rate))
+        object.__setattr__(self, "dividend", numeric_field("dividend", self.dividend))
+
+    def init(self, n_paths, dtype):
+        return {"x": jnp.broadcast_to(jnp.log(self.spot).astype(dtype), (jnp.shape(self.spot)[0], n_paths))}
+
+    def step(self, state, dt, normals, scheme=None):
+        variance = self.vol * self.vol * dt
+        x = state["x"] + (self.rate - self.dividend) * dt - 0.5 * variance + jnp.sqrt(variance) * normals[0]
+        return {"x": x}, variance

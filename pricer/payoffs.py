@@ -1,0 +1,146 @@
+"""Each product's accumulators, discounted payoff per path, and control variate.
+
+``discounted_payoff`` returns Y (P, n). ``control_variate`` returns (C (P, n), E[C] (P,)), a path
+quantity with a known expectation, strongly correlated with Y:
+
+* European: the discounted terminal spot, E = S0 exp(-q T) (exact for every model and scheme).
+* Barrier: the discounted European payoff, E = closed form (Black–Scholes; Heston characteristic
+  function); for GARCH the discounted terminal spot.
+* Arithmetic fixed-strike Asian: the discrete geometric Asian, E = closed form (Black–Scholes, Heston);
+  otherwise (geometric, floating strike, GARCH) the discounted arithmetic average of S, E exact.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from .accumulators import barrier_survival, chain, running_average, terminal_value
+from .models import BlackScholes, Heston
+from .products import AsianOption, BarrierOption, EuropeanOption
+
+
+def accumulator(product):
+    if isinstance(product, EuropeanOption):
+        return chain(terminal=terminal_value())
+    if isinstance(product, BarrierOption):
+        return chain(terminal=terminal_value(), barrier=barrier_survival(product.continuous))
+    if isinstance(product, AsianOption):
+        return chain(terminal=terminal_value(), average=running_average())
+    raise TypeError(f"unsupported product {type(product).__name__}")
+
+
+def _vanilla(spot, strike, call):
+    return jnp.maximum(jnp.where(call > 0, spot - strike, strike - spot), 0.0)
+
+
+def _asian_averages(product, average, fixing_count):
+    """Arithmetic and geometric averages over past and future fixings, (P, n)."""
+    total = product.past_count + fixing_count
+    arithmetic = (product.past_average * product.past_count + average["sum"]) / total
+    past_log_sum = _past_log_sum(product)
+    geometric = jnp.exp((past_log_sum + average["sum_log"]) / total)
+    return arithmetic, geometric
+
+
+def _past_log_sum(product):
+    seasoned = product.past_count > 0
+    return jnp.where(seasoned, product.past_count * jnp.log(jnp.where(seasoned, product.past_average, 1.0)), 0.0)
+
+
+def discounted_payoff(product, state, model, context):
+    discount = model.discount(context["expiry_time"])
+    spot_at_expiry = state["terminal"]
+    if isinstance(product, EuropeanOption):
+        return discount * _vanilla(spot_at_expiry, product.strike, product.call)
+    if isinstance(product, BarrierOption):
+        vanilla = discount * _vanilla(spot_at_expiry, product.strike, product.call)
+        survival = state["barrier"]["survival"]
+        knock_out = vanilla * survival + state["barrier"]["rebate"]
+        knock_in = vanilla * (1.0 - survival) + product.rebate * discount * survival
+        return jnp.where(product.knock_in > 0, knock_in, knock_out)
+    arithmetic, geometric = _asian_averages(product, state["average"], context["fixing_count"])
+    average = jnp.where(product.geometric > 0, geometric, arithmetic)
+    fixed = _vanilla(average, product.strike, product.call)
+    floating = _vanilla(spot_at_expiry, average, product.call)
+    return discount * jnp.where(product.floating_strike > 0, floating, fixed)
+
+
+def control_variate(product, state, model, context):
+    """(C (P, n), E[C] (P,)) or None when no useful control exists."""
+    expiry = context["expiry_time"]
+    discount = model.discount(expiry)
+    spot = model.spot
+    analytic_model = isinstance(model, (BlackScholes, Heston))
+    if isinstance(product, EuropeanOption) or (isinstance(product, BarrierOption) and not analytic_model):
+        samples = discount * state["terminal"]
+        return samples, _rows(spot * model.discount(expiry) * model.forward_factor(expiry))
+    if isinstance(product, BarrierOption):
+        samples = discount * _vanilla(state["terminal"], product.strike, product.call)
+        return samples, _rows(european_price(model, product.strike, expiry, product.call))
+
+    arithmetic, geometric = _asian_averages(product, state["average"], context["fixing_count"])
+    if analytic_model and "fixing_times" in context:
+        # geometric twin of an arithmetic fixed-strike Asian; rows where it doesn't apply use the fallback
+        geometric_mean = geometric_asian_price(model, product, context)
+        geometric_samples = discount * _vanilla(geometric, product.strike, product.call)
+        use_geometric = (product.geometric == 0) & (product.floating_strike == 0)
+    # fallback: discounted arithmetic average, E = (past sum + sum_k S0 F(t_k)) / N, discounted
+    forward_sum = jnp.sum(context["fix_table"] * model.forward_factor(context["times"][None, :]), axis=1, keepdims=True)
+    total = product.past_count + context["fixing_count"]
+    linear_mean = discount * (product.past_average * product.past_count + spot * forward_sum) / total
+    linear_samples = discount * arithmetic
+    if analytic_model and "fixing_times" in context:
+        samples = jnp.where(use_geometric, geometric_samples, linear_samples)
+        mean = jnp.where(use_geometric, geometric_mean, linear_mean)
+        return samples, _rows(mean)
+    return linear_samples, _rows(linear_mean)
+
+
+def _rows(mean):
+    return jnp.reshape(mean, (-1,))
+
+
+def european_price(model, strike, expiry, call):
+    """Closed-form European price, broadcast over (P, 1) rows."""
+    from . import analytic
+
+    if isinstance(model, BlackScholes):
+        fn = lambda s, k, t, c, vol, r, q: analytic.black_scholes_price(
+            spot=s, strike=k, expiry=t, vol=vol, rate=r, dividend=q, call=c)
+        args = (model.spot, strike, expiry, call, model.vol, model.rate, model.dividend)
+    else:
+        fn = lambda s, k, t, c, v0, ka, th, xi, rho, r, q: analytic.heston_price(
+            spot=s, strike=k, expiry=t, v0=v0, kappa=ka, theta=th, xi=xi, rho=rho, rate=r, dividend=q, call=c)
+        args = (model.spot, strike, expiry, call, model.v0, model.kappa, model.theta, model.xi, model.rho,
+                model.rate, model.dividend)
+    return _vmap_rows(fn, *args)
+
+
+def geometric_asian_price(model, product, context):
+    """Closed-form discrete geometric Asian (fixed strike), rows (P,); fixing times from the grid."""
+    from . import analytic
+
+    fixing_times = context["fixing_times"]  # (P, n)
+    expiry = context["expiry_time"]
+    past_log_sum = _past_log_sum(product)
+    if isinstance(model, BlackScholes):
+        fn = lambda s, k, t, c, pls, pc, ft, vol, r, q: analytic.geometric_asian_bs_price(
+            spot=s, strike=k, fixing_times=ft, vol=vol, rate=r, dividend=q, call=c, expiry=t,
+            past_log_sum=pls, past_count=pc)
+        extra = (model.vol, model.rate, model.dividend)
+    else:
+        fn = lambda s, k, t, c, pls, pc, ft, v0, ka, th, xi, rho, r, q: analytic.geometric_asian_heston_price(
+            spot=s, strike=k, fixing_times=ft, v0=v0, kappa=ka, theta=th, xi=xi, rho=rho, rate=r, dividend=q,
+            call=c, expiry=t, past_log_sum=pls, past_count=pc)
+        extra = (model.v0, model.kappa, model.theta, model.xi, model.rho, model.rate, model.dividend)
+    rows = fixing_times.shape[0]
+    scalar_args = [jnp.broadcast_to(a, (rows, 1))[:, 0] for a in
+                   (model.spot, product.strike, expiry, product.call, past_log_sum, product.past_count)]
+    extra = [jnp.broadcast_to(a, (rows, 1))[:, 0] for a in extra]
+    return jax.vmap(fn)(*scalar_args[:6], fixing_times, *extra)
+
+
+def _vmap_rows(fn, *args):
+    rows = max(jnp.shape(a)[0] for a in args)
+    flat = [jnp.broadcast_to(a, (rows, 1))[:, 0] for a in args]
+    return jax.vmap(fn)(*flat)

@@ -1,0 +1,136 @@
+"""Products: European, barrier and Asian options as pytrees of arrays (struct of arrays: a batch is a book).
+
+Numeric fields may be scalars or arrays; arrays of one shape (or broadcastable shapes) form a batch
+priced in one call. Flags (``call``, ``up``, ``knock_in``, ``geometric``, ``floating_strike``) are
+numeric too, so calls and puts, ups and downs, ins and outs price together. Schedules (``fixings``,
+``monitoring``) are static: they shape the simulation's time grid. Times are in years.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._fields import flag_field, is_concrete, non_negative, numeric_field, positive, pytree_dataclass
+
+CONTINUOUS = "continuous"
+
+
+def _schedule(name: str, value, expiry) -> int | tuple[float, ...]:
+    """A schedule is a count n (n equally spaced dates ending at expiry) or increasing times in (0, expiry]."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        if value < 1:
+            raise ValueError(f"{name} must be a positive number of dates or an array of times, got {value!r}")
+        return int(value)
+    try:
+        times = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive number of dates or an array of times, got {value!r}") from None
+    if times.ndim != 1 or times.size == 0:
+        raise ValueError(f"{name} must be a 1-D array of times, got shape {times.shape}")
+    if not np.all(np.isfinite(times)):
+        raise ValueError(f"{name} must be finite, got {times.tolist()}")
+    if np.any(np.diff(times) <= 0):
+        raise ValueError(f"{name} must be strictly increasing, got {times.tolist()}")
+    if times[0] <= 0:
+        raise ValueError(f"{name} times must be > 0 (in the future), got {times[0]!r}")
+    if is_concrete(expiry) and np.any(times[-1] > np.asarray(expiry) * (1 + 1e-12)):
+        raise ValueError(f"{name} times must be <= expiry, got {times[-1]!r} > {np.min(expiry)!r}")
+    return tuple(float(t) for t in times)
+
+
+def schedule_times(schedule, expiry: np.ndarray) -> np.ndarray:
+    """Dates of a schedule for each product: array (P, n) from expiry (P,)."""
+    expiry = np.asarray(expiry, dtype=np.float64).reshape(-1)
+    if isinstance(schedule, int):
+        return expiry[:, None] * np.arange(1, schedule + 1)[None, :] / schedule
+    return np.broadcast_to(np.asarray(schedule)[None, :], (expiry.size, len(schedule)))
+
+
+def _common(obj, names_checks):
+    for name, (check, requirement) in names_checks.items():
+        object.__setattr__(obj, name, numeric_field(name, getattr(obj, name), check=check, requirement=requirement))
+
+
+@pytree_dataclass
+class EuropeanOption:
+    """Pays max(+-(S_T - strike), 0) at expiry. strike > 0; expiry > 0 in years."""
+
+    strike: object
+    expiry: object
+    call: object = True
+
+    def __post_init__(self):
+        _common(self, {"strike": (positive, "> 0"), "expiry": (positive, "> 0 (years)")})
+        object.__setattr__(self, "call", flag_field("call", self.call))
+
+
+@pytree_dataclass(static=("monitoring",))
+class BarrierOption:
+    """Single-barrier option, all eight kinds (up/down x in/out x call/put) with a cash rebate.
+
+    A knock-out pays ``rebate`` when the barrier is hit; a knock-in that never knocks in pays it at
+    expiry. ``monitoring``: "continuous" (Brownian-bridge correction between time steps), a count n of
+    equally spaced monitoring dates ending at expiry, or a 1-D increasing array of times in (0, expiry].
+    A barrier already touched at inception (spot on or beyond it) is knocked out (rebate now) or in.
+    """
+
+    strike: object
+    barrier: object
+    expiry: object
+    call: object = True
+    up: object = True
+    knock_in: object = False
+    rebate: object = 0.0
+    monitoring: object = CONTINUOUS
+
+    def __post_init__(self):
+        _common(self, {"strike": (positive, "> 0"), "barrier": (positive, "> 0"),
+                       "expiry": (positive, "> 0 (years)"), "rebate": (non_negative, ">= 0")})
+        for name in ("call", "up", "knock_in"):
+            object.__setattr__(self, name, flag_field(name, getattr(self, name)))
+        if isinstance(self.monitoring, str):
+            if self.monitoring != CONTINUOUS:
+                raise ValueError(f"monitoring must be 'continuous', a number of dates or an array of times, got {self.monitoring!r}")
+        else:
+            object.__setattr__(self, "monitoring", _schedule("monitoring", self.monitoring, self.expiry))
+
+    @property
+    def continuous(self) -> bool:
+        return self.monitoring == CONTINUOUS
+
+
+@pytree_dataclass(static=("fixings",))
+class AsianOption:
+    """Average-price (fixed strike) or average-strike (floating strike) Asian option.
+
+    fixed strike pays max(+-(A - strike), 0); floating strike pays max(+-(S_T - A), 0) (strike unused).
+    A: arithmetic or geometric average over past and future fixings. ``fixings``: a count n (n equally
+    spaced dates ending at expiry) or a 1-D increasing array of times in (0, expiry]. A seasoned trade
+    gives ``past_count`` fixings already observed with average ``past_average`` (same kind of average).
+    """
+
+    strike: object
+    expiry: object
+    fixings: object
+    call: object = True
+    geometric: object = False
+    floating_strike: object = False
+    past_average: object = 0.0
+    past_count: object = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "floating_strike", flag_field("floating_strike", self.floating_strike))
+        floating_only = is_concrete(self.floating_strike) and np.all(self.floating_strike == 1)
+        strike_check = (non_negative, ">= 0") if floating_only else (positive, "> 0")
+        _common(self, {"strike": strike_check, "expiry": (positive, "> 0 (years)"),
+                       "past_average": (non_negative, ">= 0"),
+                       "past_count": (lambda n: (n >= 0) & (n == np.round(n)), "a whole number >= 0")})
+        for name in ("call", "geometric"):
+            object.__setattr__(self, name, flag_field(name, getattr(self, name)))
+        if is_concrete(self.past_count) and is_concrete(self.past_average):
+            seasoned = np.broadcast_to(self.past_count > 0, np.broadcast_shapes(np.shape(self.past_count), np.shape(self.past_average)))
+            if np.any(seasoned & (np.broadcast_to(self.past_average, seasoned.shape) <= 0)):
+                raise ValueError("past_average must be > 0 when past_count > 0")
+        object.__setattr__(self, "fixings", _schedule("fixings", self.fixings, self.expiry))
+
+
+Product = EuropeanOption | BarrierOption | AsianOption
