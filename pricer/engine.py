@@ -7,8 +7,8 @@ Structure of one call:
    folded in block order;
 3. price = mean - beta (control mean - known mean), standard error from the residual variance.
 
-Random numbers are keyed by (seed, block of paths, time step) only, so a price does not depend on
-the chunk size, on the other items in the batch, or on the machine's device count.
+Random numbers are a pure function of (seed, path, time step) (``pricer.random``), so a price does
+not depend on the chunk size, on the other items in the batch, or on the machine's device count.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from jax import lax
 from . import payoffs, statistics
 from .accumulators import StepData
 from .grid import build_grid
+from .random import normals_from_words, random_words, seed_key
 from .models import Model
 from .products import AsianOption, BarrierOption, EuropeanOption
 
@@ -158,7 +159,7 @@ def prepare(product, model, mc: MonteCarlo) -> Setup:
     blocks_per_chunk = max(1, min(chunk_paths // BLOCK_PATHS, mc.blocks))
     static = dict(blocks=mc.blocks, blocks_per_chunk=blocks_per_chunk, antithetic=mc.antithetic,
                   use_control=mc.control_variate, scheme=mc.scheme)
-    key = jax.random.key(mc.seed)
+    key = jnp.asarray(seed_key(mc.seed))
     return Setup(flat_model, flat_product, arrays, key, static, grid, shape)
 
 
@@ -182,46 +183,52 @@ def _auto_chunk(model, product, rows, model_rows):
 # jitted core
 
 
-def simulate_samples(model, product, arrays, key, first_block, blocks, antithetic, scheme):
+def simulate_samples(model, product, arrays, key, first_block, blocks, antithetic, scheme, use_control=True):
     """Discounted payoffs and control variates for ``blocks`` blocks starting at ``first_block``.
 
     Returns (Y, C): (P, samples) with samples = blocks * block paths (antithetic pairs averaged).
     """
     base = BLOCK_PATHS // 2 if antithetic else BLOCK_PATHS
-    block_keys = jax.vmap(lambda b: jax.random.fold_in(key, b))(first_block + jnp.arange(blocks))
+    path_index = (first_block * base + jnp.arange(blocks * base)).astype(jnp.uint32)
     dtype = arrays["dt"].dtype
     n_paths = blocks * BLOCK_PATHS
     accumulator = payoffs.accumulator(product)
     state = model.init(n_paths, dtype)
     acc_state = accumulator.init(state["x"], product)
 
-    def draw(step_index):
-        z = jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, step_index), (model.n_normals, base), dtype))(block_keys)
-        z = jnp.moveaxis(z, 1, 0).reshape(model.n_normals, blocks * base)
-        return jnp.concatenate([z, -z], axis=1) if antithetic else z
-
     def body(carry, xs):
-        state, acc_state = carry
+        state, acc_state, words = carry
         dt, t_end, events, step_index = xs
-        new_state, variance = model.step(state, dt, draw(step_index), scheme)
+        # next step's random words travel in the loop state (see pricer.random.normal_pair)
+        next_words = random_words(key, path_index, step_index + 1)
+        z = normals_from_words(words, dtype)[: model.n_normals]
+        z = jnp.concatenate([z, -z], axis=1) if antithetic else z
+        new_state, variance = model.step(state, dt, z, scheme)
         live = dt > 0
         new_state = jax.tree_util.tree_map(lambda new, old: jnp.where(live, new, old), new_state, state)
         step = StepData(state["x"], new_state["x"], variance, {k: v[:, None] for k, v in events.items()},
                         model.discount(t_end))
-        return (new_state, accumulator.update(acc_state, step, product)), None
+        return (new_state, accumulator.update(acc_state, step, product), next_words), None
 
     steps = arrays["dt"].shape[0]
-    xs = (arrays["dt"], arrays["times"], arrays["events"], jnp.arange(steps))
-    (state, acc_state), _ = lax.scan(body, (state, acc_state), xs)
-    context = dict(arrays, fix_table=arrays["events"].get("fix", jnp.zeros((steps, 1), dtype)).T)
+    xs = (arrays["dt"], arrays["times"], arrays["events"], jnp.arange(steps, dtype=jnp.uint32))
+    first_words = random_words(key, path_index, jnp.uint32(0))
+    (state, acc_state, _), _ = lax.scan(body, (state, acc_state, first_words), xs)
+    context = _context(arrays)
     y = payoffs.discounted_payoff(product, acc_state, model, context)
-    control = payoffs.control_variate(product, acc_state, model, context)
-    c = jnp.broadcast_to(control[0], y.shape)
+    c = payoffs.control_samples(product, acc_state, model, context) if use_control else jnp.zeros_like(y)
+    c = jnp.broadcast_to(c, y.shape)
     if antithetic:
         half = blocks * base
         y = 0.5 * (y[:, :half] + y[:, half:])
         c = 0.5 * (c[:, :half] + c[:, half:])
-    return y, c, control[1]
+    return y, c
+
+
+def _context(arrays):
+    steps = arrays["dt"].shape[0]
+    fix_table = arrays["events"]["fix"].T if "fix" in arrays["events"] else jnp.zeros((1, steps), arrays["dt"].dtype)
+    return dict(arrays, fix_table=fix_table)
 
 
 @partial(jax.jit, static_argnames=("blocks", "blocks_per_chunk", "antithetic", "use_control", "scheme"))
@@ -231,16 +238,15 @@ def _price_core(model, product, arrays, key, *, blocks, blocks_per_chunk, antith
     full_chunks, remainder = divmod(blocks, blocks_per_chunk)
 
     def run_chunk(total, first_block, size):
-        y, c, cv_mean = simulate_samples(model, product, arrays, key, first_block, size, antithetic, scheme)
-        return statistics.fold_blocks(total, y, c, size), cv_mean
+        y, c = simulate_samples(model, product, arrays, key, first_block, size, antithetic, scheme, use_control)
+        return statistics.fold_blocks(total, y, c, size)
 
     total = statistics.zeros(rows, dtype)
-    cv_mean = jnp.zeros((rows,), dtype)
     if full_chunks:
-        def chunk_body(carry, index):
-            total, _ = carry
+        def chunk_body(total, index):
             return run_chunk(total, index * blocks_per_chunk, blocks_per_chunk), None
-        (total, cv_mean), _ = lax.scan(chunk_body, (total, cv_mean), jnp.arange(full_chunks))
+        total, _ = lax.scan(chunk_body, total, jnp.arange(full_chunks))
     if remainder:
-        total, cv_mean = run_chunk(total, full_chunks * blocks_per_chunk, remainder)
+        total = run_chunk(total, full_chunks * blocks_per_chunk, remainder)
+    cv_mean = payoffs.control_mean(product, model, _context(arrays)) if use_control else jnp.zeros((rows,), dtype)
     return statistics.estimate(total, cv_mean, use_control)

@@ -1,7 +1,7 @@
 """Each product's accumulators, discounted payoff per path, and control variate.
 
-``discounted_payoff`` returns Y (P, n). ``control_variate`` returns (C (P, n), E[C] (P,)), a path
-quantity with a known expectation, strongly correlated with Y:
+``discounted_payoff`` returns Y (P, n). ``control_samples`` returns C (P, n), a path quantity with a
+known expectation ``control_mean`` (P,), strongly correlated with Y:
 
 * European: the discounted terminal spot, E = S0 exp(-q T) (exact for every model and scheme).
 * Barrier: the discounted European payoff, E = closed form (Black–Scholes; Heston characteristic
@@ -65,35 +65,44 @@ def discounted_payoff(product, state, model, context):
     return discount * jnp.where(product.floating_strike > 0, floating, fixed)
 
 
-def control_variate(product, state, model, context):
-    """(C (P, n), E[C] (P,)) or None when no useful control exists."""
+def control_samples(product, state, model, context):
+    """Control variate per path, C (P, n); its expectation is ``control_mean``."""
+    discount = model.discount(context["expiry_time"])
+    if isinstance(product, EuropeanOption) or (isinstance(product, BarrierOption) and not _analytic(model)):
+        return discount * state["terminal"]
+    if isinstance(product, BarrierOption):
+        return discount * _vanilla(state["terminal"], product.strike, product.call)
+    arithmetic, geometric = _asian_averages(product, state["average"], context["fixing_count"])
+    linear = discount * arithmetic
+    if not _analytic(model):
+        return linear
+    return jnp.where(_geometric_twin(product), discount * _vanilla(geometric, product.strike, product.call), linear)
+
+
+def control_mean(product, model, context):
+    """E[C] per row, (P,): closed forms where they exist, exact forward expectations otherwise."""
     expiry = context["expiry_time"]
     discount = model.discount(expiry)
-    spot = model.spot
-    analytic_model = isinstance(model, (BlackScholes, Heston))
-    if isinstance(product, EuropeanOption) or (isinstance(product, BarrierOption) and not analytic_model):
-        samples = discount * state["terminal"]
-        return samples, _rows(spot * model.discount(expiry) * model.forward_factor(expiry))
+    if isinstance(product, EuropeanOption) or (isinstance(product, BarrierOption) and not _analytic(model)):
+        return _rows(model.spot * discount * model.forward_factor(expiry))
     if isinstance(product, BarrierOption):
-        samples = discount * _vanilla(state["terminal"], product.strike, product.call)
-        return samples, _rows(european_price(model, product.strike, expiry, product.call))
-
-    arithmetic, geometric = _asian_averages(product, state["average"], context["fixing_count"])
-    if analytic_model and "fixing_times" in context:
-        # geometric twin of an arithmetic fixed-strike Asian; rows where it doesn't apply use the fallback
-        geometric_mean = geometric_asian_price(model, product, context)
-        geometric_samples = discount * _vanilla(geometric, product.strike, product.call)
-        use_geometric = (product.geometric == 0) & (product.floating_strike == 0)
-    # fallback: discounted arithmetic average, E = (past sum + sum_k S0 F(t_k)) / N, discounted
+        return _rows(european_price(model, product.strike, expiry, product.call))
+    # discounted arithmetic average: E = (past sum + sum_k S0 F(t_k)) / N, discounted
     forward_sum = jnp.sum(context["fix_table"] * model.forward_factor(context["times"][None, :]), axis=1, keepdims=True)
     total = product.past_count + context["fixing_count"]
-    linear_mean = discount * (product.past_average * product.past_count + spot * forward_sum) / total
-    linear_samples = discount * arithmetic
-    if analytic_model and "fixing_times" in context:
-        samples = jnp.where(use_geometric, geometric_samples, linear_samples)
-        mean = jnp.where(use_geometric, geometric_mean, linear_mean)
-        return samples, _rows(mean)
-    return linear_samples, _rows(linear_mean)
+    linear = _rows(discount * (product.past_average * product.past_count + model.spot * forward_sum) / total)
+    if not _analytic(model):
+        return linear
+    return jnp.where(_rows(_geometric_twin(product)), geometric_asian_price(model, product, context), linear)
+
+
+def _analytic(model):
+    return isinstance(model, (BlackScholes, Heston))
+
+
+def _geometric_twin(product):
+    """Rows whose control is the closed-form geometric Asian: arithmetic, fixed strike."""
+    return (product.geometric == 0) & (product.floating_strike == 0)
 
 
 def _rows(mean):
