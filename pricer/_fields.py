@@ -32,7 +32,7 @@ def is_concrete(value: Any) -> bool:
     """True for values we can inspect now (numbers, numpy arrays, concrete jax arrays)."""
     if value is None or isinstance(value, jax.core.Tracer):
         return False
-    if isinstance(value, (bool, int, float, np.ndarray, np.generic, list, tuple)):
+    if isinstance(value, (bool, int, float, str, np.ndarray, np.generic, list, tuple)):
         return True
     return isinstance(value, jax.Array)
 
@@ -57,7 +57,8 @@ def numeric_field(name: str, value: Any, *, check: Callable[[np.ndarray], np.nda
         bad = ~np.asarray(check(array))
         if bad.any():
             raise ValueError(f"{name} must be {requirement}, got {_first(array, bad)}")
-    return array
+    # a JAX array keeps its dtype and device (the engine has already cast it); anything else becomes float64
+    return value if isinstance(value, jax.Array) else array
 
 
 def flag_field(name: str, value: Any) -> Any:
@@ -65,9 +66,9 @@ def flag_field(name: str, value: Any) -> Any:
     if not is_concrete(value):
         return value
     array = np.asarray(value)
-    if array.dtype.kind not in "biu" and not np.isin(array, (0.0, 1.0)).all():
+    if array.dtype.kind not in "biuf" or not np.isin(array, (0, 1)).all():
         raise ValueError(f"{name} must be True/False, got {value!r}")
-    return array.astype(np.float64)
+    return value if isinstance(value, jax.Array) else array.astype(np.float64)
 
 
 def _first(array: np.ndarray, bad: np.ndarray) -> str:

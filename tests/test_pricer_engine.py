@@ -1,0 +1,85 @@
+"""Engine properties: parities on the same paths, determinism, batching, precision, bounded memory."""
+import resource
+
+import numpy as np
+import pytest
+
+from pricer import AsianOption, BarrierOption, BlackScholes, EuropeanOption, Heston, MonteCarlo, price
+
+BS = BlackScholes(spot=100.0, vol=0.3, rate=0.04, dividend=0.01)
+HESTON = Heston(spot=100.0, v0=0.05, kappa=2.0, theta=0.04, xi=0.5, rho=-0.6, rate=0.04, dividend=0.01)
+
+
+@pytest.mark.parametrize("model", [BS, HESTON], ids=["bs", "heston"])
+def test_knock_in_plus_knock_out_is_the_european_on_the_same_paths(model):
+    mc = MonteCarlo(paths=20_000, steps_per_year=52, seed=3, dtype="float64", control_variate=False)
+    barriers = BarrierOption(strike=100.0, barrier=np.array([120.0, 120.0, 85.0, 85.0]), expiry=1.0,
+                             call=np.array([True, True, False, False]), up=np.array([True, True, False, False]),
+                             knock_in=np.array([True, False, True, False]))
+    europeans = EuropeanOption(strike=100.0, expiry=1.0, call=np.array([True, False]))
+    b, e = price(barriers, model, mc).price, price(europeans, model, mc).price
+    np.testing.assert_allclose([b[0] + b[1], b[2] + b[3]], e, rtol=1e-12)
+
+
+def test_put_call_parity_holds_exactly_with_the_control_variate():
+    result = price(EuropeanOption(strike=np.array([90.0, 90.0]), expiry=2.0, call=np.array([True, False])), HESTON,
+                   MonteCarlo(paths=10_000, seed=5, dtype="float64"))
+    parity = 100.0 * np.exp(-0.01 * 2.0) - 90.0 * np.exp(-0.04 * 2.0)
+    assert result.price[0] - result.price[1] == pytest.approx(parity, abs=1e-9)
+
+
+def test_geometric_average_never_exceeds_arithmetic():
+    product = AsianOption(strike=np.array([90.0, 90.0, 110.0, 110.0]), expiry=1.0, fixings=12,
+                          geometric=np.array([False, True, False, True]))
+    result = price(product, HESTON, MonteCarlo(paths=20_000, seed=1, dtype="float64", control_variate=False))
+    assert result.price[1] < result.price[0] and result.price[3] < result.price[2]
+
+
+def test_same_seed_same_result_whatever_the_chunking_and_the_batch():
+    product = BarrierOption(strike=100.0, barrier=130.0, expiry=1.0)
+    base = price(product, HESTON, MonteCarlo(paths=8192, seed=9))
+    again = price(product, HESTON, MonteCarlo(paths=8192, seed=9))
+    rechunked = price(product, HESTON, MonteCarlo(paths=8192, seed=9, chunk_paths=2048))
+    assert base.price == again.price and base.stderr == again.stderr
+    np.testing.assert_allclose(rechunked.price, base.price, rtol=1e-6)
+    batch = BarrierOption(strike=np.array([90.0, 100.0, 110.0]), barrier=np.array([140.0, 130.0, 125.0]), expiry=1.0)
+    np.testing.assert_allclose(price(batch, HESTON, MonteCarlo(paths=8192, seed=9)).price[1], base.price, rtol=1e-6)
+    other_seed = price(product, HESTON, MonteCarlo(paths=8192, seed=10))
+    assert other_seed.price != base.price
+
+
+def test_batched_model_prices_each_row_like_its_own_model():
+    v0 = np.array([0.02, 0.05, 0.09])
+    model = Heston(spot=100.0, v0=v0, kappa=2.0, theta=0.04, xi=0.5, rho=-0.6)
+    mc = MonteCarlo(paths=4096, seed=2, dtype="float64")
+    product = AsianOption(strike=100.0, expiry=0.5, fixings=6)
+    batched = price(product, model, mc)
+    assert batched.price.shape == (3,)
+    for i in range(3):
+        single = price(product, Heston(spot=100.0, v0=v0[i], kappa=2.0, theta=0.04, xi=0.5, rho=-0.6), mc)
+        np.testing.assert_allclose(batched.price[i], single.price, rtol=1e-10)
+    assert np.all(np.diff(batched.price) > 0)   # more variance, more value
+
+
+def test_two_dimensional_batches_keep_their_shape():
+    strikes = np.array([[90.0, 100.0], [110.0, 120.0]])
+    result = price(EuropeanOption(strike=strikes, expiry=1.0), BS, MonteCarlo(paths=2048))
+    assert result.price.shape == (2, 2) and result.stderr.shape == (2, 2)
+    assert np.all(np.diff(result.price.ravel()) < 0)
+
+
+def test_float32_agrees_with_float64_on_the_same_paths():
+    product = AsianOption(strike=100.0, expiry=1.0, fixings=12)
+    p32 = price(product, HESTON, MonteCarlo(paths=20_000, seed=4, dtype="float32"))
+    p64 = price(product, HESTON, MonteCarlo(paths=20_000, seed=4, dtype="float64"))
+    assert p32.price.dtype == np.float32 and p64.price.dtype == np.float64
+    assert abs(float(p32.price) - float(p64.price)) < 0.1 * float(p64.stderr)
+
+
+def test_hundred_million_paths_price_in_bounded_memory():
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = price(EuropeanOption(strike=100.0, expiry=1.0), BS, MonteCarlo(paths=100_000_000, steps_per_year=2))
+    grown_gib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 2 ** 20
+    assert result.paths >= 100_000_000
+    assert grown_gib < 1.0, f"peak memory grew by {grown_gib:.2f} GiB"
+    assert 0 < float(result.stderr) < 1e-3
