@@ -1,0 +1,16 @@
+"""GARCH estimation (batched exact maximum likelihood in JAX), simulation and forecasts.
+
+Public names: ``fit_garch``, ``GarchFit``, ``simulate``, ``Simulation`` and the warning classes.
+The package never changes JAX's global flags; enable float64 yourself
+(``jax.config.update("jax_enable_x64", True)``) for benchmark-grade accuracy.
+"""
+from .fit_result import GarchFit
+from .garch_fit import fit_garch
+from .simulate import Simulation, simulate
+from .warnings import (ConvergenceWarning, DataScaleWarning, GarchWarning, PersistenceWarning,
+                       ShortSeriesWarning)
+
+__all__ = [
+    "fit_garch", "GarchFit", "simulate", "Simulation",
+    "GarchWarning", "DataScaleWarning", "ConvergenceWarning", "PersistenceWarning", "ShortSeriesWarning",
+]

@@ -1,0 +1,146 @@
+"""Input checks for fit_garch: shapes, finiteness, constant series, scale. Pure numpy, no JAX.
+
+Structural mistakes (wrong shape, empty, unknown option, too short) raise ``ValueError`` naming the
+argument. Problems confined to one column of a batch are reported per column (``column_errors``) so
+the other columns still fit; for a single series they raise.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from .warnings import DataScaleWarning, ShortSeriesWarning
+
+MIN_OBS = 100        # refuse below this
+WARN_OBS = 500       # warn below this
+# Plausible per-period standard deviations (daily to monthly): decimals ~0.002-0.2, percent ~0.2-20.
+PERCENT_STD_LOOKS_DECIMAL = 0.05   # percent=True but std below this: probably decimal returns
+DECIMAL_STD_LOOKS_PERCENT = 0.5    # percent=False but std above this (50% a period): probably percent
+TINY_STD, HUGE_STD = 1e-6, 1e4     # outside these, the numbers are badly scaled whatever the unit
+
+
+class Prepared:
+    """returns as a float64 (T, N) array plus labels: ``single`` (1-D input), ``columns`` (names),
+    ``index`` (row labels or None)."""
+
+    def __init__(self, data: np.ndarray, single: bool, columns: list, index):
+        self.data = data
+        self.single = single
+        self.columns = columns
+        self.index = index
+
+    @property
+    def nobs(self) -> int:
+        return self.data.shape[0]
+
+    @property
+    def nseries(self) -> int:
+        return self.data.shape[1]
+
+
+def prepare_returns(returns) -> Prepared:
+    """Shape checks and conversion to a (T, N) float64 array, one series per column."""
+    index = None
+    if isinstance(returns, pd.DataFrame):
+        columns = list(returns.columns)
+        index = returns.index
+        single = False
+        values = returns.to_numpy()
+    elif isinstance(returns, pd.Series):
+        columns = [returns.name if returns.name is not None else 0]
+        index = returns.index
+        single = True
+        values = returns.to_numpy()
+    else:
+        values = np.asarray(returns)
+        single = values.ndim == 1
+        columns = None
+    try:
+        data = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"returns must be numeric; could not convert to float ({exc})") from None
+    if data.ndim not in (1, 2):
+        raise ValueError(
+            f"returns must be 1-D (one series) or 2-D (one series per column); got an array of shape {data.shape}")
+    if data.ndim == 1:
+        data = data[:, None]
+    if data.size == 0:
+        raise ValueError(f"returns is empty (shape {data.shape if not single else data.shape[:1]})")
+    if columns is None:
+        columns = list(range(data.shape[1]))
+    nobs = data.shape[0]
+    if nobs < MIN_OBS:
+        raise ValueError(
+            f"returns has {nobs} observations per series; GARCH estimation needs at least {MIN_OBS} "
+            f"(and 500+ for reliable estimates)")
+    return Prepared(np.ascontiguousarray(data), single, columns, index)
+
+
+def _label(prep: Prepared, row: int) -> str:
+    if prep.index is None:
+        return f"index {row}"
+    return f"index {row} ({prep.index[row]!r})"
+
+
+def column_errors(prep: Prepared) -> list[str | None]:
+    """Per column: None when it can be fitted, else an error text naming the column and first bad index."""
+    errors: list[str | None] = []
+    for j, name in enumerate(prep.columns):
+        col = prep.data[:, j]
+        bad = ~np.isfinite(col)
+        if bad.any():
+            row = int(np.argmax(bad))
+            what = "NaN" if np.isnan(col[row]) else ("inf" if col[row] > 0 else "-inf")
+            errors.append(f"column {name!r}: non-finite value ({what}) at {_label(prep, row)}; "
+                          f"drop or fill missing returns before fitting")
+            continue
+        if np.ptp(col) == 0.0 or np.std(col) <= 1e-12 * max(np.max(np.abs(col)), 1e-300):
+            errors.append(f"column {name!r}: the series is constant ({col[0]!r}); a GARCH model needs varying returns")
+            continue
+        errors.append(None)
+    return errors
+
+
+def warn_short(prep: Prepared, stacklevel: int) -> None:
+    if prep.nobs < WARN_OBS:
+        warnings.warn(
+            f"only {prep.nobs} observations per series: GARCH(1,1) parameters are poorly determined below "
+            f"{WARN_OBS}; treat the estimates (especially alpha, beta and persistence) with care",
+            ShortSeriesWarning, stacklevel=stacklevel)
+
+
+def _names(prep: Prepared, cols) -> str:
+    cols = list(cols)
+    shown = ", ".join(repr(prep.columns[j]) for j in cols[:5])
+    return shown + (f" and {len(cols) - 5} more" if len(cols) > 5 else "")
+
+
+def warn_scale(prep: Prepared, good: np.ndarray, percent: bool, stacklevel: int) -> None:
+    """DataScaleWarning when the returns' scale contradicts ``percent=`` or is numerically extreme."""
+    std = np.std(prep.data, axis=0)
+    where = (lambda cols: "" if prep.single else f" (columns {_names(prep, cols)})")
+    extreme = np.flatnonzero(good & ((std < TINY_STD) | (std > HUGE_STD)))
+    if extreme.size:
+        warnings.warn(
+            f"returns are poorly scaled: standard deviation {std[extreme[0]]:.3g} per period{where(extreme)}. "
+            f"Estimation standardises each series internally, but check the units: rescale to percent "
+            f"(x100, with percent=True) or decimals", DataScaleWarning, stacklevel=stacklevel)
+        good = good & ~((std < TINY_STD) | (std > HUGE_STD))
+    if percent:
+        odd = np.flatnonzero(good & (std < PERCENT_STD_LOOKS_DECIMAL))
+        if odd.size:
+            warnings.warn(
+                f"percent=True but the standard deviation is only {std[odd[0]]:.3g} (percent) per period"
+                f"{where(odd)}: these look like decimal returns. Multiply by 100 or pass percent=False, "
+                f"otherwise annualised volatilities will be off by a factor of 100", DataScaleWarning,
+                stacklevel=stacklevel)
+    else:
+        odd = np.flatnonzero(good & (std > DECIMAL_STD_LOOKS_PERCENT))
+        if odd.size:
+            warnings.warn(
+                f"percent=False but the standard deviation is {std[odd[0]]:.3g} per period{where(odd)}, "
+                f"i.e. {100 * std[odd[0]]:.3g}% as decimals: these look like percent returns. Pass "
+                f"percent=True (or divide by 100) so that parameters and volatilities are read in the right "
+                f"units", DataScaleWarning, stacklevel=stacklevel)

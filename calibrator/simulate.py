@@ -1,0 +1,117 @@
+"""Simulate GARCH(1,1) / GJR(1,1,1) return paths in JAX: batched, seeded, normal or Student-t.
+
+Used as the training-data generator for a neural calibrator (one parameter set per path) and for
+stress paths in risk. Same model and units as garch.py:
+
+    r_t = mu + e_t,   e_t = sqrt(h_t) z_t,   h_{t+1} = omega + (alpha + gamma 1{e_t < 0}) e_t^2 + beta h_t
+"""
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+__all__ = ["simulate", "Simulation"]
+
+
+class Simulation(NamedTuple):
+    """returns: (n_obs, n_paths) simulated returns, one path per column (feed straight to fit_garch).
+    conditional_variance: (n_obs, n_paths), h_t = Var(r_t | past), units of returns squared."""
+
+    returns: jax.Array
+    conditional_variance: jax.Array
+
+
+def _innovations(key, shape, nu, dtype):
+    """Unit-variance shocks: standard normal, or Student-t(nu) * sqrt((nu - 2) / nu) where nu is finite."""
+    z = jax.random.normal(key, shape, dtype)
+    if nu is None:
+        return z
+    t = jax.random.t(key, nu, shape, dtype)
+    return t * jnp.sqrt((nu - 2.0) / nu)
+
+
+@partial(jax.jit, static_argnames=("n_obs", "n_paths", "burn", "student"))
+def _simulate(key, mu, omega, alpha, gamma, beta, nu, h0, *, n_obs, n_paths, burn, student):
+    dtype = omega.dtype
+    z = _innovations(key, (n_obs + burn, n_paths), nu if student else None, dtype)
+
+    def step(h, z_t):
+        e = jnp.sqrt(h) * z_t
+        h_next = omega + (alpha + gamma * (e < 0)) * e * e + beta * h
+        return h_next, (mu + e, h)
+
+    _, (r, h) = lax.scan(step, h0, z)
+    return Simulation(r[burn:], h[burn:])
+
+
+def simulate(key, n_obs: int, *, omega, alpha, beta, gamma=0.0, mu=0.0, nu=None, n_paths: int | None = None,
+             burn: int = 500, h0=None, dtype=None) -> Simulation:
+    """Simulate ``n_paths`` independent GARCH/GJR paths of ``n_obs`` returns.
+
+    key: a ``jax.random`` key (or an int seed). Same key and arguments -> the same paths.
+    omega, alpha, beta, gamma, mu: scalars, or arrays of shape (n_paths,) for one parameter set per path
+        (e.g. neural-calibrator training data). omega, h0 in units of returns squared; mu in return units.
+    nu: None for normal shocks, else Student-t degrees of freedom (> 2; scalar or (n_paths,)), shocks
+        rescaled to unit variance.
+    n_paths: number of paths; default: the length of the parameter arrays (1 if all are scalars).
+    burn: periods simulated and dropped first so the start value is forgotten; h0: the variance at the
+        start of the burn-in (default the unconditional variance omega / (1 - persistence)).
+    dtype: default jnp's default float.
+
+    Returns ``Simulation(returns, conditional_variance)``, both (n_obs, n_paths), one path per column.
+    Persistence alpha + gamma/2 + beta must be < 1 unless h0 is given.
+    """
+    if not isinstance(key, jax.Array) or not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if isinstance(key, (int, np.integer)):
+            key = jax.random.key(int(key))
+        elif isinstance(key, jax.Array) and key.dtype == jnp.uint32:
+            key = jax.random.wrap_key_data(key)
+        else:
+            raise ValueError(f"key must be a jax.random key or an int seed, got {type(key).__name__}")
+    n_obs = int(n_obs)
+    if n_obs < 1:
+        raise ValueError(f"n_obs must be >= 1, got {n_obs}")
+    burn = int(burn)
+    if burn < 0:
+        raise ValueError(f"burn must be >= 0, got {burn}")
+    dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
+    named = {"omega": omega, "alpha": alpha, "beta": beta, "gamma": gamma, "mu": mu}
+    if nu is not None:
+        named["nu"] = nu
+    arrays = {k: np.asarray(v, dtype=float) for k, v in named.items()}
+    sizes = {a.shape[0] for a in arrays.values() if a.ndim == 1}
+    for k, a in arrays.items():
+        if a.ndim > 1:
+            raise ValueError(f"{k} must be a scalar or a 1-D array (one value per path), got shape {a.shape}")
+    if len(sizes) > 1:
+        raise ValueError(f"parameter arrays have different lengths {sorted(sizes)}; use one value per path")
+    if n_paths is None:
+        n_paths = sizes.pop() if sizes else 1
+    n_paths = int(n_paths)
+    if sizes and sizes != {n_paths}:
+        raise ValueError(f"parameter arrays have length {sizes.pop()} but n_paths={n_paths}")
+    p = {k: np.broadcast_to(a, (n_paths,)) for k, a in arrays.items()}
+    checks = [("omega", p["omega"] > 0, "> 0"), ("alpha", p["alpha"] >= 0, ">= 0"), ("beta", p["beta"] >= 0, ">= 0"),
+              ("gamma", p["alpha"] + p["gamma"] >= 0, ">= -alpha")]
+    if nu is not None:
+        checks.append(("nu", p["nu"] > 2, "> 2"))
+    for name, ok, req in checks:
+        if not np.all(ok):
+            raise ValueError(f"{name} must be {req}; got {p[name][~ok][0]!r}")
+    pers = p["alpha"] + 0.5 * p["gamma"] + p["beta"]
+    if h0 is None:
+        if np.any(pers >= 1):
+            raise ValueError(f"alpha + gamma/2 + beta must be < 1 for the unconditional variance start; got "
+                             f"{pers.max()!r} (pass h0 to simulate a non-stationary process)")
+        h0 = p["omega"] / (1.0 - pers)
+    h0 = np.broadcast_to(np.asarray(h0, dtype=float), (n_paths,))
+    if np.any(~(h0 > 0)):
+        raise ValueError("h0 must be > 0")
+    j = {k: jnp.asarray(v, dtype) for k, v in p.items()}
+    return _simulate(key, j["mu"], j["omega"], j["alpha"], j["gamma"], j["beta"], j.get("nu", jnp.zeros(n_paths, dtype)),
+                     jnp.asarray(h0, dtype), n_obs=n_obs, n_paths=n_paths, burn=burn, student=nu is not None)
