@@ -29,12 +29,18 @@ def pytree_dataclass(cls=None, *, static: tuple[str, ...] = ()):
 
 
 def is_concrete(value: Any) -> bool:
-    """True for values we can inspect now (numbers, numpy arrays, concrete jax arrays)."""
-    if value is None or isinstance(value, jax.core.Tracer):
-        return False
-    if isinstance(value, (bool, int, float, str, np.ndarray, np.generic, list, tuple)):
-        return True
-    return isinstance(value, jax.Array)
+    """True for user values we check: numbers, strings, numpy arrays, lists.
+
+    JAX arrays are not checked here: inside the engine they are tracers, tangents or already-checked
+    copies (a tangent's zero spot is not a bad input). ``price()`` checks user-supplied JAX arrays by
+    rebuilding the model and product from numpy copies (``checked_copy``).
+    """
+    return isinstance(value, (bool, int, float, str, np.ndarray, np.generic, list, tuple))
+
+
+def checked_copy(obj):
+    """Rebuild a model or product from numpy copies of its fields, so every value is checked."""
+    return jax.tree_util.tree_map(np.asarray, obj)
 
 
 def numeric_field(name: str, value: Any, *, check: Callable[[np.ndarray], np.ndarray] | None = None,
@@ -57,8 +63,7 @@ def numeric_field(name: str, value: Any, *, check: Callable[[np.ndarray], np.nda
         bad = ~np.asarray(check(array))
         if bad.any():
             raise ValueError(f"{name} must be {requirement}, got {_first(array, bad)}")
-    # a JAX array keeps its dtype and device (the engine has already cast it); anything else becomes float64
-    return value if isinstance(value, jax.Array) else array
+    return array
 
 
 def flag_field(name: str, value: Any) -> Any:
@@ -68,7 +73,7 @@ def flag_field(name: str, value: Any) -> Any:
     array = np.asarray(value)
     if array.dtype.kind not in "biuf" or not np.isin(array, (0, 1)).all():
         raise ValueError(f"{name} must be True/False, got {value!r}")
-    return value if isinstance(value, jax.Array) else array.astype(np.float64)
+    return array.astype(np.float64)
 
 
 def _first(array: np.ndarray, bad: np.ndarray) -> str:

@@ -11,6 +11,8 @@ from typing import Callable, NamedTuple
 
 import jax.numpy as jnp
 
+from ._math import safe_divide
+
 
 class StepData(NamedTuple):
     x_prev: jnp.ndarray
@@ -90,8 +92,9 @@ def barrier_survival(continuous: bool) -> Accumulator:
         if continuous:
             log_barrier = jnp.log(product.barrier)
             both_safe = safe(step.x_prev, product) & safe_next
-            exponent = -2.0 * (log_barrier - step.x_prev) * (log_barrier - step.x_next) / jnp.maximum(step.variance, 1e-30)
-            crossing = jnp.exp(jnp.where(both_safe, exponent, 0.0))
+            # a step with no variance cannot cross between its ends (safe_divide: no inf * 0 in derivatives)
+            exponent = safe_divide(-2.0 * (log_barrier - step.x_prev) * (log_barrier - step.x_next), step.variance)
+            crossing = jnp.where(both_safe & (step.variance > 0), jnp.exp(jnp.where(both_safe, exponent, 0.0)), 0.0)
             step_survival = jnp.where(both_safe, 1.0 - crossing, 0.0)
             step_survival = jnp.where(step.events["alive"] > 0, step_survival, 1.0)
         else:

@@ -24,6 +24,7 @@ from jax import lax
 
 from . import payoffs, statistics
 from .accumulators import StepData
+from ._fields import batch_shape, checked_copy
 from .grid import build_grid
 from .random import normals_from_words, random_words, seed_key
 from .models import Model
@@ -135,6 +136,7 @@ def prepare(product, model, mc: MonteCarlo) -> Setup:
     if mc.backend == "kernel":
         raise ValueError("backend='kernel' (the fused GPU kernel) is not available in this version; use 'scan' or 'auto'")
     dtype = jnp.dtype(mc.dtype)
+    model, product = checked_copy(model), checked_copy(product)
     model_shape, product_shape = model.batch_shape, _product_shape(product)
     try:
         shape = tuple(np.broadcast_shapes(model_shape, product_shape))
@@ -164,7 +166,6 @@ def prepare(product, model, mc: MonteCarlo) -> Setup:
 
 
 def _product_shape(product):
-    from ._fields import batch_shape
     return batch_shape(product)
 
 
@@ -231,14 +232,12 @@ def _context(arrays):
     return dict(arrays, fix_table=fix_table)
 
 
-@partial(jax.jit, static_argnames=("blocks", "blocks_per_chunk", "antithetic", "use_control", "scheme"))
-def _price_core(model, product, arrays, key, *, blocks, blocks_per_chunk, antithetic, use_control, scheme):
-    rows = arrays["expiry_time"].shape[0]
-    dtype = arrays["dt"].dtype
+def accumulate_chunks(samples, rows, dtype, blocks, blocks_per_chunk):
+    """Fold ``samples(first_block, size) -> (Y, C)`` (rows, size * block samples) over all blocks, in order."""
     full_chunks, remainder = divmod(blocks, blocks_per_chunk)
 
     def run_chunk(total, first_block, size):
-        y, c = simulate_samples(model, product, arrays, key, first_block, size, antithetic, scheme, use_control)
+        y, c = samples(first_block, size)
         return statistics.fold_blocks(total, y, c, size)
 
     total = statistics.zeros(rows, dtype)
@@ -248,5 +247,24 @@ def _price_core(model, product, arrays, key, *, blocks, blocks_per_chunk, antith
         total, _ = lax.scan(chunk_body, total, jnp.arange(full_chunks))
     if remainder:
         total = run_chunk(total, full_chunks * blocks_per_chunk, remainder)
-    cv_mean = payoffs.control_mean(product, model, _context(arrays)) if use_control else jnp.zeros((rows,), dtype)
+    return total
+
+
+@partial(jax.jit, static_argnames=("blocks", "blocks_per_chunk", "antithetic", "use_control", "scheme"))
+def _price_core(model, product, arrays, key, *, blocks, blocks_per_chunk, antithetic, use_control, scheme):
+    rows = arrays["expiry_time"].shape[0]
+    dtype = arrays["dt"].dtype
+
+    def samples(first_block, size):
+        return simulate_samples(model, product, arrays, key, first_block, size, antithetic, scheme, use_control)
+
+    total = accumulate_chunks(samples, rows, dtype, blocks, blocks_per_chunk)
+    cv_mean = control_mean(model, product, arrays, use_control)
     return statistics.estimate(total, cv_mean, use_control)
+
+
+def control_mean(model, product, arrays, use_control):
+    rows = arrays["expiry_time"].shape[0]
+    if not use_control:
+        return jnp.zeros((rows,), arrays["dt"].dtype)
+    return payoffs.control_mean(product, model, _context(arrays))

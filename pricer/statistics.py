@@ -57,12 +57,21 @@ def fold_blocks(total: Moments, y, c, blocks: int) -> Moments:
     return lax.scan(lambda acc, m: (combine(acc, m), None), total, per_block)[0]
 
 
-def estimate(m: Moments, cv_mean, use_control: bool):
-    """Price and standard error of the mean, with the control variate's optimal coefficient."""
-    if use_control:
-        beta = jnp.where(m.m_cc > 0, m.m_yc / jnp.where(m.m_cc > 0, m.m_cc, 1.0), 0.0)
-    else:
+def optimal_beta(m: Moments):
+    """Variance-minimising control coefficient cov(Y, C) / var(C) (0 where C does not vary)."""
+    return jnp.where(m.m_cc > 0, m.m_yc / jnp.where(m.m_cc > 0, m.m_cc, 1.0), 0.0)
+
+
+def estimate(m: Moments, cv_mean, use_control: bool, beta=None):
+    """Mean and its standard error, controlled by Y - beta (C - E[C]).
+
+    ``beta`` defaults to the optimal coefficient; Greeks pass the price's coefficient (the derivative of
+    the controlled price estimator), which stays well defined when a control's derivative is zero.
+    """
+    if not use_control:
         beta = jnp.zeros_like(m.mean_y)
+    elif beta is None:
+        beta = optimal_beta(m)
     price = m.mean_y - beta * (m.mean_c - cv_mean)
     residual = jnp.maximum(m.m_yy - 2.0 * beta * m.m_yc + beta * beta * m.m_cc, 0.0)
     stderr = jnp.sqrt(residual / (m.count - 1.0) / m.count)

@@ -12,6 +12,7 @@ from typing import ClassVar
 import jax.numpy as jnp
 import numpy as np
 
+from .._math import safe_sqrt
 from .._fields import is_concrete, non_negative, numeric_field, positive, pytree_dataclass
 from .base import Model
 
@@ -67,7 +68,7 @@ class Garch(Model):
     def step(self, state, dt, normals, scheme=None):
         x, h = state["x"], state["h"]
         z = normals[0]
-        x_next = x + (self.rate - self.dividend) * dt - 0.5 * h + jnp.sqrt(h) * z
+        x_next = x + (self.rate - self.dividend) * dt - 0.5 * h + safe_sqrt(h) * z
         shock = z - self.price_of_risk
         h_next = self.omega + (self.alpha + self.gamma * (shock < 0)) * h * shock * shock + self.beta * h
         return {"x": x_next, "h": h_next}, h

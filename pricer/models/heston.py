@@ -12,6 +12,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jax.scipy.special import ndtr
 
+from .._math import safe_sqrt
 from .._fields import non_negative, numeric_field, positive, pytree_dataclass
 from .base import Model
 
@@ -61,8 +62,9 @@ class Heston(Model):
         v_pos = jnp.maximum(v, 0.0)
         z_v = normals[1]
         z_x = self.rho * z_v + jnp.sqrt(1.0 - self.rho * self.rho) * normals[0]
-        v_next = v + self.kappa * (self.theta - v_pos) * dt + self.xi * jnp.sqrt(v_pos * dt) * z_v
-        x_next = x + (self.rate - self.dividend - 0.5 * v_pos) * dt + jnp.sqrt(v_pos * dt) * z_x
+        root = safe_sqrt(v_pos * dt)
+        v_next = v + self.kappa * (self.theta - v_pos) * dt + self.xi * root * z_v
+        x_next = x + (self.rate - self.dividend - 0.5 * v_pos) * dt + root * z_x
         return {"x": x_next, "v": v_next}, v_pos * dt
 
     def _step_qe(self, state, dt, normals):
@@ -103,5 +105,5 @@ class Heston(Model):
         log_m = jnp.where(quadratic, log_m_quadratic, log_m_exponential)
         k0 = -log_m - (k1 + 0.5 * k3) * v
         x_next = (x + (self.rate - self.dividend) * dt + k0 + k1 * v + k2 * v_next
-                  + jnp.sqrt(jnp.maximum(k3 * v + k4 * v_next, 0.0)) * normals[0])
+                  + safe_sqrt(k3 * v + k4 * v_next) * normals[0])
         return {"x": x_next, "v": v_next}, 0.5 * (v + v_next) * dt

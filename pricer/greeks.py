@@ -1,0 +1,159 @@
+"""Greeks on the same paths as the price (common random numbers), each with its own standard error.
+
+Method, by what is differentiated:
+* first order (delta, vega, rho, any model parameter): pathwise derivatives by forward-mode autodiff
+  (``jax.jvp``) of each path's discounted payoff. Unbiased where the payoff is Lipschitz in the
+  parameter along each path: Europeans, Asians, and continuously monitored barriers, whose Brownian-
+  bridge survival probability is smooth. The control variate is differentiated too (its known mean by
+  autodiff of the closed form) with the price's coefficient beta: each Greek is the derivative of the
+  controlled price estimator, which stays well defined where a control's derivative vanishes
+  (d/d rate of the discounted forward, the gamma of a linear control).
+* gamma, and every Greek of a discretely monitored barrier (whose payoff jumps at the barrier):
+  central differences with common random numbers, of the pathwise delta (gamma) or of the price
+  (discrete barriers), with a relative spot bump of ``GAMMA_BUMP``; bias O(bump^2).
+
+Names: "delta", "gamma" (spot); "vega" (Black–Scholes: d/d vol; Heston: d/d sqrt(v0) with sqrt(theta)
+moved by the same amount; GARCH: d/d sqrt(h0), daily units, with the long-run variance's square root
+moved likewise); "rho" (rate); "dividend"; and model parameters by name ("vol", "v0", "kappa", "theta",
+"xi", "correlation" (Heston's rho), "omega", "alpha", "beta", "gamma_garch" (GJR's gamma), "h0").
+"""
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import statistics
+from .engine import BLOCK_PATHS, PriceResult, accumulate_chunks, control_mean, prepare, simulate_samples
+from .models import BlackScholes, Garch, Heston
+from .products import BarrierOption
+
+GAMMA_BUMP = 0.01
+
+_ALIASES = {"delta": "spot", "rho": "rate", "correlation": "rho", "gamma_garch": "gamma"}
+
+
+def available_greeks(model) -> set[str]:
+    """Names ``price(..., greeks=...)`` accepts for this model."""
+    fields = {f for f in model.__dataclass_fields__ if getattr(model, f) is not None}
+    renamed = {"rho": "correlation", "gamma": "gamma_garch"}   # the Greek names rho/gamma mean rate/spot
+    return {"delta", "gamma", "vega", "rho"} | {renamed.get(f, f) for f in fields}
+
+
+def _check_names(names, model):
+    unknown = [n for n in names if n not in available_greeks(model)]
+    if unknown:
+        raise ValueError(f"greek {unknown[0]!r} is not known for {type(model).__name__}; "
+                         f"choose from {sorted(available_greeks(model))}")
+
+
+def tangent(model, name: str):
+    """The model-shaped direction d model / d greek for a first-order Greek."""
+    zero = jax.tree_util.tree_map(jnp.zeros_like, model)
+    if name == "vega":
+        return _vega_tangent(model, zero)
+    field = _ALIASES.get(name, name)
+    return _replace(zero, **{field: jnp.ones_like(getattr(model, field))})
+
+
+def _vega_tangent(model, zero):
+    if isinstance(model, BlackScholes):
+        return _replace(zero, vol=jnp.ones_like(model.vol))
+    if isinstance(model, Heston):
+        return _replace(zero, v0=2.0 * jnp.sqrt(model.v0), theta=2.0 * jnp.sqrt(model.theta))
+    persistence = 1.0 - model.alpha - model.beta - 0.5 * model.gamma
+    long_run = model.omega / persistence
+    changes = {"omega": 2.0 * jnp.sqrt(long_run) * persistence}
+    if model.h0 is not None:
+        changes["h0"] = 2.0 * jnp.sqrt(model.h0)
+    return _replace(zero, **changes)
+
+
+def _replace(model, **changes):
+    return dataclasses.replace(model, **changes)
+
+
+def price_with_greeks(product, model, mc, names):
+    names = tuple(dict.fromkeys(names))
+    _check_names(names, model)
+    setup = prepare(product, model, mc)
+    discrete = isinstance(product, BarrierOption) and not product.continuous
+    first_order = tuple(n for n in names if n != "gamma")
+    tangents = [tangent(setup.model, n) for n in first_order]
+    stacked = jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *tangents) if tangents else None
+    want_gamma = "gamma" in names
+    outputs = _greeks_core(setup.model, setup.product, setup.arrays, setup.key, stacked,
+                           n_first=len(first_order), want_gamma=want_gamma, finite_difference=discrete,
+                           bump=GAMMA_BUMP, **setup.static)
+    values, errors = (np.asarray(a) for a in outputs)
+    shape = setup.batch_shape
+    greeks, greeks_stderr = {}, {}
+    order = first_order + (("gamma",) if want_gamma else ())
+    for i, name in enumerate(order, start=1):
+        greeks[name] = values[i].reshape(shape)
+        greeks_stderr[name] = errors[i].reshape(shape)
+    return PriceResult(values[0].reshape(shape), errors[0].reshape(shape), greeks, greeks_stderr,
+                       paths=mc.blocks * BLOCK_PATHS, steps=setup.grid.steps)
+
+
+@partial(jax.jit, static_argnames=("n_first", "want_gamma", "finite_difference", "bump", "blocks",
+                                   "blocks_per_chunk", "antithetic", "use_control", "scheme"))
+def _greeks_core(model, product, arrays, key, tangents, *, n_first, want_gamma, finite_difference, bump, blocks,
+                 blocks_per_chunk, antithetic, use_control, scheme):
+    rows = arrays["expiry_time"].shape[0]
+    dtype = arrays["dt"].dtype
+    spot_step = bump * model.spot
+    spot_direction = tangent(model, "delta")
+
+    def shifted(sign):
+        return _replace(model, spot=model.spot + sign * spot_step)
+
+    def quantities(fn, m):
+        """Price-like quantity and its first-order derivatives along the tangents (by AD or by bumps)."""
+        primal = fn(m)
+        if n_first == 0:
+            return primal, []
+        if finite_difference:
+            derivatives = []
+            for g in range(n_first):
+                direction = jax.tree_util.tree_map(lambda t: t[g], tangents)
+                step = jax.tree_util.tree_map(lambda leaf, d: bump * jnp.maximum(jnp.abs(leaf), 1e-8) * (d != 0), m, direction)
+                up = jax.tree_util.tree_map(lambda leaf, d, h: leaf + h * d, m, direction, step)
+                down = jax.tree_util.tree_map(lambda leaf, d, h: leaf - h * d, m, direction, step)
+                width = 2.0 * jnp.max(jnp.stack(jax.tree_util.tree_leaves(jax.tree_util.tree_map(
+                    lambda h, d: jnp.max(h * jnp.abs(d)), step, direction))))
+                derivatives.append(jax.tree_util.tree_map(lambda a, b: (a - b) / width, fn(up), fn(down)))
+            return primal, derivatives
+        _, derivative = jax.vmap(lambda t: jax.jvp(fn, (m,), (t,)))(tangents)
+        return primal, [jax.tree_util.tree_map(lambda d: d[g], derivative) for g in range(n_first)]
+
+    def delta_of(fn, m):
+        if finite_difference:
+            up = _replace(m, spot=m.spot + spot_step)
+            down = _replace(m, spot=m.spot - spot_step)
+            return jax.tree_util.tree_map(lambda a, b: (a - b) / (2.0 * spot_step[0, 0]), fn(up), fn(down))
+        return jax.jvp(fn, (m,), (spot_direction,))[1]
+
+    def all_quantities(fn):
+        primal, firsts = quantities(fn, model)
+        out = [primal] + firsts
+        if want_gamma:
+            up, down = delta_of(fn, shifted(1.0)), delta_of(fn, shifted(-1.0))
+            out.append(jax.tree_util.tree_map(lambda a, b: (a - b) / (2.0 * spot_step[0, 0]), up, down))
+        return out
+
+    def samples(first_block, size):
+        fn = lambda m: simulate_samples(m, product, arrays, key, first_block, size, antithetic, scheme, use_control)
+        parts = all_quantities(fn)
+        return jnp.concatenate([p[0] for p in parts]), jnp.concatenate([p[1] for p in parts])
+
+    count = 1 + n_first + int(want_gamma)
+    total = accumulate_chunks(samples, count * rows, dtype, blocks, blocks_per_chunk)
+    means = all_quantities(lambda m: control_mean(m, product, arrays, use_control))
+    # every quantity uses the price's control coefficient: the Greeks are derivatives of the controlled price
+    price_beta = statistics.optimal_beta(jax.tree_util.tree_map(lambda a: a[:rows] if a.ndim else a, total))
+    value, error = statistics.estimate(total, jnp.concatenate(means), use_control, beta=jnp.tile(price_beta, count))
+    return value.reshape(count, rows), error.reshape(count, rows)
