@@ -30,7 +30,7 @@ from jax.scipy.special import gammaln
 
 from .garch import GarchParams, GarchSpec
 
-__all__ = ["negloglik_mean_vgh", "negloglik_mean_vg"]
+__all__ = ["negloglik_mean_vgh"]
 
 _LOG_2PI = 1.8378770664093453
 _VOL = ("mu", "omega", "alpha", "gamma", "beta")
@@ -77,13 +77,7 @@ def _density_terms(spec: GarchSpec, e, h, nu):
     )
 
 
-def negloglik_mean_vg(spec: GarchSpec, params: GarchParams, y, backcast_fn: Callable):
-    """(f, g) only: the same pass without the second-derivative recursions (about 1/3 of the work)."""
-    return negloglik_mean_vgh(spec, params, y, backcast_fn, hessian=False)
-
-
-def negloglik_mean_vgh(spec: GarchSpec, params: GarchParams, y, backcast_fn: Callable, *, with_opg: bool = False,
-                       hessian: bool = True):
+def negloglik_mean_vgh(spec: GarchSpec, params: GarchParams, y, backcast_fn: Callable, *, with_opg: bool = False):
     """f = -(1/T) loglik of one series y (T,), its gradient (k,) and Hessian (k, k) w.r.t. the natural
     parameters ``spec.param_names``. ``backcast_fn(mu)`` gives the backcast (units of y^2) as a
     differentiable function of mu (constant when the backcast does not depend on mu).
@@ -119,8 +113,6 @@ def negloglik_mean_vgh(spec: GarchSpec, params: GarchParams, y, backcast_fn: Cal
                 if (a == "mu" and b in ("mu", "alpha", "gamma", "beta")) or b == "beta" or a == "beta"]
     idx = {n: i for i, n in enumerate(vol_names)}
     hess_pairs = _pairs(names)
-    if not hessian:
-        d2_pairs, hess_pairs = [], []
 
     carry0 = dict(
         h=h0,
@@ -213,13 +205,10 @@ def negloglik_mean_vgh(spec: GarchSpec, params: GarchParams, y, backcast_fn: Cal
         d2 = jax.grad(jax.grad(_t_const))(nu)
         loglik_sum = loglik_sum + n * const
         g["nu"] = g["nu"] + n * d1
-        if hessian:
-            H[("nu", "nu")] = H[("nu", "nu")] + n * d2
+        H[("nu", "nu")] = H[("nu", "nu")] + n * d2
     else:
         loglik_sum = loglik_sum - 0.5 * n * _LOG_2PI
     grad = jnp.stack([g[a] for a in names])
-    if not hessian:
-        return -loglik_sum / n, -grad / n
     hess = _symmetric(names, H)
     if with_opg:
         return -loglik_sum / n, -grad / n, -hess / n, _symmetric(names, c["opg"])

@@ -28,7 +28,7 @@ from .fit_result import GarchFit
 from .garch import BACKCASTS, EWMA_LAMBDA, EWMA_TAU, GarchParams, GarchSpec, negloglik_mean, variance_filter
 from .garch_derivatives import negloglik_mean_vgh
 from .optimize import minimize_newton
-from .transforms import starting_grid, theta_to_params
+from .transforms import at_open_bound, starting_grid, theta_to_params
 from .warnings import ConvergenceWarning, PersistenceWarning
 
 __all__ = ["fit_garch"]
@@ -107,7 +107,8 @@ def _start(y, moments, spec, sample_backcast):
 def _newton(y, moments, theta0, spec, sample_backcast, max_iter, tol):
     """Saddle-free Newton with exact Hessians from theta0 (the low-precision stage). One series."""
     prob = _Problem(y, moments, spec, sample_backcast)
-    res = minimize_newton(prob.value_grad_hess, theta0, max_iter=max_iter, tol=tol)
+    res = minimize_newton(prob.value_grad_hess, theta0, max_iter=max_iter, tol=tol,
+                          at_bound=partial(at_open_bound, spec))
     return res.theta, res.iterations
 
 
@@ -115,7 +116,8 @@ def _newton_finish(y, moments, theta0, spec, sample_backcast, max_iter, tol):
     """Newton to ``tol`` in the working precision, then everything reported at the optimum: the
     covariances (from the last pass), conditional variances, backcast. One series; standardised units."""
     prob = _Problem(y, moments, spec, sample_backcast)
-    res = minimize_newton(prob.value_grad_hess_aux, theta0, max_iter=max_iter, tol=tol, with_aux=True)
+    res = minimize_newton(prob.value_grad_hess_aux, theta0, max_iter=max_iter, tol=tol, with_aux=True,
+                          at_bound=partial(at_open_bound, spec))
     params = theta_to_params(spec, res.theta)
     n = y.shape[0]
     hess_inv = jnp.linalg.inv(n * res.aux["hx"])      # inverse of -d2 loglik / dx dx'

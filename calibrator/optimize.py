@@ -1,19 +1,15 @@
-"""Small second-order optimisers for a handful of parameters, written to be ``jax.vmap``-ped.
+"""A small Newton optimiser for a handful of parameters, written to be ``jax.vmap``-ped.
 
-One problem: minimise f(theta), theta of length k (3-6 here). Two passes over the data are available:
-``vg(theta) -> (f, g)`` (cheap: forward-mode autodiff carries k tangents through the filter, costing
-about one likelihood evaluation on CPU) and ``vgh(theta) -> (f, g, H)`` with the exact Hessian (about
-5 evaluations). Hence:
+One problem: minimise f(theta), theta of length k (3-6 here), given ``vgh(theta) -> (f, g, H)`` with
+the exact Hessian (one pass over the data gives all three, see garch_derivatives.py).
 
-* ``minimize_bfgs``: quasi-Newton from an EXACT initial Hessian, BFGS-updated with cheap gradient
-  passes. From a decent start it reaches the Newton-decrement tolerance in a few more steps than
-  Newton, at a fraction of the cost.
-* ``minimize_newton``: saddle-free Newton with the exact Hessian each step: the verifier and polisher.
-
-Both take steps -B^-1 g with B's eigenvalues replaced by their absolute values (floored at 1e-10 of
-the largest), clipped to a trust radius in the infinity norm; a step is accepted when the decrease is
-at least 1e-4 of the one the quadratic model predicted (or both are at rounding level), otherwise theta
-stays put and the radius shrinks. Converged when the Newton decrement g' B^-1 g is below ``tol``.
+Saddle-free Newton: steps -|H|^-1 g with H's eigenvalues replaced by their absolute values (floored at
+1e-10 of the largest), clipped to a trust radius in the infinity norm; a step is accepted when the
+decrease is at least 1e-4 of the one the quadratic model predicted (or both are at rounding level),
+otherwise theta stays put and the radius shrinks. Converged when the Newton decrement g' |H|^-1 g is
+below ``tol``. (Tried and dropped: BFGS from an exact initial Hessian with cheaper gradient passes; on
+CPU a gradient pass costs about half a Hessian pass, and BFGS needed about twice the iterations, with a
+longer tail, which under vmap is what the whole batch waits for.)
 
 Fixed shapes, ``lax.while_loop``: under ``vmap`` every lane runs until all lanes are done or
 ``max_iter``; finished lanes are frozen by ``jnp.where``.
@@ -26,8 +22,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-__all__ = ["OptimResult", "minimize_bfgs", "minimize_newton", "value_grad_hess", "value_and_grad_fwd",
-           "newton_decrement"]
+__all__ = ["OptimResult", "minimize_newton", "value_grad_hess", "value_and_grad_fwd", "newton_decrement"]
 
 
 class OptimResult(NamedTuple):
@@ -96,14 +91,25 @@ def newton_decrement(g, h):
     return jnp.where(jnp.isfinite(dec), dec, jnp.inf)
 
 
-def _trial_step(s: _State, dtype):
-    v, aw = _eig_abs(s.h)
-    vg = v.T @ s.g
+def _restrict(g, h, frozen):
+    """Drop frozen coordinates from the Newton system: zero gradient, unit diagonal, no coupling."""
+    if frozen is None:
+        return g, h
+    keep = ~frozen
+    g = jnp.where(keep, g, 0.0)
+    h = jnp.where(keep[:, None] & keep[None, :], h, 0.0) + jnp.diag(jnp.where(keep, 0.0, 1.0))
+    return g, h
+
+
+def _trial_step(s: _State, dtype, frozen=None):
+    g, h = _restrict(s.g, s.h, frozen)
+    v, aw = _eig_abs(h)
+    vg = v.T @ g
     step = -(v @ (vg / aw))
     size = jnp.max(jnp.abs(step))
     step = step * jnp.minimum(1.0, s.radius / jnp.maximum(size, jnp.finfo(dtype).tiny))
     vs = v.T @ step
-    predicted = -(jnp.dot(s.g, step) + 0.5 * jnp.sum(aw * vs * vs))
+    predicted = -(jnp.dot(g, step) + 0.5 * jnp.sum(aw * vs * vs))
     return step, size, predicted
 
 
@@ -120,10 +126,11 @@ def _accept(s: _State, f_new, finite, predicted, size, max_radius, dtype):
     return accept, radius
 
 
-def _init_state(theta0, f0, g0, h0, max_radius, tol, aux=None):
+def _init_state(theta0, f0, g0, h0, max_radius, tol, aux=None, at_bound=None):
     dtype = theta0.dtype
     ok0 = jnp.isfinite(f0) & jnp.all(jnp.isfinite(g0)) & jnp.all(jnp.isfinite(h0))
-    dec0 = jnp.where(ok0, newton_decrement(g0, h0), jnp.inf)
+    frozen = None if at_bound is None else at_bound(theta0, g0)
+    dec0 = jnp.where(ok0, newton_decrement(*_restrict(g0, h0, frozen)), jnp.inf)
     return _State(theta0, f0, g0, h0, jnp.asarray(max_radius, dtype), jnp.asarray(0), ~ok0 | (dec0 < tol), dec0,
                   aux)
 
@@ -141,18 +148,27 @@ def _run(body, state, max_iter, tol):
 
 
 def minimize_newton(vgh: Callable, theta0, *, max_iter: int = 60, tol: float = 1e-12,
-                    max_radius: float = 2.0, with_aux: bool = False) -> OptimResult:
+                    max_radius: float = 2.0, with_aux: bool = False, at_bound: Callable | None = None
+                    ) -> OptimResult:
     """Saddle-free Newton with ``vgh(theta) -> (f, g, H)`` from ``theta0`` (k,). With ``with_aux`` vgh
     returns (f, g, H, aux) and the result carries aux evaluated at the returned theta (e.g. what the
-    standard errors need, saving a pass)."""
+    standard errors need, saving a pass).
+
+    at_bound(theta, g) -> bool (k,): coordinates that have run out to where the parameter they map to is
+    numerically at an open bound (e.g. persistence 1 - 1e-7) and still want to go further. They are held
+    fixed and left out of the decrement, so a supremum on the boundary converges (KKT) instead of
+    creeping towards infinity one unit per iteration, which under vmap would hold up the whole batch."""
     theta0 = jnp.asarray(theta0)
     dtype = theta0.dtype
     call = vgh if with_aux else (lambda t: (*vgh(t), None))
     f0, g0, h0, aux0 = call(theta0)
-    state = _init_state(theta0, f0, g0, h0, max_radius, tol, aux0)
+    state = _init_state(theta0, f0, g0, h0, max_radius, tol, aux0, at_bound)
+
+    def frozen_at(theta, g):
+        return None if at_bound is None else at_bound(theta, g)
 
     def body(s):
-        step, size, predicted = _trial_step(s, dtype)
+        step, size, predicted = _trial_step(s, dtype, frozen_at(s.theta, s.g))
         theta_n = s.theta + step
         f_n, g_n, h_n, aux_n = call(theta_n)
         finite = jnp.isfinite(f_n) & jnp.all(jnp.isfinite(g_n)) & jnp.all(jnp.isfinite(h_n))
@@ -162,46 +178,8 @@ def minimize_newton(vgh: Callable, theta0, *, max_iter: int = 60, tol: float = 1
         g = jnp.where(accept, g_n, s.g)
         h = jnp.where(accept, h_n, s.h)
         aux = jax.tree.map(lambda a, b: jnp.where(accept, a, b), aux_n, s.aux)
-        dec = newton_decrement(g, h)
+        dec = newton_decrement(*_restrict(g, h, frozen_at(theta, g)))
         done = (dec < tol) | (radius < 1e-12)
         return _State(theta, f, g, h, radius, s.it + 1, done, dec, aux)
-
-    return _run(body, state, max_iter, tol)
-
-
-def minimize_bfgs(vg: Callable, theta0, start, *, max_iter: int = 60, tol: float = 1e-12,
-                  max_radius: float = 2.0) -> OptimResult:
-    """BFGS with ``vg(theta) -> (f, g)`` from ``theta0``, where ``start`` = (f, g, H) at theta0 with H
-    the exact Hessian (the initial approximation). Returns the BFGS Hessian approximation in ``hess``."""
-    theta0 = jnp.asarray(theta0)
-    dtype = theta0.dtype
-    f0, g0, h0 = start
-    v, aw = _eig_abs(h0)
-    state = _init_state(theta0, f0, g0, (v * aw) @ v.T, max_radius, tol)
-
-    def body(s):
-        step, size, predicted = _trial_step(s, dtype)
-        theta_n = s.theta + step
-        f_n, g_n = vg(theta_n)
-        finite = jnp.isfinite(f_n) & jnp.all(jnp.isfinite(g_n))
-        accept, radius = _accept(s, f_n, finite, predicted, size, max_radius, dtype)
-        # BFGS update of B with (s, y), skipped when the curvature condition fails
-        sk = theta_n - s.theta
-        yk = g_n - s.g
-        sy = jnp.dot(sk, yk)
-        bs = s.h @ sk
-        sbs = jnp.dot(sk, bs)
-        good = accept & (sy > 1e-10 * jnp.sqrt(jnp.dot(sk, sk) * jnp.dot(yk, yk))) & (sbs > 0)
-        safe_sy = jnp.where(good, sy, 1.0)
-        safe_sbs = jnp.where(good, sbs, 1.0)
-        b_new = s.h - jnp.outer(bs, bs) / safe_sbs + jnp.outer(yk, yk) / safe_sy
-        b_new = 0.5 * (b_new + b_new.T)
-        h = jnp.where(good & jnp.all(jnp.isfinite(b_new)), b_new, s.h)
-        theta = jnp.where(accept, theta_n, s.theta)
-        f = jnp.where(accept, f_n, s.f)
-        g = jnp.where(accept, g_n, s.g)
-        dec = newton_decrement(g, h)
-        done = (dec < tol) | (radius < 1e-12)
-        return _State(theta, f, g, h, radius, s.it + 1, done, dec)
 
     return _run(body, state, max_iter, tol)

@@ -66,6 +66,22 @@ def theta_to_params(spec: GarchSpec, theta) -> GarchParams:
     return GarchParams(mu=mu, omega=omega, alpha=alpha, gamma=gamma, beta=beta, nu=nu)
 
 
+# open bounds that theta can only approach at infinity: there the optimiser holds the coordinate fixed
+PERSISTENCE_FREEZE = 1.0 - 1e-7     # persistence this close to 1 counts as "at the bound"
+OMEGA_FREEZE = 1e-9                 # omega / variance of the (standardised) series this small likewise
+
+
+def at_open_bound(spec: GarchSpec, theta, grad):
+    """bool mask (k,): coordinates at an open bound (persistence -> 1, omega -> 0) whose gradient still
+    points outwards. minimize_newton holds them fixed, so a supremum on the boundary converges."""
+    i = 1 if spec.mean == "constant" else 0
+    k = theta.shape[0]
+    idx = jnp.arange(k)
+    omega_out = (theta[i] < np.log(OMEGA_FREEZE)) & (grad[i] > 0)
+    pers_out = (theta[i + 1] > _logit(PERSISTENCE_FREEZE)) & (grad[i + 1] < 0)
+    return ((idx == i) & omega_out) | ((idx == i + 1) & pers_out)
+
+
 def _logit(p):
     p = np.clip(p, _TINY, 1.0 - 1e-15)
     return np.log(p) - np.log1p(-p)
