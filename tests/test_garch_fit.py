@@ -171,3 +171,12 @@ def test_public_names():
     for name in ("fit_garch", "simulate", "GarchFit", "Simulation", "DataScaleWarning", "ConvergenceWarning",
                  "PersistenceWarning", "ShortSeriesWarning"):
         assert hasattr(calibrator, name)
+
+
+def test_float32_fit_is_close_to_float64(dem, dem_fit):
+    """Without x64 JAX computes in float32; the fit still converges, to ~4 digits."""
+    fit32 = fit_garch(dem, vol="garch", dist="normal", mean="constant", percent=True, dtype="float32")
+    assert fit32.converged
+    for name in ("mu", "omega", "alpha", "beta"):
+        assert getattr(fit32, name) == pytest.approx(getattr(dem_fit, name), rel=2e-3, abs=1e-5)
+    assert fit32.loglik == pytest.approx(dem_fit.loglik, rel=1e-6)
