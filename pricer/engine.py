@@ -47,6 +47,8 @@ class MonteCarlo:
     truncation). antithetic / control_variate: variance reduction. dtype: "float32" or "float64"
     (float64 needs ``jax.config.update("jax_enable_x64", True)``). backend: "auto" | "scan" | "kernel".
     chunk_paths: paths simulated at once (None: chosen from the batch size to bound memory).
+    grid_capacity: pad the time grid to at least this many steps, so that calls with different schedules
+    share one compiled program (results do not change; only real steps are simulated).
     """
 
     paths: int = 100_000
@@ -58,6 +60,7 @@ class MonteCarlo:
     dtype: str = "float32"
     backend: str = "auto"
     chunk_paths: int | None = None
+    grid_capacity: int | None = None
 
     def __post_init__(self):
         if not isinstance(self.paths, (int, np.integer)) or isinstance(self.paths, bool) or self.paths < 2:
@@ -74,6 +77,8 @@ class MonteCarlo:
             raise ValueError(f"backend must be one of {_BACKENDS}, got {self.backend!r}")
         if self.chunk_paths is not None and (not isinstance(self.chunk_paths, (int, np.integer)) or self.chunk_paths < BLOCK_PATHS):
             raise ValueError(f"chunk_paths must be an integer >= {BLOCK_PATHS}, got {self.chunk_paths!r}")
+        if self.grid_capacity is not None and (not isinstance(self.grid_capacity, (int, np.integer)) or self.grid_capacity < 1):
+            raise ValueError(f"grid_capacity must be a positive integer, got {self.grid_capacity!r}")
 
     @property
     def blocks(self) -> int:
@@ -112,7 +117,8 @@ def price(product, model, mc: MonteCarlo | None = None, greeks=()) -> PriceResul
         from .greeks import price_with_greeks
         return price_with_greeks(product, model, mc, tuple(greeks))
     setup = prepare(product, model, mc)
-    price_flat, stderr_flat = _price_core(setup.model, setup.product, setup.arrays, setup.key, **setup.static)
+    cv_mean = _control_mean_jit(setup.model, setup.product, control_arrays(setup.arrays), mc.control_variate)
+    price_flat, stderr_flat = _price_core(setup.model, setup.product, setup.arrays, setup.key, cv_mean, **setup.static)
     shape = setup.batch_shape
     return PriceResult(np.asarray(price_flat).reshape(shape), np.asarray(stderr_flat).reshape(shape), {}, {},
                        paths=mc.blocks * BLOCK_PATHS, steps=setup.grid.steps)
@@ -147,8 +153,9 @@ def prepare(product, model, mc: MonteCarlo) -> Setup:
     flat_model = jax.tree_util.tree_map(lambda a: _flatten(a, shape, model_rows, dtype), model)
     flat_product = jax.tree_util.tree_map(lambda a: _flatten(a, shape, rows, dtype), product)
     expiry = np.broadcast_to(np.asarray(product.expiry, np.float64), shape).reshape(-1)
-    grid = build_grid(product, expiry, mc.steps_per_year, model.periods_per_year)
+    grid = build_grid(product, expiry, mc.steps_per_year, model.periods_per_year, mc.grid_capacity or 0)
     arrays = {
+        "steps": jnp.asarray(grid.steps, jnp.int32),
         "dt": jnp.asarray(grid.dt, dtype),
         "times": jnp.asarray(grid.times[1:], dtype),
         "events": {name: jnp.asarray(table, dtype) for name, table in grid.events.items()},
@@ -211,11 +218,16 @@ def simulate_samples(model, product, arrays, key, first_block, blocks, antitheti
                         model.discount(t_end))
         return (new_state, accumulator.update(acc_state, step, product), next_words), None
 
-    steps = arrays["dt"].shape[0]
-    xs = (arrays["dt"], arrays["times"], arrays["events"], jnp.arange(steps, dtype=jnp.uint32))
+    capacity = arrays["dt"].shape[0]
+    xs = (arrays["dt"], arrays["times"], arrays["events"], jnp.arange(capacity, dtype=jnp.uint32))
     first_words = random_words(key, path_index, jnp.uint32(0))
-    (state, acc_state, _), _ = lax.scan(body, (state, acc_state, first_words), xs)
-    context = _context(arrays)
+
+    def loop_body(k, carry):
+        return body(carry, jax.tree_util.tree_map(lambda a: lax.dynamic_index_in_dim(a, k, keepdims=False), xs))[0]
+
+    # a loop over the real steps only (the arrays are padded to a shared capacity)
+    state, acc_state, _ = lax.fori_loop(0, arrays["steps"], loop_body, (state, acc_state, first_words))
+    context = arrays
     y = payoffs.discounted_payoff(product, acc_state, model, context)
     c = payoffs.control_samples(product, acc_state, model, context) if use_control else jnp.zeros_like(y)
     c = jnp.broadcast_to(c, y.shape)
@@ -224,12 +236,6 @@ def simulate_samples(model, product, arrays, key, first_block, blocks, antitheti
         y = 0.5 * (y[:, :half] + y[:, half:])
         c = 0.5 * (c[:, :half] + c[:, half:])
     return y, c
-
-
-def _context(arrays):
-    steps = arrays["dt"].shape[0]
-    fix_table = arrays["events"]["fix"].T if "fix" in arrays["events"] else jnp.zeros((1, steps), arrays["dt"].dtype)
-    return dict(arrays, fix_table=fix_table)
 
 
 def accumulate_chunks(samples, rows, dtype, blocks, blocks_per_chunk):
@@ -251,7 +257,7 @@ def accumulate_chunks(samples, rows, dtype, blocks, blocks_per_chunk):
 
 
 @partial(jax.jit, static_argnames=("blocks", "blocks_per_chunk", "antithetic", "use_control", "scheme"))
-def _price_core(model, product, arrays, key, *, blocks, blocks_per_chunk, antithetic, use_control, scheme):
+def _price_core(model, product, arrays, key, cv_mean, *, blocks, blocks_per_chunk, antithetic, use_control, scheme):
     rows = arrays["expiry_time"].shape[0]
     dtype = arrays["dt"].dtype
 
@@ -259,12 +265,21 @@ def _price_core(model, product, arrays, key, *, blocks, blocks_per_chunk, antith
         return simulate_samples(model, product, arrays, key, first_block, size, antithetic, scheme, use_control)
 
     total = accumulate_chunks(samples, rows, dtype, blocks, blocks_per_chunk)
-    cv_mean = control_mean(model, product, arrays, use_control)
     return statistics.estimate(total, cv_mean, use_control)
 
 
+def control_arrays(arrays):
+    """The part of the grid arrays the control means need: none depends on the grid's length, so the
+    closed forms compile once per batch shape and fixing count, not once per schedule."""
+    return {k: arrays[k] for k in ("expiry_time", "fixing_count", "fixing_times") if k in arrays}
+
+
 def control_mean(model, product, arrays, use_control):
+    """E[control] per row (P,); zeros without a control."""
     rows = arrays["expiry_time"].shape[0]
     if not use_control:
-        return jnp.zeros((rows,), arrays["dt"].dtype)
-    return payoffs.control_mean(product, model, _context(arrays))
+        return jnp.zeros((rows,), arrays["expiry_time"].dtype)
+    return payoffs.control_mean(product, model, control_arrays(arrays))
+
+
+_control_mean_jit = jax.jit(control_mean, static_argnames=("use_control",))

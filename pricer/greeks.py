@@ -27,7 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import statistics
-from .engine import BLOCK_PATHS, PriceResult, accumulate_chunks, control_mean, prepare, simulate_samples
+from .engine import (BLOCK_PATHS, PriceResult, accumulate_chunks, control_arrays, control_mean, prepare,
+                     simulate_samples)
 from .models import BlackScholes, Garch, Heston
 from .products import BarrierOption
 
@@ -85,9 +86,10 @@ def price_with_greeks(product, model, mc, names):
     tangents = [tangent(setup.model, n) for n in first_order]
     stacked = jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *tangents) if tangents else None
     want_gamma = "gamma" in names
-    outputs = _greeks_core(setup.model, setup.product, setup.arrays, setup.key, stacked,
-                           n_first=len(first_order), want_gamma=want_gamma, finite_difference=discrete,
-                           bump=GAMMA_BUMP, **setup.static)
+    how = dict(n_first=len(first_order), want_gamma=want_gamma, finite_difference=discrete, bump=GAMMA_BUMP)
+    means = _control_means(setup.model, setup.product, control_arrays(setup.arrays), stacked,
+                           use_control=mc.control_variate, **how)
+    outputs = _greeks_core(setup.model, setup.product, setup.arrays, setup.key, stacked, means, **how, **setup.static)
     values, errors = (np.asarray(a) for a in outputs)
     shape = setup.batch_shape
     greeks, greeks_stderr = {}, {}
@@ -99,61 +101,64 @@ def price_with_greeks(product, model, mc, names):
                        paths=mc.blocks * BLOCK_PATHS, steps=setup.grid.steps)
 
 
-@partial(jax.jit, static_argnames=("n_first", "want_gamma", "finite_difference", "bump", "blocks",
-                                   "blocks_per_chunk", "antithetic", "use_control", "scheme"))
-def _greeks_core(model, product, arrays, key, tangents, *, n_first, want_gamma, finite_difference, bump, blocks,
-                 blocks_per_chunk, antithetic, use_control, scheme):
+def derivative_quantities(fn, model, tangents, *, n_first, want_gamma, finite_difference, bump):
+    """[fn(model), d fn along each tangent..., d2 fn / d spot2] for a pytree-valued ``fn`` of the model.
+
+    Pathwise (``jax.jvp``) unless ``finite_difference``; gamma by central differences of the delta.
+    """
+    spot_step = bump * model.spot
+    spot_width = 2.0 * spot_step.reshape(-1)[0]
+
+    def delta(m):
+        if finite_difference:
+            return jax.tree_util.tree_map(lambda a, b: (a - b) / spot_width,
+                                          fn(_replace(m, spot=m.spot + spot_step)), fn(_replace(m, spot=m.spot - spot_step)))
+        return jax.jvp(fn, (m,), (tangent(m, "delta"),))[1]
+
+    out = [fn(model)]
+    if n_first and finite_difference:
+        for g in range(n_first):
+            direction = jax.tree_util.tree_map(lambda t: t[g], tangents)
+            # bump each moved field by `bump` of its size (absolute 1e-8 floor), along the tangent
+            step = jax.tree_util.tree_map(lambda leaf, d: bump * jnp.maximum(jnp.abs(leaf), 1e-8) * (d != 0), model, direction)
+            up = jax.tree_util.tree_map(lambda leaf, d, h: leaf + h * d, model, direction, step)
+            down = jax.tree_util.tree_map(lambda leaf, d, h: leaf - h * d, model, direction, step)
+            width = 2.0 * jnp.max(jnp.stack(jax.tree_util.tree_leaves(jax.tree_util.tree_map(
+                lambda h, d: jnp.max(h * jnp.abs(d)), step, direction))))
+            out.append(jax.tree_util.tree_map(lambda a, b: (a - b) / width, fn(up), fn(down)))
+    elif n_first:
+        _, derivative = jax.vmap(lambda t: jax.jvp(fn, (model,), (t,)))(tangents)
+        out += [jax.tree_util.tree_map(lambda d: d[g], derivative) for g in range(n_first)]
+    if want_gamma:
+        up, down = delta(_replace(model, spot=model.spot + spot_step)), delta(_replace(model, spot=model.spot - spot_step))
+        out.append(jax.tree_util.tree_map(lambda a, b: (a - b) / spot_width, up, down))
+    return out
+
+
+_STATIC = ("n_first", "want_gamma", "finite_difference", "bump")
+
+
+@partial(jax.jit, static_argnames=_STATIC + ("use_control",))
+def _control_means(model, product, cv_arrays, tangents, *, use_control, **how):
+    return jnp.concatenate(derivative_quantities(lambda m: control_mean(m, product, cv_arrays, use_control),
+                                                 model, tangents, **how))
+
+
+@partial(jax.jit, static_argnames=_STATIC + ("blocks", "blocks_per_chunk", "antithetic", "use_control", "scheme"))
+def _greeks_core(model, product, arrays, key, tangents, means, *, n_first, want_gamma, finite_difference, bump,
+                 blocks, blocks_per_chunk, antithetic, use_control, scheme):
     rows = arrays["expiry_time"].shape[0]
     dtype = arrays["dt"].dtype
-    spot_step = bump * model.spot
-    spot_direction = tangent(model, "delta")
-
-    def shifted(sign):
-        return _replace(model, spot=model.spot + sign * spot_step)
-
-    def quantities(fn, m):
-        """Price-like quantity and its first-order derivatives along the tangents (by AD or by bumps)."""
-        primal = fn(m)
-        if n_first == 0:
-            return primal, []
-        if finite_difference:
-            derivatives = []
-            for g in range(n_first):
-                direction = jax.tree_util.tree_map(lambda t: t[g], tangents)
-                step = jax.tree_util.tree_map(lambda leaf, d: bump * jnp.maximum(jnp.abs(leaf), 1e-8) * (d != 0), m, direction)
-                up = jax.tree_util.tree_map(lambda leaf, d, h: leaf + h * d, m, direction, step)
-                down = jax.tree_util.tree_map(lambda leaf, d, h: leaf - h * d, m, direction, step)
-                width = 2.0 * jnp.max(jnp.stack(jax.tree_util.tree_leaves(jax.tree_util.tree_map(
-                    lambda h, d: jnp.max(h * jnp.abs(d)), step, direction))))
-                derivatives.append(jax.tree_util.tree_map(lambda a, b: (a - b) / width, fn(up), fn(down)))
-            return primal, derivatives
-        _, derivative = jax.vmap(lambda t: jax.jvp(fn, (m,), (t,)))(tangents)
-        return primal, [jax.tree_util.tree_map(lambda d: d[g], derivative) for g in range(n_first)]
-
-    def delta_of(fn, m):
-        if finite_difference:
-            up = _replace(m, spot=m.spot + spot_step)
-            down = _replace(m, spot=m.spot - spot_step)
-            return jax.tree_util.tree_map(lambda a, b: (a - b) / (2.0 * spot_step[0, 0]), fn(up), fn(down))
-        return jax.jvp(fn, (m,), (spot_direction,))[1]
-
-    def all_quantities(fn):
-        primal, firsts = quantities(fn, model)
-        out = [primal] + firsts
-        if want_gamma:
-            up, down = delta_of(fn, shifted(1.0)), delta_of(fn, shifted(-1.0))
-            out.append(jax.tree_util.tree_map(lambda a, b: (a - b) / (2.0 * spot_step[0, 0]), up, down))
-        return out
+    how = dict(n_first=n_first, want_gamma=want_gamma, finite_difference=finite_difference, bump=bump)
 
     def samples(first_block, size):
-        fn = lambda m: simulate_samples(m, product, arrays, key, first_block, size, antithetic, scheme, use_control)
-        parts = all_quantities(fn)
+        fn = lambda m: simulate_samples(m, product, arrays, key, first_block, size, antithetic, scheme, use_control)  # noqa: E731
+        parts = derivative_quantities(fn, model, tangents, **how)
         return jnp.concatenate([p[0] for p in parts]), jnp.concatenate([p[1] for p in parts])
 
     count = 1 + n_first + int(want_gamma)
     total = accumulate_chunks(samples, count * rows, dtype, blocks, blocks_per_chunk)
-    means = all_quantities(lambda m: control_mean(m, product, arrays, use_control))
     # every quantity uses the price's control coefficient: the Greeks are derivatives of the controlled price
     price_beta = statistics.optimal_beta(jax.tree_util.tree_map(lambda a: a[:rows] if a.ndim else a, total))
-    value, error = statistics.estimate(total, jnp.concatenate(means), use_control, beta=jnp.tile(price_beta, count))
+    value, error = statistics.estimate(total, means, use_control, beta=jnp.tile(price_beta, count))
     return value.reshape(count, rows), error.reshape(count, rows)

@@ -1,8 +1,8 @@
 """The simulation time grid and each product's events on it (expiry, fixings, monitoring dates).
 
-Built in numpy before tracing: schedules are static, so the grid's *length* is part of the compiled
-shape while its values are ordinary arrays. The grid is padded with zero-length steps to a multiple
-of ``PAD`` so that nearby schedules share one compiled program; zero-length steps change nothing.
+Built in numpy before tracing. The arrays are padded with zero-length steps to a *capacity* (a power
+of two, at least ``MIN_CAPACITY``, or more on request) and the engine's time loop runs only the real
+steps, so every schedule up to the capacity shares one compiled program at no extra compute.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 
 from .products import AsianOption, BarrierOption, schedule_times
 
-PAD = 32
+MIN_CAPACITY = 32
 _TIME_TOLERANCE = 1e-9  # years (~0.03 s): closer event times are the same date
 
 
@@ -29,7 +29,13 @@ class Grid:
         return np.diff(self.times)
 
 
-def build_grid(product, expiry: np.ndarray, steps_per_year: int, fixed_periods: int | None) -> Grid:
+def capacity_for(steps: int, minimum: int = 0) -> int:
+    """Padded length: the next power of two >= steps (and >= ``minimum``, ``MIN_CAPACITY``)."""
+    return max(MIN_CAPACITY, int(minimum), 1 << max(int(steps) - 1, 0).bit_length())
+
+
+def build_grid(product, expiry: np.ndarray, steps_per_year: int, fixed_periods: int | None,
+               min_capacity: int = 0) -> Grid:
     """Grid for a flattened product batch (``expiry``: (P,) years).
 
     ``fixed_periods``: a model with its own step (GARCH: 252 a year) gets the uniform grid k/fixed_periods
@@ -56,7 +62,7 @@ def build_grid(product, expiry: np.ndarray, steps_per_year: int, fixed_periods: 
         steps = times.size - 1
         to_index = {name: np.searchsorted(times, t - _TIME_TOLERANCE) for name, t in schedules.items()}
 
-    padded = int(np.ceil(steps / PAD) * PAD)
+    padded = capacity_for(steps, min_capacity)
     times = np.concatenate([times, np.full(padded - steps, times[-1])])
     n_products = expiry.size
     expiry_index = to_index["expiry"][:, 0]

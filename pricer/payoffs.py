@@ -88,7 +88,7 @@ def control_mean(product, model, context):
     if isinstance(product, BarrierOption):
         return _rows(european_price(model, product.strike, expiry, product.call))
     # discounted arithmetic average: E = (past sum + sum_k S0 F(t_k)) / N, discounted
-    forward_sum = jnp.sum(context["fix_table"] * model.forward_factor(context["times"][None, :]), axis=1, keepdims=True)
+    forward_sum = jnp.sum(model.forward_factor(context["fixing_times"]), axis=1, keepdims=True)
     total = product.past_count + context["fixing_count"]
     linear = _rows(discount * (product.past_average * product.past_count + model.spot * forward_sum) / total)
     if not _analytic(model):
