@@ -16,6 +16,25 @@ from rich.table import Table
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Exotic option pricing and GARCH/Heston calibration, in JAX.")
 console = Console()
+errors = Console(stderr=True, soft_wrap=True)   # an error is one line, never wrapped
+
+
+def _enable_compilation_cache():
+    """Keep compiled programs between runs of the command line (a library import changes no JAX flags;
+    the command line is an application). EXOTICS_CACHE_DIR overrides the folder; an empty value disables."""
+    import os
+    folder = os.environ.get("EXOTICS_CACHE_DIR", str(Path.home() / ".cache" / "exotics" / "jax"))
+    if not folder:
+        return
+    import jax
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+@app.callback()
+def _setup():
+    _enable_compilation_cache()
 
 
 class CliError(Exception):
@@ -23,7 +42,7 @@ class CliError(Exception):
 
 
 def _fail(message: str):
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code=2)
 
 
@@ -64,7 +83,8 @@ def _greek_names(greeks: Optional[str]):
 
 @app.command()
 def demo(out: Path = typer.Option(Path("exotics-report"), "--out", "-o", help="report folder"),
-         paths: int = typer.Option(20_000, help="Monte Carlo paths per trade group")):
+         paths: int = typer.Option(20_000, help="Monte Carlo paths per trade group"),
+         greeks: Optional[str] = typer.Option(None, help="comma-separated Greeks to add, e.g. delta,vega")):
     """Price the example book (barriers, Asians, Europeans on four underlyings) and write a report folder."""
     try:
         from .book import price_book
@@ -74,12 +94,13 @@ def demo(out: Path = typer.Option(Path("exotics-report"), "--out", "-o", help="r
         console.print(f"Pricing {len(trades)} example trades on {len(market)} underlyings with {paths:,} paths ...")
         start = time.perf_counter()
         with console.status("simulating"):
-            results = price_book(trades, market, MonteCarlo(paths=paths), greeks=("delta", "vega"))
+            results = price_book(trades, market, MonteCarlo(paths=paths), greeks=_greek_names(greeks))
         elapsed = time.perf_counter() - start
         out.mkdir(parents=True, exist_ok=True)
         _write_table(results, out / "results.csv")
-        shown = results[["trade_id", "price", "stderr", "value", "delta", "vega", "status"]]
-        _show(shown, "Example book (per-unit price, stderr, greeks)")
+        columns = ["trade_id", "price", "stderr", "value", *_greek_names(greeks), "status"]
+        _show(results[columns].merge(trades[["trade_id", "underlying", "product"]], on="trade_id"),
+              "Example book (per-unit price and standard error; value = quantity x price)")
         ok = (results["status"] == "ok").sum()
         console.print(f"{ok}/{len(results)} trades priced in {elapsed:.1f} s; book value {results['value'].sum():,.2f}; "
                       f"report written to {out}/")
@@ -107,7 +128,7 @@ def price_book_command(book: Path = typer.Argument(..., help="trades, CSV or Par
         _write_table(results, output)
         bad = results[results["status"] != "ok"]
         for _, row in bad.head(10).iterrows():
-            console.print(f"[yellow]{book}:[/] {row['error']}", highlight=False)
+            errors.print(f"[yellow]{book}:[/] {row['error']}", highlight=False)
         console.print(f"{len(results) - len(bad)}/{len(results)} trades priced; wrote {output}")
     except CliError as exc:
         _fail(str(exc))

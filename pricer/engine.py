@@ -118,7 +118,8 @@ def price(product, model, mc: MonteCarlo | None = None, greeks=()) -> PriceResul
         return price_with_greeks(product, model, mc, tuple(greeks))
     setup = prepare(product, model, mc)
     cv_mean = _control_mean_jit(setup.model, setup.product, control_arrays(setup.arrays), mc.control_variate)
-    price_flat, stderr_flat = _price_core(setup.model, setup.product, setup.arrays, setup.key, cv_mean, **setup.static)
+    price_flat, stderr_flat = _price_core(setup.model, setup.product, simulation_arrays(setup.arrays), setup.key, cv_mean,
+                                          **setup.static)
     shape = setup.batch_shape
     return PriceResult(np.asarray(price_flat).reshape(shape), np.asarray(stderr_flat).reshape(shape), {}, {},
                        paths=mc.blocks * BLOCK_PATHS, steps=setup.grid.steps)
@@ -161,6 +162,12 @@ def prepare(product, model, mc: MonteCarlo) -> Setup:
         "events": {name: jnp.asarray(table, dtype) for name, table in grid.events.items()},
         "expiry_time": jnp.asarray(grid.expiry_time[:, None], dtype),
     }
+    # the schedules now live in the grid's event tables: a canonical value keeps them out of the
+    # compiled program's cache key, so products differing only in their dates share one program
+    if isinstance(product, AsianOption):
+        flat_product = dataclasses.replace(flat_product, fixings=1)
+    if isinstance(product, BarrierOption) and not product.continuous:
+        flat_product = dataclasses.replace(flat_product, monitoring=1)
     if isinstance(product, AsianOption):
         arrays["fixing_count"] = jnp.asarray(grid.events["fix"].sum(0)[:, None], dtype)
         arrays["fixing_times"] = jnp.asarray(grid.fixing_times, dtype)
@@ -272,6 +279,11 @@ def control_arrays(arrays):
     """The part of the grid arrays the control means need: none depends on the grid's length, so the
     closed forms compile once per batch shape and fixing count, not once per schedule."""
     return {k: arrays[k] for k in ("expiry_time", "fixing_count", "fixing_times") if k in arrays}
+
+
+def simulation_arrays(arrays):
+    """The arrays the simulation needs (not the fixing dates, whose count would key another compile)."""
+    return {k: v for k, v in arrays.items() if k != "fixing_times"}
 
 
 def control_mean(model, product, arrays, use_control):

@@ -28,7 +28,7 @@ import numpy as np
 
 from . import statistics
 from .engine import (BLOCK_PATHS, PriceResult, accumulate_chunks, control_arrays, control_mean, prepare,
-                     simulate_samples)
+                     simulate_samples, simulation_arrays)
 from .models import BlackScholes, Garch, Heston
 from .products import BarrierOption
 
@@ -89,7 +89,7 @@ def price_with_greeks(product, model, mc, names):
     how = dict(n_first=len(first_order), want_gamma=want_gamma, finite_difference=discrete, bump=GAMMA_BUMP)
     means = _control_means(setup.model, setup.product, control_arrays(setup.arrays), stacked,
                            use_control=mc.control_variate, **how)
-    outputs = _greeks_core(setup.model, setup.product, setup.arrays, setup.key, stacked, means, **how, **setup.static)
+    outputs = _greeks_core(setup.model, setup.product, simulation_arrays(setup.arrays), setup.key, stacked, means, **how, **setup.static)
     values, errors = (np.asarray(a) for a in outputs)
     shape = setup.batch_shape
     greeks, greeks_stderr = {}, {}

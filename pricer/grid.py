@@ -1,8 +1,9 @@
 """The simulation time grid and each product's events on it (expiry, fixings, monitoring dates).
 
 Built in numpy before tracing. The arrays are padded with zero-length steps to a *capacity* (a power
-of two, at least ``MIN_CAPACITY``, or more on request) and the engine's time loop runs only the real
-steps, so every schedule up to the capacity shares one compiled program at no extra compute.
+of four, at least ``MIN_CAPACITY``, or more on request) and the engine's time loop runs only the real
+steps, so every schedule up to the capacity shares one compiled program at no extra compute: with
+daily steps everything up to four years shares one program per model and product kind.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 
 from .products import AsianOption, BarrierOption, schedule_times
 
-MIN_CAPACITY = 32
+MIN_CAPACITY = 1024   # four years of daily steps: event tables are small, and the loop skips padding
 _TIME_TOLERANCE = 1e-9  # years (~0.03 s): closer event times are the same date
 
 
@@ -30,8 +31,11 @@ class Grid:
 
 
 def capacity_for(steps: int, minimum: int = 0) -> int:
-    """Padded length: the next power of two >= steps (and >= ``minimum``, ``MIN_CAPACITY``)."""
-    return max(MIN_CAPACITY, int(minimum), 1 << max(int(steps) - 1, 0).bit_length())
+    """Padded length: the next power of four >= steps (and >= ``minimum``, ``MIN_CAPACITY``)."""
+    capacity = MIN_CAPACITY
+    while capacity < max(int(steps), int(minimum)):
+        capacity *= 4
+    return capacity
 
 
 def build_grid(product, expiry: np.ndarray, steps_per_year: int, fixed_periods: int | None,

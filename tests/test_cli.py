@@ -1,0 +1,40 @@
+"""The command line: results files, one-line errors with exit code 2."""
+import pandas as pd
+from typer.testing import CliRunner
+
+from pricer.cli import app
+
+runner = CliRunner()
+
+
+def test_price_book_writes_results_and_reports_bad_rows(tmp_path):
+    book = pd.DataFrame([
+        dict(trade_id="A", underlying="X", product="european", call_put="call", strike=100.0, expiry=1.0),
+        dict(trade_id="B", underlying="X", product="barrier", call_put="put", strike=100.0, expiry=1.0,
+             barrier=80.0, barrier_type="down-and-out"),
+        dict(trade_id="C", underlying="X", product="european", call_put="call", strike=-1.0, expiry=1.0),
+    ])
+    market = pd.DataFrame([dict(underlying="X", model="black_scholes", spot=100.0, rate=0.02, dividend=0.0, vol=0.2)])
+    book.to_csv(tmp_path / "book.csv", index=False)
+    market.to_csv(tmp_path / "market.csv", index=False)
+    out = tmp_path / "out.parquet"
+    result = runner.invoke(app, ["price-book", str(tmp_path / "book.csv"), "--market", str(tmp_path / "market.csv"),
+                                 "-o", str(out), "--paths", "2048"], env={"EXOTICS_CACHE_DIR": ""})
+    assert result.exit_code == 0, result.output
+    results = pd.read_parquet(out)
+    assert list(results["status"]) == ["ok", "ok", "error"]
+    assert "strike" in results.loc[2, "error"] and "row 3" in results.loc[2, "error"]
+    assert "strike" in result.output
+
+
+def test_missing_file_is_one_line_and_exit_code_2(tmp_path):
+    result = runner.invoke(app, ["price-book", str(tmp_path / "nope.csv"), "--market", str(tmp_path / "m.csv"),
+                                 "-o", str(tmp_path / "o.csv")], env={"EXOTICS_CACHE_DIR": ""})
+    assert result.exit_code == 2
+    assert "nope.csv" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_every_command_has_help():
+    for command in ("demo", "price-book", "bench"):
+        result = runner.invoke(app, [command, "--help"])
+        assert result.exit_code == 0 and "Usage" in result.output
