@@ -85,21 +85,27 @@ def _label(prep: Prepared, row: int) -> str:
 
 
 def column_errors(prep: Prepared) -> list[str | None]:
-    """Per column: None when it can be fitted, else an error text naming the column and first bad index."""
-    errors: list[str | None] = []
-    for j, name in enumerate(prep.columns):
-        col = prep.data[:, j]
-        bad = ~np.isfinite(col)
-        if bad.any():
-            row = int(np.argmax(bad))
-            what = "NaN" if np.isnan(col[row]) else ("inf" if col[row] > 0 else "-inf")
-            errors.append(f"column {name!r}: non-finite value ({what}) at {_label(prep, row)}; "
-                          f"drop or fill missing returns before fitting")
-            continue
-        if np.ptp(col) == 0.0 or np.std(col) <= 1e-12 * max(np.max(np.abs(col)), 1e-300):
-            errors.append(f"column {name!r}: the series is constant ({col[0]!r}); a GARCH model needs varying returns")
-            continue
-        errors.append(None)
+    """Per column: None when it can be fitted, else an error text naming the column and first bad index.
+    Vectorised over columns (a batch may have thousands)."""
+    data = prep.data
+    nonfinite = ~np.isfinite(data)
+    has_bad = nonfinite.any(axis=0)
+    first_bad = np.argmax(nonfinite, axis=0)
+    with np.errstate(invalid="ignore"):
+        spread = np.ptp(data, axis=0)
+        scale = np.max(np.abs(data), axis=0)
+        std = np.std(data, axis=0)
+    constant = ~has_bad & ((spread == 0.0) | (std <= 1e-12 * np.maximum(scale, 1e-300)))
+    errors: list[str | None] = [None] * data.shape[1]
+    for j in np.flatnonzero(has_bad):
+        row = int(first_bad[j])
+        value = data[row, j]
+        what = "NaN" if np.isnan(value) else ("inf" if value > 0 else "-inf")
+        errors[j] = (f"column {prep.columns[j]!r}: non-finite value ({what}) at {_label(prep, row)}; "
+                     f"drop or fill missing returns before fitting")
+    for j in np.flatnonzero(constant):
+        errors[j] = (f"column {prep.columns[j]!r}: the series is constant ({data[0, j]!r}); a GARCH model "
+                     f"needs varying returns")
     return errors
 
 

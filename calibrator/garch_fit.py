@@ -35,8 +35,9 @@ __all__ = ["fit_garch"]
 
 METHODS = ("mle", "nn")
 TOL_FLOAT32 = 1e-8   # default tolerance when fitting in float32
-LOW_TOL = 1e-7       # the float32 stage of a float64 fit stops here (float32's noise floor is ~1e-8) ...
-LOW_MAX_ITER = 12    # ... or here; float64 Newton finishes from wherever it got
+LOW_TOL = 1e-6       # the float32 stage of a float64 fit stops here (float32's noise floor is ~1e-7) ...
+LOW_MAX_ITER = 4     # ... or here; float64 Newton carries on from wherever it got
+MAIN_MAX_ITER = 2    # float64 iterations for the whole batch; the rest go to the straggler stage
 PERSISTENCE_BOUNDARY = 1.0 - 1e-4
 
 
@@ -125,8 +126,14 @@ def _newton_finish(y, moments, theta0, spec, sample_backcast, max_iter, tol):
     resid = y - params.mu if spec.mean == "constant" else y
     bc = prob.backcast_fn(params.mu)
     sigma2 = variance_filter(resid, params.omega, params.alpha, params.gamma, params.beta, bc)
-    return dict(x=params.to_vector(spec), f=res.f, decrement=res.decrement, iterations=res.iterations,
-                cov=cov_robust, cov_hessian=hess_inv, sigma2=sigma2, backcast=bc, last_resid=resid[-1])
+    return dict(theta=res.theta, x=params.to_vector(spec), f=res.f, decrement=res.decrement,
+                iterations=res.iterations, cov=cov_robust, cov_hessian=hess_inv, sigma2=sigma2, backcast=bc,
+                last_resid=resid[-1])
+
+
+def _straggler_count(n: int) -> int:
+    """How many series the straggler stage re-runs at a time (a static shape)."""
+    return min(n, max(8, n // 32))
 
 
 @partial(jax.jit, static_argnames=("spec", "sample_backcast", "max_iter", "tol", "mixed"))
@@ -136,23 +143,58 @@ def fit_standardised(y, moments, *, spec: GarchSpec, sample_backcast: bool, max_
     mean(y^2) and the fixed backcast (ignored when ``sample_backcast``). Every output has a leading
     (N,) axis, except sigma2 which is (T, N).
 
-    Mixed precision (``mixed`` and float64 input): the starting grid and the Newton iterations up to
-    float32's resolution run in float32, where a likelihood pass is 2-7x cheaper on CPU; Newton then
-    continues in float64 from there (usually one or two steps, convergence being quadratic) to ``tol``.
-    Only the float64 iterations decide convergence, so the result is a float64 optimum."""
+    Three stages, each vmapped over the series:
+
+    1. mixed precision (``mixed`` and float64 input): the starting grid and Newton up to float32's
+       resolution run in float32, where a likelihood pass is 2-7x cheaper on CPU;
+    2. Newton continues in float64 for at most a few iterations (usually one or two suffice from
+       there, convergence being quadratic); only float64 iterations decide convergence, so the result
+       is a float64 optimum;
+    3. stragglers: under vmap a while loop runs until its slowest lane is done, so the few series that
+       still need many iterations (optima next to a bound, odd data) would hold up the whole batch.
+       Instead the K least converged are gathered into a small batch (K = N/32, a static shape), run to
+       convergence (``max_iter``) and scattered back, K at a time, each series at most once.
+    """
     args = dict(spec=spec, sample_backcast=sample_backcast)
+    n_series = y.shape[1]
     low = jnp.float32 if (mixed and y.dtype == jnp.float64) else y.dtype
     y_low, m_low = y.astype(low), moments.astype(low)
     theta = _start(y_low, m_low, **args)
-    iters = jnp.zeros(theta.shape[0], jnp.int32)
+    iters = jnp.zeros(n_series, jnp.int32)
     if low != y.dtype:
         theta, iters = jax.vmap(
             lambda yy, mm, th: _newton(yy, mm, th, max_iter=min(max_iter, LOW_MAX_ITER), tol=LOW_TOL, **args),
             in_axes=(1, 0, 0))(y_low, m_low, theta)
         theta = theta.astype(y.dtype)
-    out = jax.vmap(lambda yy, mm, th: _newton_finish(yy, mm, th, max_iter=max_iter, tol=tol, **args),
-                   in_axes=(1, 0, 0))(y, moments, theta)
+
+    def newton_finish(yy, mm, th, n_iter):
+        return jax.vmap(lambda a, b, c: _newton_finish(a, b, c, max_iter=n_iter, tol=tol, **args),
+                        in_axes=(1, 0, 0))(yy, mm, th)
+
+    out = newton_finish(y, moments, theta, min(max_iter, MAIN_MAX_ITER))
     out["iterations"] = iters + out["iterations"]
+
+    k = _straggler_count(n_series)
+
+    def pending(o, tried):
+        return ~(o["decrement"] < tol) & ~tried
+
+    def cond(carry):
+        o, tried = carry
+        return jnp.any(pending(o, tried))
+
+    def body(carry):
+        o, tried = carry
+        score = jnp.where(pending(o, tried), o["decrement"], -jnp.inf)
+        score = jnp.where(jnp.isnan(score), jnp.inf, score)
+        _, idx = lax.top_k(score, k)
+        sub = newton_finish(y[:, idx], moments[idx], o["theta"][idx], max_iter)
+        sub["iterations"] = o["iterations"][idx] + sub["iterations"]
+        o = {name: o[name].at[idx].set(sub[name]) for name in o}
+        return o, tried.at[idx].set(True)
+
+    if max_iter > MAIN_MAX_ITER:
+        out, _ = lax.while_loop(cond, body, (out, jnp.zeros(n_series, bool)))
     out["converged"] = out["decrement"] < tol
     out["sigma2"] = out["sigma2"].T
     return out

@@ -123,7 +123,10 @@ def _accept(s: _State, f_new, finite, predicted, size, max_radius, dtype):
     radius = jnp.where(accept,
                        jnp.where((ratio > 0.75) & hit, jnp.minimum(2.0 * s.radius, max_radius), s.radius),
                        0.25 * jnp.minimum(s.radius, size))
-    return accept, radius
+    # a full (unclipped) step whose predicted gain is below the rounding noise of f: nothing more can
+    # be gained in this precision (decides when the float32 stage hands over to float64)
+    at_noise_floor = accept & ~hit & (predicted < noise)
+    return accept, radius, at_noise_floor
 
 
 def _init_state(theta0, f0, g0, h0, max_radius, tol, aux=None, at_bound=None):
@@ -172,14 +175,14 @@ def minimize_newton(vgh: Callable, theta0, *, max_iter: int = 60, tol: float = 1
         theta_n = s.theta + step
         f_n, g_n, h_n, aux_n = call(theta_n)
         finite = jnp.isfinite(f_n) & jnp.all(jnp.isfinite(g_n)) & jnp.all(jnp.isfinite(h_n))
-        accept, radius = _accept(s, f_n, finite, predicted, size, max_radius, dtype)
+        accept, radius, at_noise_floor = _accept(s, f_n, finite, predicted, size, max_radius, dtype)
         theta = jnp.where(accept, theta_n, s.theta)
         f = jnp.where(accept, f_n, s.f)
         g = jnp.where(accept, g_n, s.g)
         h = jnp.where(accept, h_n, s.h)
         aux = jax.tree.map(lambda a, b: jnp.where(accept, a, b), aux_n, s.aux)
         dec = newton_decrement(*_restrict(g, h, frozen_at(theta, g)))
-        done = (dec < tol) | (radius < 1e-12)
+        done = (dec < tol) | (radius < 1e-12) | at_noise_floor
         return _State(theta, f, g, h, radius, s.it + 1, done, dec, aux)
 
     return _run(body, state, max_iter, tol)
