@@ -38,6 +38,7 @@ TOL_FLOAT32 = 1e-8   # default tolerance when fitting in float32
 LOW_TOL = 1e-6       # the float32 stage of a float64 fit stops here (float32's noise floor is ~1e-7) ...
 LOW_MAX_ITER = 4     # ... or here; float64 Newton carries on from wherever it got
 MAIN_MAX_ITER = 2    # float64 iterations for the whole batch; the rest go to the straggler stage
+STAGED_MIN_SERIES = 64  # fewer series: one float64 Newton run (less to compile, nothing to gain)
 PERSISTENCE_BOUNDARY = 1.0 - 1e-4
 
 
@@ -143,7 +144,8 @@ def fit_standardised(y, moments, *, spec: GarchSpec, sample_backcast: bool, max_
     mean(y^2) and the fixed backcast (ignored when ``sample_backcast``). Every output has a leading
     (N,) axis, except sigma2 which is (T, N).
 
-    Three stages, each vmapped over the series:
+    For batches of at least STAGED_MIN_SERIES series, three stages, each vmapped over the series
+    (smaller batches run stage 2 to convergence and skip the rest):
 
     1. mixed precision (``mixed`` and float64 input): the starting grid and Newton up to float32's
        resolution run in float32, where a likelihood pass is 2-7x cheaper on CPU;
@@ -157,7 +159,9 @@ def fit_standardised(y, moments, *, spec: GarchSpec, sample_backcast: bool, max_
     """
     args = dict(spec=spec, sample_backcast=sample_backcast)
     n_series = y.shape[1]
-    low = jnp.float32 if (mixed and y.dtype == jnp.float64) else y.dtype
+    # the staging pays off for batches; for a few series it would only add compile time
+    staged = n_series >= STAGED_MIN_SERIES
+    low = jnp.float32 if (mixed and staged and y.dtype == jnp.float64) else y.dtype
     y_low, m_low = y.astype(low), moments.astype(low)
     theta = _start(y_low, m_low, **args)
     iters = jnp.zeros(n_series, jnp.int32)
@@ -171,7 +175,8 @@ def fit_standardised(y, moments, *, spec: GarchSpec, sample_backcast: bool, max_
         return jax.vmap(lambda a, b, c: _newton_finish(a, b, c, max_iter=n_iter, tol=tol, **args),
                         in_axes=(1, 0, 0))(yy, mm, th)
 
-    out = newton_finish(y, moments, theta, min(max_iter, MAIN_MAX_ITER))
+    main_iter = min(max_iter, MAIN_MAX_ITER) if staged else max_iter
+    out = newton_finish(y, moments, theta, main_iter)
     out["iterations"] = iters + out["iterations"]
 
     k = _straggler_count(n_series)
@@ -193,7 +198,7 @@ def fit_standardised(y, moments, *, spec: GarchSpec, sample_backcast: bool, max_
         o = {name: o[name].at[idx].set(sub[name]) for name in o}
         return o, tried.at[idx].set(True)
 
-    if max_iter > MAIN_MAX_ITER:
+    if max_iter > main_iter:
         out, _ = lax.while_loop(cond, body, (out, jnp.zeros(n_series, bool)))
     out["converged"] = out["decrement"] < tol
     out["sigma2"] = out["sigma2"].T
