@@ -5,13 +5,14 @@ Pipeline (one jitted call for the whole batch, ``jax.vmap`` over columns):
 1. each column is standardised in numpy (constant mean: minus its mean, over its std; zero mean: over
    its root mean square), so one starting grid and one set of tolerances fit every scale; parameters
    are mapped back exactly afterwards (mu = m + s mu', omega = s^2 omega', loglik -= T log s);
-2. the negative mean log-likelihood is evaluated on a small grid of starting values (transforms.py)
-   and the best point starts
-3. a saddle-free Newton iteration with the exact Hessian (optimize.py), whose value/gradient/Hessian
-   come from one forward pass of the filter (garch_derivatives.py), chained through the unconstrained
-   parameterisation;
-4. at the optimum, one more pass gives the Hessian and the outer product of scores in natural
-   parameters: robust (sandwich) and non-robust covariances; a last ``lax.scan`` gives h_t.
+2. the mean negative log-likelihood is evaluated on a small grid of starting values (transforms.py),
+   all series and grid points in one pass, and each series starts from its best point;
+3. saddle-free Newton with the exact Hessian (optimize.py), whose value, gradient and Hessian come
+   from one forward pass of the filter (garch_derivatives.py), chained through the unconstrained
+   parameterisation; for large batches staged as float32 -> float64 -> stragglers (see
+   ``fit_standardised``);
+4. the last accepted pass also carries the natural-parameter Hessian and the outer product of scores:
+   robust (sandwich) and non-robust covariances at no extra pass; a last ``lax.scan`` gives h_t.
 """
 from __future__ import annotations
 
@@ -34,8 +35,8 @@ from .warnings import ConvergenceWarning, PersistenceWarning
 __all__ = ["fit_garch"]
 
 METHODS = ("mle", "nn")
-TOL_FLOAT32 = 1e-8   # default tolerance when fitting in float32
-LOW_TOL = 1e-6       # the float32 stage of a float64 fit stops here (float32's noise floor is ~1e-7) ...
+TOL_FLOAT32 = 1e-6   # float32's noise floor in the decrement is ~1e-7 for T ~ 2500 ...
+LOW_TOL = TOL_FLOAT32  # ... so a float32 fit, and the float32 stage of a float64 fit, stop here ...
 LOW_MAX_ITER = 4     # ... or here; float64 Newton carries on from wherever it got
 MAIN_MAX_ITER = 2    # float64 iterations for the whole batch; the rest go to the straggler stage
 STAGED_MIN_SERIES = 64  # fewer series: one float64 Newton run (less to compile, nothing to gain)
@@ -232,7 +233,7 @@ def fit_garch(returns, method: str = "mle", vol: str = "garch", dist: str = "nor
         it to reproduce arch's log-likelihood. A number (or one per column): a fixed value in units of
         returns squared, e.g. arch's ``res.model._backcast``.
     max_iter, tol: Newton iteration cap and tolerance on the Newton decrement of the mean negative
-        log-likelihood (default 1e-12 in float64, 1e-8 in float32).
+        log-likelihood (default 1e-14 in float64, 1e-6 in float32).
     dtype: computation dtype; default jnp's default float (float64 only when x64 is enabled).
 
     Returns a ``GarchFit`` (see fit_result.py): scalars for one series, arrays (one per column) for a

@@ -174,11 +174,13 @@ def test_public_names():
 
 
 def test_float32_fit_is_close_to_float64(dem, dem_fit):
-    """Without x64 JAX computes in float32; the fit still converges, to ~4 digits."""
+    """Without x64 JAX computes in float32; the fit still converges, to a tiny fraction of a standard
+    error (float32 resolves the mean log-likelihood to ~1e-7)."""
     fit32 = fit_garch(dem, vol="garch", dist="normal", mean="constant", percent=True, dtype="float32")
     assert fit32.converged
+    se = dem_fit.std_errors
     for name in ("mu", "omega", "alpha", "beta"):
-        assert getattr(fit32, name) == pytest.approx(getattr(dem_fit, name), rel=2e-3, abs=1e-5)
+        assert abs(getattr(fit32, name) - getattr(dem_fit, name)) < 0.01 * se[name], name
     assert fit32.loglik == pytest.approx(dem_fit.loglik, rel=1e-6)
 
 
