@@ -63,7 +63,7 @@ class GarchFit:
     # ------------------------------------------------------------------ helpers
     def _out(self, values):
         values = np.asarray(values)
-        return values.reshape(values.shape[1:]) if self.single else values
+        return values[0].item() if self.single else values
 
     def _vec(self, name) -> np.ndarray:
         """A parameter as a (N,) float array, whatever the batch shape."""
@@ -114,8 +114,9 @@ class GarchFit:
         """Analytic conditional-variance forecasts for the ``horizon`` periods after the sample.
 
         With observations t = 0..T-1, entry k-1 is E[h_{T-1+k} | data up to T-1] (k = 1 is known exactly
-        at the end of the sample; later ones use E h = omega + persistence * previous). Shape (horizon,) for one series, (N, horizon) for a batch, one row per series. Units of
-        returns squared. Matches arch's ``forecast(horizon=..., method="analytic")``.
+        at the end of the sample; later ones use E h = omega + persistence * previous). Shape (horizon,)
+        for one series, (N, horizon) for a batch, one row per series. Units of returns squared. Matches
+        arch's ``forecast(horizon=..., method="analytic")``.
         """
         horizon = int(horizon)
         if horizon < 1:

@@ -26,7 +26,7 @@ from jax import lax
 
 from . import _validation as val
 from .fit_result import GarchFit
-from .garch import BACKCASTS, EWMA_LAMBDA, EWMA_TAU, GarchParams, GarchSpec, negloglik_mean, variance_filter
+from .garch import BACKCASTS, EWMA_LAMBDA, EWMA_TAU, GarchSpec, negloglik_mean, variance_filter
 from .garch_derivatives import negloglik_mean_vgh
 from .optimize import minimize_newton
 from .transforms import at_open_bound, starting_grid, theta_to_params

@@ -113,5 +113,6 @@ def simulate(key, n_obs: int, *, omega, alpha, beta, gamma=0.0, mu=0.0, nu=None,
     if np.any(~(h0 > 0)):
         raise ValueError("h0 must be > 0")
     j = {k: jnp.asarray(v, dtype) for k, v in p.items()}
-    return _simulate(key, j["mu"], j["omega"], j["alpha"], j["gamma"], j["beta"], j.get("nu", jnp.zeros(n_paths, dtype)),
-                     jnp.asarray(h0, dtype), n_obs=n_obs, n_paths=n_paths, burn=burn, student=nu is not None)
+    nu_j = j.get("nu", jnp.zeros(n_paths, dtype))
+    return _simulate(key, j["mu"], j["omega"], j["alpha"], j["gamma"], j["beta"], nu_j, jnp.asarray(h0, dtype),
+                     n_obs=n_obs, n_paths=n_paths, burn=burn, student=nu is not None)

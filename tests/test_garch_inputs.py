@@ -69,7 +69,8 @@ def test_single_series_with_nan_names_index_and_column(paths):
         fit(r)
     s = pd.Series(paths[:, 0], index=pd.date_range("2020-01-01", periods=T, freq="B"), name="SPX")
     s.iloc[40] = np.inf
-    with pytest.raises(ValueError, match=r"column 'SPX': non-finite value \(inf\) at index 40 \(Timestamp\('2020-02-26"):
+    with pytest.raises(ValueError,
+                       match=r"column 'SPX': non-finite value \(inf\) at index 40 \(Timestamp\('2020-02-26"):
         fit(s)
 
 
