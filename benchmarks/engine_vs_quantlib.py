@@ -9,9 +9,10 @@ import argparse
 import json
 from pathlib import Path
 
-from pricer.benchmark import engine_vs_quantlib
+from pricer.benchmark import engine_vs_quantlib, use_all_cpu_cores
 
 if __name__ == "__main__":
+    use_all_cpu_cores()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--paths", type=int, default=1_000_000)
     parser.add_argument("--quantlib-paths", type=int, default=20_000)

@@ -19,6 +19,15 @@ HESTON = dict(v0=0.04, kappa=1.5, theta=0.05, xi=0.6, rho=-0.7)
 STEPS = 252
 
 
+def use_all_cpu_cores() -> None:
+    """Make one XLA CPU device per core (XLA runs one program per device on one thread, so the engine's
+    lanes then run on every core). For applications, before JAX first touches a device; the library
+    itself never changes flags. A value already in XLA_FLAGS wins."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={os.cpu_count() or 1}".strip()
+
+
 def device_description() -> dict:
     import jax
     device = jax.devices()[0]

@@ -34,6 +34,8 @@ def _enable_compilation_cache():
 
 @app.callback()
 def _setup():
+    from .benchmark import use_all_cpu_cores
+    use_all_cpu_cores()
     _enable_compilation_cache()
 
 

@@ -31,6 +31,7 @@ from .models import Model
 from .products import AsianOption, BarrierOption, EuropeanOption
 
 BLOCK_PATHS = 1024          # paths per random-number block (antithetic: 512 pairs)
+LANES = 8                   # independent lanes of blocks, spread over devices (see accumulate_chunks)
 _CHUNK_FLOATS = 1 << 22     # working floats per chunk (state + accumulators), bounds memory
 _MAX_CHUNK_PATHS = 1 << 16
 _SCHEMES = ("qe", "euler")
@@ -41,7 +42,8 @@ _BACKENDS = ("auto", "scan", "kernel")
 class MonteCarlo:
     """Simulation settings.
 
-    paths: number of paths (rounded up to a whole number of 1,024-path blocks; ``PriceResult.paths``
+    paths: number of paths (rounded up to whole 1,024-path blocks, and beyond 8 blocks to a multiple of
+    8 blocks, 8,192 paths; ``PriceResult.paths``
     says how many ran). steps_per_year: time steps per year (event dates are added to the grid; GARCH
     always steps daily). scheme: Heston discretisation, "qe" (Andersen QE-M) or "euler" (full
     truncation). antithetic / control_variate: variance reduction. dtype: "float32" or "float64"
@@ -82,7 +84,9 @@ class MonteCarlo:
 
     @property
     def blocks(self) -> int:
-        return math.ceil(self.paths / BLOCK_PATHS)
+        """Blocks of BLOCK_PATHS paths: at least paths / BLOCK_PATHS, a multiple of LANES beyond that."""
+        blocks = math.ceil(self.paths / BLOCK_PATHS)
+        return blocks if blocks <= LANES else math.ceil(blocks / LANES) * LANES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,22 +249,56 @@ def simulate_samples(model, product, arrays, key, first_block, blocks, antitheti
     return y, c
 
 
+def lanes_for(blocks: int) -> int:
+    """Lanes a run's blocks are split into: fixed by the path count alone (never by the device count)."""
+    return min(LANES, blocks)
+
+
+def devices_for(lanes: int) -> int:
+    """Local devices used: the largest count <= available that divides the lanes evenly."""
+    available = jax.local_device_count()
+    return max(d for d in range(1, lanes + 1) if lanes % d == 0 and d <= available)
+
+
 def accumulate_chunks(samples, rows, dtype, blocks, blocks_per_chunk):
-    """Fold ``samples(first_block, size) -> (Y, C)`` (rows, size * block samples) over all blocks, in order."""
-    full_chunks, remainder = divmod(blocks, blocks_per_chunk)
+    """Fold ``samples(first_block, size) -> (Y, C)`` (rows, size * block samples) over all blocks.
+
+    The blocks are split into ``lanes_for(blocks)`` contiguous lanes; each lane is folded block by
+    block in chunks, and the lanes are combined in order at the end. Lanes run on all local devices
+    (``shard_map``; on a CPU, ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` makes N devices
+    of its cores), and since neither the lanes nor the order of any sum depend on the device count or
+    the chunk size, the result is the same, bit for bit, on one device or eight.
+    """
+    lanes = lanes_for(blocks)
+    per_lane = blocks // lanes
+    chunk = min(blocks_per_chunk, per_lane)
+    full_chunks, remainder = divmod(per_lane, chunk)
 
     def run_chunk(total, first_block, size):
         y, c = samples(first_block, size)
         return statistics.fold_blocks(total, y, c, size)
 
-    total = statistics.zeros(rows, dtype)
-    if full_chunks:
-        def chunk_body(total, index):
-            return run_chunk(total, index * blocks_per_chunk, blocks_per_chunk), None
-        total, _ = lax.scan(chunk_body, total, jnp.arange(full_chunks))
-    if remainder:
-        total = run_chunk(total, full_chunks * blocks_per_chunk, remainder)
-    return total
+    def lane_total(lane):
+        first = lane * per_lane
+        total = statistics.zeros(rows, dtype)
+        if full_chunks:
+            def chunk_body(total, index):
+                return run_chunk(total, first + index * chunk, chunk), None
+            total, _ = lax.scan(chunk_body, total, jnp.arange(full_chunks))
+        if remainder:
+            total = run_chunk(total, first + full_chunks * chunk, remainder)
+        return total
+
+    lane_ids = jnp.arange(lanes)
+    devices = devices_for(lanes)
+    if devices == 1:
+        per_lane_totals = lax.map(lane_total, lane_ids)
+    else:
+        mesh = jax.sharding.Mesh(np.array(jax.local_devices()[:devices]), ("lanes",))
+        spec = jax.sharding.PartitionSpec("lanes")
+        per_lane_totals = jax.shard_map(lambda ids: lax.map(lane_total, ids), mesh=mesh, in_specs=spec,
+                                        out_specs=spec, check_vma=False)(lane_ids)
+    return lax.scan(lambda acc, m: (statistics.combine(acc, m), None), statistics.zeros(rows, dtype), per_lane_totals)[0]
 
 
 @partial(jax.jit, static_argnames=("blocks", "blocks_per_chunk", "antithetic", "use_control", "scheme"))

@@ -37,7 +37,7 @@ def block_moments(y, c) -> Moments:
 
 def combine(a: Moments, b: Moments) -> Moments:
     n = a.count + b.count
-    weight = b.count / n
+    weight = b.count / jnp.maximum(n, 1.0)   # two empty totals combine to an empty total
     delta_y, delta_c = b.mean_y - a.mean_y, b.mean_c - a.mean_c
     cross = a.count * weight
     return Moments(

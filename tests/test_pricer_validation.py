@@ -22,6 +22,7 @@ HESTON = dict(spot=100.0, v0=0.04, kappa=1.0, theta=0.04, xi=0.5, rho=-0.5)
     (lambda: Garch(spot=100.0, omega=1e-6, alpha=0.1, beta=0.9), "alpha + beta"),
     (lambda: Garch(spot=100.0, omega=1e-6, alpha=0.1, beta=0.85, gamma=0.2), "alpha + beta"),
     (lambda: Garch(spot=100.0, omega=-1e-6, alpha=0.1, beta=0.8), "omega"),
+    (lambda: Garch(spot=100.0, omega=1e-6, alpha=0.05, beta=0.8, gamma=-0.1), "alpha + gamma"),
     (lambda: Garch(spot=100.0, omega=1e-6, alpha=0.1, beta=0.8, h0=0.0), "h0"),
     (lambda: EuropeanOption(strike=-5.0, expiry=1.0), "strike"),
     (lambda: EuropeanOption(strike=100.0, expiry=0.0), "expiry"),

@@ -39,12 +39,14 @@ class Garch(Model):
     def __post_init__(self):
         checks = {
             "spot": (positive, "> 0"), "omega": (positive, "> 0"), "alpha": (non_negative, ">= 0"),
-            "beta": (non_negative, ">= 0"), "gamma": (lambda g: g >= 0, ">= 0"),
+            "beta": (non_negative, ">= 0"), "gamma": (None, ""),
             "rate": (None, ""), "dividend": (None, ""), "price_of_risk": (None, ""),
         }
         for name, (check, requirement) in checks.items():
             object.__setattr__(self, name, numeric_field(name, getattr(self, name), check=check, requirement=requirement))
         if all(is_concrete(v) for v in (self.alpha, self.beta, self.gamma)):
+            if np.any(self.alpha + self.gamma < 0):   # arch's constraint: negative shocks never lower variance
+                raise ValueError(f"alpha + gamma must be >= 0, got {np.min(self.alpha + self.gamma)!r}")
             persistence = self.alpha + self.beta + 0.5 * self.gamma
             if np.any(persistence >= 1):
                 raise ValueError(f"alpha + beta + gamma/2 must be < 1 (a stationary GARCH), got {np.max(persistence)!r}")
