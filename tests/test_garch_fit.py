@@ -1,12 +1,10 @@
 """fit_garch against the published DEM/GBP benchmark and against arch, batched and single."""
 import os
-import sys
 import warnings
 
 import jax
 
 jax.config.update("jax_enable_x64", True)
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # see test_garch_likelihood
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402

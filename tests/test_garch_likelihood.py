@@ -1,15 +1,10 @@
 """The GARCH likelihood building blocks: variance filter, log-likelihood definition (vs arch), the
 one-pass exact derivatives (vs jax autodiff) and the constrained parameterisation."""
-import os
-import sys
 
 import jax
 
 jax.config.update("jax_enable_x64", True)
 
-# an editable install made before calibrator/__init__.py existed resolves `calibrator` as a namespace
-# package unless the repository root is on sys.path (pytest puts only tests/ there)
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402

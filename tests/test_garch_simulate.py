@@ -1,11 +1,8 @@
 """calibrator.simulate: shapes, seeding, the recursion, moments, and that arch recovers the parameters."""
-import os
-import sys
 
 import jax
 
 jax.config.update("jax_enable_x64", True)
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # see test_garch_likelihood
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
