@@ -223,8 +223,6 @@ def simulate_samples(model, product, arrays, key, first_block, blocks, antitheti
         z = normals_from_words(words, dtype)[: model.n_normals]
         z = jnp.concatenate([z, -z], axis=1) if antithetic else z
         new_state, variance = model.step(state, dt, z, scheme)
-        live = dt > 0
-        new_state = jax.tree_util.tree_map(lambda new, old: jnp.where(live, new, old), new_state, state)
         step = StepData(state["x"], new_state["x"], variance, {k: v[:, None] for k, v in events.items()},
                         model.discount(t_end))
         return (new_state, accumulator.update(acc_state, step, product), next_words), None
