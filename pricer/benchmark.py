@@ -38,7 +38,8 @@ def device_description() -> dict:
     except (OSError, StopIteration):
         pass
     return {"platform": device.platform, "device_kind": device.device_kind, "device_count": jax.device_count(),
-            "cpu": cpu, "cpu_cores": os.cpu_count(), "jax": jax.__version__}
+            "cpu": cpu, "cpu_cores": os.cpu_count(), "jax": jax.__version__,
+            "load_average_1min": os.getloadavg()[0]}   # other work on the machine skews the figures
 
 
 def timed(fn, repeats: int = 5) -> dict:
