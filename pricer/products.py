@@ -12,6 +12,11 @@ import numpy as np
 from ._fields import flag_field, is_concrete, non_negative, numeric_field, positive, pytree_dataclass
 
 CONTINUOUS = "continuous"
+MIN_TIME = 1e-8   # years (0.3 s): shorter times would merge with today on the simulation grid
+
+
+def _after_today(t):
+    return t >= MIN_TIME
 
 
 def _schedule(name: str, value, expiry) -> int | tuple[float, ...]:
@@ -30,8 +35,8 @@ def _schedule(name: str, value, expiry) -> int | tuple[float, ...]:
         raise ValueError(f"{name} must be finite, got {times.tolist()}")
     if np.any(np.diff(times) <= 0):
         raise ValueError(f"{name} must be strictly increasing, got {times.tolist()}")
-    if times[0] <= 0:
-        raise ValueError(f"{name} times must be > 0 (in the future), got {times[0]!r}")
+    if times[0] < MIN_TIME:
+        raise ValueError(f"{name} times must be in the future (>= {MIN_TIME} years), got {times[0]!r}")
     if is_concrete(expiry) and np.any(times[-1] > np.asarray(expiry) * (1 + 1e-12)):
         raise ValueError(f"{name} times must be <= expiry, got {times[-1]!r} > {np.min(expiry)!r}")
     return tuple(float(t) for t in times)
@@ -59,7 +64,7 @@ class EuropeanOption:
     call: object = True
 
     def __post_init__(self):
-        _common(self, {"strike": (positive, "> 0"), "expiry": (positive, "> 0 (years)")})
+        _common(self, {"strike": (positive, "> 0"), "expiry": (_after_today, f">= {MIN_TIME} years")})
         object.__setattr__(self, "call", flag_field("call", self.call))
 
 
@@ -84,7 +89,7 @@ class BarrierOption:
 
     def __post_init__(self):
         _common(self, {"strike": (positive, "> 0"), "barrier": (positive, "> 0"),
-                       "expiry": (positive, "> 0 (years)"), "rebate": (non_negative, ">= 0")})
+                       "expiry": (_after_today, f">= {MIN_TIME} years"), "rebate": (non_negative, ">= 0")})
         for name in ("call", "up", "knock_in"):
             object.__setattr__(self, name, flag_field(name, getattr(self, name)))
         if isinstance(self.monitoring, str):
@@ -121,7 +126,7 @@ class AsianOption:
         object.__setattr__(self, "floating_strike", flag_field("floating_strike", self.floating_strike))
         floating_only = is_concrete(self.floating_strike) and np.all(self.floating_strike == 1)
         strike_check = (non_negative, ">= 0") if floating_only else (positive, "> 0")
-        _common(self, {"strike": strike_check, "expiry": (positive, "> 0 (years)"),
+        _common(self, {"strike": strike_check, "expiry": (_after_today, f">= {MIN_TIME} years"),
                        "past_average": (non_negative, ">= 0"),
                        "past_count": (lambda n: (n >= 0) & (n == np.round(n)), "a whole number >= 0")})
         for name in ("call", "geometric"):
