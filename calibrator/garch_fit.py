@@ -214,14 +214,18 @@ def _ewma_backcast_np(resid: np.ndarray) -> np.ndarray:
 
 def fit_garch(returns, method: str = "mle", vol: str = "garch", dist: str = "normal", mean: str = "zero",
               percent: bool = False, *, backcast="sample", max_iter: int = 100, tol: float | None = None,
-              dtype=None) -> GarchFit:
+              dtype=None, fallback: str | None = None, refine: int = 0, nn_arch: str | None = None) -> GarchFit:
     """Fit GARCH(1,1) (``vol="garch"``) or GJR-GARCH(1,1,1) (``vol="gjr"``) by exact maximum likelihood.
 
     returns: log returns per period. 1-D array / pandas Series = one series; 2-D array / DataFrame = a
         batch, one series per COLUMN, all fitted in one vectorised call. At least 100 observations
         (fewer than 500 warns). NaN/inf or a constant series: ValueError for a single series; in a batch
         that column gets status "error", NaN parameters and an error text, the others fit normally.
-    method: "mle". ("nn", the neural calibrator, is not available yet.)
+    method: "mle" (exact maximum likelihood) or "nn" (the neural calibrator with the shipped weights,
+        vol="garch" only; see nn_fit.py). For "nn": ``fallback="mle"`` refits series flagged out of the
+        training distribution by MLE; ``refine`` = Newton steps on the exact likelihood after the network
+        (the hybrid); ``nn_arch`` = "mlp" (default) or "lstm". The result is an ``NNGarchFit`` (a GarchFit
+        with ``ood``, ``ood_reason`` and ``fallback`` per series).
     dist: "normal" or "t" (Student-t scaled to unit variance, 2.05 < nu < 500 as in arch).
     mean: "zero" or "constant".
     percent: True if the returns are in percent (as arch users often pass them). Only recorded: the
@@ -241,10 +245,13 @@ def fit_garch(returns, method: str = "mle", vol: str = "garch", dist: str = "nor
     ``PersistenceWarning``.
     """
     if not isinstance(method, str) or method.lower() not in METHODS:
-        raise ValueError(f"method={method!r} is not supported; choose 'mle' (or 'nn' once available)")
+        raise ValueError(f"method={method!r} is not supported; choose 'mle' or 'nn'")
     if method.lower() == "nn":
-        raise ValueError("method='nn': the neural-network calibrator is not available yet; "
-                         "use method='mle' (exact maximum likelihood)")
+        from .nn_fit import DEFAULT_ARCH, fit_nn
+        return fit_nn(returns, vol=vol, dist=dist, mean=mean, percent=percent, arch=nn_arch or DEFAULT_ARCH,
+                      refine=refine, fallback=fallback, dtype=dtype)
+    if fallback is not None or refine or nn_arch is not None:
+        raise ValueError("fallback, refine and nn_arch apply to method='nn' only")
     spec = GarchSpec(vol=vol, dist=dist, mean=mean)
     if not isinstance(percent, (bool, np.bool_)):
         raise ValueError(f"percent must be True or False, got {percent!r}")

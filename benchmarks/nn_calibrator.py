@@ -1,0 +1,145 @@
+"""Neural GARCH calibrator: accuracy against MLE on held-out simulated series, speed per series, and
+the streaming update time. Writes benchmarks/results/nn_calibrator_cpu.json.
+
+    python benchmarks/nn_calibrator.py [--series 10000] [--accuracy-series 300] [--arch-series 30]
+
+Held-out data: seed HELDOUT_SEED (never used in training), 2,500 observations, alpha in 0.02-0.2,
+persistence in 0.8-0.995; sets: clean normal, 1% additive outliers (3-10 conditional sds), Student-t(5).
+Accuracy: RMSE of alpha and of alpha + beta for each network, the hybrid (network + Newton steps on the
+exact likelihood) and our exact MLE (same optimum as arch's; arch itself is timed on a few series).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+import warnings
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from calibrator import fit_garch
+from calibrator.streaming import GarchStream
+from calibrator.training import simulate_set
+
+HELDOUT_SEED = 777_000_001
+T = 2500
+SETS = {"clean normal": dict(), "1% outliers": dict(outliers=0.01), "student-t(5)": dict(student_nu=5.0)}
+
+
+def heldout(kind: str, n: int, seed: int = HELDOUT_SEED, T: int = T):
+    r, p = simulate_set(seed + list(SETS).index(kind), n, T, alpha=(0.02, 0.2), persistence=(0.8, 0.995),
+                        **SETS[kind])
+    return r, p
+
+
+def rmse(fit, p):
+    a, s = np.asarray(fit.alpha), np.asarray(fit.alpha) + np.asarray(fit.beta)
+    return (float(np.sqrt(np.nanmean((a - p["alpha"]) ** 2))),
+            float(np.sqrt(np.nanmean((s - p["persistence"]) ** 2))))
+
+
+METHODS = {
+    "mlp (summary stats)": dict(method="nn", nn_arch="mlp"),
+    "lstm": dict(method="nn", nn_arch="lstm"),
+    "hybrid mlp + 2 Newton": dict(method="nn", nn_arch="mlp", refine=2),
+    "MLE (ours, exact)": dict(method="mle"),
+}
+
+
+def timed(fn, repeat=3):
+    fn()  # warm-up / compile
+    ts = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def accuracy(n: int, methods=METHODS):
+    table = {}
+    for kind in SETS:
+        r, p = heldout(kind, n)
+        for name, kw in methods.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    fit = fit_garch(r, **kw)
+                except Exception as exc:  # e.g. missing weights
+                    table.setdefault(name, {})[kind] = dict(error=str(exc))
+                    continue
+            ra, rp = rmse(fit, p)
+            table.setdefault(name, {})[kind] = dict(rmse_alpha=ra, rmse_persistence=rp)
+    return table
+
+
+def arch_time(n: int):
+    from arch import arch_model
+    r, _ = heldout("clean normal", n)
+    t0 = time.perf_counter()
+    for j in range(n):
+        arch_model(100 * r[:, j], mean="Zero", vol="GARCH", p=1, q=1, dist="normal").fit(disp="off")
+    return (time.perf_counter() - t0) / n
+
+
+def streaming_time(n_updates=20000):
+    r, _ = heldout("clean normal", 1, T=n_updates)
+    s = GarchStream(window=2500, refit_every=0, params=dict(omega=1e-6, alpha=0.05, beta=0.9))
+    x = r[:, 0].tolist()
+    t0 = time.perf_counter()
+    for v in x:
+        s.update(v)
+    per_update = (time.perf_counter() - t0) / n_updates
+    s2 = GarchStream(window=2500, refit_every=250)
+    t0 = time.perf_counter()
+    for v in r[:5000, 0].tolist():
+        s2.update(v)
+    return per_update, s2.refits
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--series", type=int, default=10_000)
+    ap.add_argument("--accuracy-series", type=int, default=300)
+    ap.add_argument("--arch-series", type=int, default=30)
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "nn_calibrator_cpu.json"))
+    args = ap.parse_args(argv)
+    res = dict(device=f"{jax.devices()[0].platform}: {platform.processor() or platform.machine()}",
+               cpu_count=__import__("os").cpu_count(), load_average=list(__import__("os").getloadavg()),
+               heldout_seed=HELDOUT_SEED, T=T, x64=bool(jax.config.jax_enable_x64))
+    res["accuracy"] = accuracy(args.accuracy_series)
+    print(json.dumps(res["accuracy"], indent=1))
+    r, _ = heldout("clean normal", args.series)
+    speed = {}
+    for name, kw in METHODS.items():
+        if kw["method"] == "mle":
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sec = timed(lambda: fit_garch(r, **kw), repeat=1)
+        speed[name] = dict(seconds_total=sec, seconds_per_series=sec / args.series, series=args.series)
+        print(name, speed[name])
+    r_small = r[:, :500]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sec = timed(lambda: fit_garch(r_small, method="mle"), repeat=1)
+    speed["MLE (ours, exact)"] = dict(seconds_total=sec, seconds_per_series=sec / 500, series=500)
+    a = arch_time(args.arch_series)
+    speed["arch 8 (one series at a time)"] = dict(seconds_per_series=a, series=args.arch_series,
+                                                  extrapolated_10000_s=a * 10_000)
+    for name in speed:
+        speed[name]["speedup_vs_arch"] = a / speed[name]["seconds_per_series"]
+    res["speed"] = speed
+    per_update, refits = streaming_time()
+    res["streaming"] = dict(update_seconds=per_update, refits_in_5000_steps_window2500_every250=refits)
+    res["h100"] = "not measured (no GPU in this session)"
+    print(json.dumps(res["speed"], indent=1), res["streaming"])
+    Path(args.out).write_text(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,281 @@
+"""fit_garch(..., method="nn"): amortised GARCH(1,1) estimation with the shipped network weights.
+
+1. each column is made unit-free (u = (r - m) / RMS; m = 0 or the mean), features.py computes its inputs;
+2. the network (networks.py, weights from calibrator/weights/, no training step) gives alpha, beta and
+   the long-run variance ratio v, constrained by construction; omega = (1 - alpha - beta) * v * scale^2;
+3. optional ``refine`` Newton steps on the exact likelihood (the hybrid: the MLE code's _Problem and
+   minimize_newton, not a second implementation);
+4. loglik from the exact likelihood at those parameters and h_t from the variance filter, assembled into
+   the same ``GarchFit`` as the MLE (via garch_fit._assemble), plus per-series out-of-distribution flags
+   (``NNGarchFit.ood`` / ``ood_reason``) and, with ``fallback="mle"``, exact MLE for the flagged series.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import warnings
+from functools import lru_cache, partial
+from pathlib import Path
+
+import flax.serialization
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _validation as val
+from . import networks
+from .features import N_FEATURES, sequence_inputs, summary_features
+from .fit_result import GarchFit
+from .garch import GarchSpec, variance_filter
+from .optimize import minimize_newton
+from .transforms import at_open_bound, params_to_theta, theta_to_params
+from .warnings import GarchWarning
+
+__all__ = ["fit_nn", "NNGarchFit", "load_weights", "predict", "WeightsError", "OutOfDistributionWarning",
+           "WEIGHTS_DIR", "DEFAULT_ARCH", "MIN_LENGTH"]
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+DEFAULT_ARCH = "mlp"
+MIN_LENGTH = 250             # the shortest training length
+FEATURE_Z_MAX = 8.0          # a standardised input further out than this is unlike the training data
+PERS_RANGE = (0.7, 0.999)
+ALPHA_MAX = 0.3
+
+
+class WeightsError(ValueError):
+    """A weights / metadata file is missing, corrupt, or does not match the network it is loaded into."""
+
+
+class OutOfDistributionWarning(GarchWarning):
+    """Some series lie outside what the network was trained on; see NNGarchFit.ood / ood_reason."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class NNGarchFit(GarchFit):
+    """A GarchFit from the neural calibrator, plus: method ("nn" or "nn+newtonK"), ood (bool per series),
+    ood_reason (text per series, "" when in distribution), fallback (bool per series: MLE used instead)."""
+    method: str = "nn"
+    ood: object = None
+    ood_reason: object = None
+    fallback: object = None
+
+
+# ------------------------------------------------------------------ weights
+def _flat(tree, prefix=""):
+    out = {}
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            out.update(_flat(v, f"{prefix}/{k}" if prefix else str(k)))
+    else:
+        out[prefix] = tree
+    return out
+
+
+def _template(arch, meta):
+    model = networks.build(arch, **meta.get("network_kwargs", {}))
+    x0 = jnp.zeros(networks.input_shape(arch, 8), jnp.float32)
+    shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), x0)["params"])
+    nf = N_FEATURES if arch == "mlp" else 1
+    return model, {"params": shapes, "feature_mean": jax.ShapeDtypeStruct((nf,), jnp.float32),
+                   "feature_std": jax.ShapeDtypeStruct((nf,), jnp.float32)}
+
+
+def load_weights(arch: str = DEFAULT_ARCH, directory=None):
+    """Load and validate ``{arch}.msgpack`` + ``{arch}.json``: returns (model, variables, meta).
+    Raises WeightsError saying what is wrong (missing, not msgpack / truncated, wrong keys or shapes)."""
+    directory = Path(directory) if directory is not None else WEIGHTS_DIR
+    wpath, mpath = directory / f"{arch}.msgpack", directory / f"{arch}.json"
+    for p in (wpath, mpath):
+        if not p.is_file():
+            raise WeightsError(f"{p}: file not found (the neural calibrator needs {arch}.msgpack and {arch}.json; "
+                               f"train them with `exotics train-calibrator` or reinstall the package)")
+    try:
+        meta = json.loads(mpath.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise WeightsError(f"{mpath}: metadata is not valid JSON ({exc})") from None
+    if meta.get("architecture") != arch:
+        raise WeightsError(f"{mpath}: metadata says architecture {meta.get('architecture')!r}, expected {arch!r}")
+    from .training import WEIGHTS_VERSION
+    if meta.get("version") != WEIGHTS_VERSION:
+        raise WeightsError(f"{mpath}: weights version {meta.get('version')!r}, this library reads version "
+                           f"{WEIGHTS_VERSION}")
+    try:
+        raw = flax.serialization.msgpack_restore(wpath.read_bytes())
+    except Exception as exc:  # msgpack raises several types for corrupt data
+        raise WeightsError(f"{wpath}: corrupt or truncated weights file, not readable msgpack "
+                           f"({type(exc).__name__}: {exc})") from None
+    if not isinstance(raw, dict):
+        raise WeightsError(f"{wpath}: expected a mapping of arrays, got {type(raw).__name__}")
+    model, template = _template(arch, meta)
+    want, got = _flat(template), _flat(raw)
+    missing = sorted(set(want) - set(got))
+    extra = sorted(set(got) - set(want))
+    if missing or extra:
+        raise WeightsError(f"{wpath}: does not match the {arch!r} network: missing {missing[:4]}, "
+                           f"unexpected {extra[:4]}")
+    bad = [f"{k}: file {np.shape(got[k])}, network {tuple(want[k].shape)}" for k in want
+           if tuple(np.shape(got[k])) != tuple(want[k].shape)]
+    if bad:
+        raise WeightsError(f"{wpath}: wrong array shapes for the {arch!r} network: " + "; ".join(bad[:4]))
+    nonfinite = [k for k in want if not np.all(np.isfinite(got[k]))]
+    if nonfinite:
+        raise WeightsError(f"{wpath}: non-finite values in {nonfinite[:4]}")
+    variables = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), raw)
+    return model, variables, meta
+
+
+@lru_cache(maxsize=8)
+def _cached(arch, directory):
+    return load_weights(arch, directory)
+
+
+@partial(jax.jit, static_argnames=("model", "arch", "stride"))
+def _predict(model, arch, stride, variables, u):
+    if arch == "mlp":
+        x = summary_features(u).astype(jnp.float32)
+        z = (x - variables["feature_mean"]) / variables["feature_std"]
+    else:
+        z = sequence_inputs(u.astype(jnp.float32), stride).transpose(1, 0, 2)
+        x = jnp.zeros((u.shape[1], N_FEATURES), jnp.float32)
+    out = networks.head(model.apply({"params": variables["params"]}, z))
+    zmax = jnp.max(jnp.abs(z), axis=tuple(range(1, z.ndim))) if arch == "mlp" else jnp.zeros(u.shape[1])
+    return out, zmax
+
+
+def predict(u, arch: str = DEFAULT_ARCH, directory=None):
+    """Network estimates for unit-RMS series u (T, N): dict of (N,) arrays alpha, beta, persistence, v,
+    and zmax (largest standardised input; large = unlike training)."""
+    model, variables, meta = _cached(arch, None if directory is None else str(directory))
+    out, zmax = _predict(model, arch, int(meta.get("lstm_stride", 1)), variables, jnp.asarray(u))
+    out = {k: np.asarray(v, np.float64) for k, v in out.items()}
+    out["zmax"] = np.asarray(zmax, np.float64)
+    return out
+
+
+# ------------------------------------------------------------------ fitting
+@partial(jax.jit, static_argnames=("spec", "refine"))
+def _finish(y, moments, theta0, *, spec: GarchSpec, refine: int):
+    from .garch_fit import _Problem
+
+    def one(yy, mm, th):
+        prob = _Problem(yy, mm, spec, True)
+        iters = jnp.zeros((), jnp.int32)
+        if refine > 0:
+            res = minimize_newton(prob.value_grad_hess, th, max_iter=refine, tol=0.0,
+                                  at_bound=partial(at_open_bound, spec))
+            th, iters = res.theta, res.iterations
+        params = theta_to_params(spec, th)
+        resid = yy - params.mu if spec.mean == "constant" else yy
+        bc = prob.backcast_fn(params.mu)
+        sigma2 = variance_filter(resid, params.omega, params.alpha, params.gamma, params.beta, bc)
+        k = len(spec.param_names)
+        nan = jnp.full((k, k), jnp.nan, yy.dtype)
+        return dict(theta=th, x=params.to_vector(spec), f=prob.objective(th), sigma2=sigma2, backcast=bc,
+                    last_resid=resid[-1], iterations=iters, decrement=jnp.zeros((), yy.dtype), cov=nan,
+                    cov_hessian=nan, converged=jnp.ones((), bool))
+
+    out = jax.vmap(one, in_axes=(1, 0, 0))(y, moments, theta0)
+    out["sigma2"] = out["sigma2"].T
+    return out
+
+
+def _nu_from_kurtosis(y, sigma2):
+    z = y / np.sqrt(sigma2)
+    k = np.mean(z ** 4, axis=0) / np.mean(z ** 2, axis=0) ** 2 - 3.0
+    return np.clip(np.where(k > 0.0, 4.0 + 6.0 / np.maximum(k, 1e-6), 500.0), 4.1, 500.0)
+
+
+def fit_nn(returns, vol="garch", dist="normal", mean="zero", percent=False, *, arch: str = DEFAULT_ARCH,
+           refine: int = 0, fallback: str | None = None, weights_dir=None, dtype=None) -> NNGarchFit:
+    """The neural calibrator behind ``fit_garch(..., method="nn")``. See the module docstring.
+
+    arch: "mlp" (default, summary-statistics network) or "lstm". refine: Newton steps on the exact
+    likelihood after the network (0 = pure network; 1-3 = the hybrid). fallback: None or "mle" (exact MLE
+    for the series flagged out of distribution). dist="t": alpha, beta from the network, nu from the
+    kurtosis of the standardised residuals (refine > 0 then polishes all of them).
+    """
+    spec = GarchSpec(vol=vol, dist=dist, mean=mean)
+    if spec.vol != "garch":
+        raise ValueError("method='nn' covers vol='garch' (the network was trained on GARCH(1,1)); "
+                         "use method='mle' for vol='gjr'")
+    if fallback not in (None, "mle"):
+        raise ValueError(f"fallback={fallback!r} is not supported; choose None or 'mle'")
+    refine = int(refine)
+    if not 0 <= refine <= 20:
+        raise ValueError(f"refine must be between 0 and 20 Newton steps, got {refine}")
+    if not isinstance(percent, (bool, np.bool_)):
+        raise ValueError(f"percent must be True or False, got {percent!r}")
+    prep = val.prepare_returns(returns)
+    T, N = prep.data.shape
+    errors = val.column_errors(prep)
+    bad = np.array([e is not None for e in errors])
+    if prep.single and bad[0]:
+        raise ValueError(errors[0])
+    if bad.all():
+        raise ValueError("no column can be fitted: " + "; ".join(errors[:3]))
+    good = ~bad
+    val.warn_short(prep, stacklevel=4)
+    val.warn_scale(prep, good, bool(percent), stacklevel=4)
+    data = prep.data.copy()
+    data[:, bad] = data[:, [int(np.argmax(good))]]
+    if spec.mean == "constant":
+        loc, scale = data.mean(axis=0), data.std(axis=0)
+    else:
+        loc, scale = np.zeros(N), np.sqrt(np.mean(data * data, axis=0))
+    y = (data - loc) / scale
+    dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
+
+    pred = predict(jnp.asarray(y, jnp.float32), arch, weights_dir)
+    alpha, beta, pers = pred["alpha"], pred["beta"], pred["persistence"]
+    omega_std = (1.0 - pers) * pred["v"]
+    nu = np.full(N, np.inf)
+    if spec.dist == "t":
+        h = np.asarray(jax.vmap(lambda e, o, a, b: variance_filter(e, o, a, 0.0, b, 1.0), in_axes=(1, 0, 0, 0))(
+            jnp.asarray(y), jnp.asarray(omega_std), jnp.asarray(alpha), jnp.asarray(beta))).T
+        nu = _nu_from_kurtosis(y, h)
+    theta0 = np.stack([params_to_theta(spec, 0.0, omega_std[i], alpha[i], 0.0, beta[i], nu[i]) for i in range(N)])
+    moments = np.stack([y.mean(axis=0), (y * y).mean(axis=0), np.ones(N)], axis=1)
+    out = _finish(jnp.asarray(y, dtype), jnp.asarray(moments, dtype), jnp.asarray(theta0, dtype),
+                  spec=spec, refine=refine)
+    out = jax.tree.map(lambda a: np.asarray(a, np.float64) if a.dtype != bool else np.asarray(a), out)
+
+    # out-of-distribution flags, per series
+    reasons = [[] for _ in range(N)]
+    for i in range(N):
+        if bad[i]:
+            continue
+        if T < MIN_LENGTH:
+            reasons[i].append(f"{T} observations, fewer than the {MIN_LENGTH} the network was trained on")
+        if pred["zmax"][i] > FEATURE_Z_MAX:
+            reasons[i].append(f"summary statistics unlike the training data (|z| = {pred['zmax'][i]:.1f})")
+        if not PERS_RANGE[0] <= pers[i] <= PERS_RANGE[1]:
+            reasons[i].append(f"persistence {pers[i]:.4f} outside the training range {PERS_RANGE}")
+        if alpha[i] > ALPHA_MAX:
+            reasons[i].append(f"alpha {alpha[i]:.3f} above the training range (<= {ALPHA_MAX})")
+    ood = np.array([bool(r) for r in reasons])
+    reason = np.array(["; ".join(r) for r in reasons], dtype=object)
+    used_mle = np.zeros(N, bool)
+    if fallback == "mle" and ood.any():
+        from .garch_fit import _default_tol, fit_standardised
+        idx = np.flatnonzero(ood)
+        sub = fit_standardised(jnp.asarray(y[:, idx], dtype), jnp.asarray(moments[idx], dtype), spec=spec,
+                               sample_backcast=True, max_iter=100, tol=_default_tol(dtype))
+        sub = jax.tree.map(lambda a: np.asarray(a, np.float64) if a.dtype != bool else np.asarray(a), sub)
+        for key in out:
+            if key in sub:
+                if key == "sigma2":
+                    out[key][:, idx] = sub[key]
+                else:
+                    out[key][idx] = sub[key]
+        used_mle[idx] = True
+    elif ood.any():
+        where = "" if prep.single else f" for {int(ood.sum())} of {N} series"
+        warnings.warn(f"the neural calibrator's inputs are outside its training range{where} "
+                      f"({reason[np.flatnonzero(ood)[0]]}); see fit.ood_reason, or pass fallback='mle'",
+                      OutOfDistributionWarning, stacklevel=3)
+    from .garch_fit import _assemble
+    fit = _assemble(spec, prep, bool(percent), "sample", errors, bad, loc, scale, out)
+    base = {f.name: getattr(fit, f.name) for f in dataclasses.fields(GarchFit)}
+    pick = (lambda a: a[0].item() if isinstance(a[0], np.generic) else a[0]) if prep.single else (lambda a: a)
+    return NNGarchFit(**base, method="nn" if refine == 0 else f"nn+newton{refine}", ood=pick(ood),
+                      ood_reason=pick(reason), fallback=pick(used_mle))
