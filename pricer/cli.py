@@ -141,6 +141,31 @@ def bench(paths: int = typer.Option(1_000_000, help="our engine's paths"),
     console.print(f"speed-up vs QuantLib: {report['speedup']:.1f}x")
 
 
+@app.command("train-calibrator")
+def train_calibrator(arch: str = typer.Option("mlp", help="network: mlp (summary statistics) or lstm"),
+                     out: Path = typer.Option(Path("calibrator-weights"), "--out", "-o",
+                                              help="folder for ARCH.msgpack + ARCH.json (and checkpoints/)"),
+                     seed: int = typer.Option(0, help="data and initialisation seed"),
+                     series: int = typer.Option(6000, help="simulated series per training length"),
+                     steps: int = typer.Option(4000, help="optimiser steps (Adam, cosine decay)"),
+                     batch: int = typer.Option(512, help="series per step"),
+                     lr: float = typer.Option(2e-3, help="peak learning rate")):
+    """Train the neural GARCH calibrator on simulated series; copy the output into calibrator/weights/ to ship it."""
+    try:
+        if arch not in ("mlp", "lstm"):
+            raise CliError(f"--arch must be mlp or lstm, got {arch!r}")
+        if series < 1 or steps < 1 or batch < 1 or not lr > 0:
+            raise CliError("--series, --steps, --batch and --lr must be positive")
+        from calibrator.training import train
+        kwargs = dict(lengths=(250, 500, 1000), lstm_stride=4) if arch == "lstm" else {}
+        _, _, meta = train(arch, seed=seed, n_per_length=series, steps=steps, batch=batch, lr=lr, out_dir=out,
+                           **kwargs)
+        console.print(f"wrote {out / (arch + '.msgpack')} and {out / (arch + '.json')} "
+                      f"(final loss {meta['final_loss']:.4f}, {meta['train_seconds']:.0f} s on {meta['device']})")
+    except CliError as exc:
+        _fail(str(exc))
+
+
 def main():  # pragma: no cover - console entry point
     app()
 
