@@ -237,7 +237,7 @@ def fit_nn(returns, vol="garch", dist="normal", mean="zero", percent=False, *, a
     moments = np.stack([y.mean(axis=0), (y * y).mean(axis=0), np.ones(N)], axis=1)
     out = _finish(jnp.asarray(y, dtype), jnp.asarray(moments, dtype), jnp.asarray(theta0, dtype),
                   spec=spec, refine=refine)
-    out = jax.tree.map(lambda a: np.asarray(a, np.float64) if a.dtype != bool else np.asarray(a), out)
+    out = jax.tree.map(lambda a: np.array(a, np.float64) if a.dtype != bool else np.array(a), out)
 
     # out-of-distribution flags, per series
     reasons = [[] for _ in range(N)]
