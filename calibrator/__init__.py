@@ -6,6 +6,8 @@ The package never changes JAX's global flags; enable float64 yourself
 """
 from .fit_result import GarchFit
 from .garch_fit import fit_garch
+from .heston_fit import HestonCalibration, calibrate_heston, heston_implied_vols
+from .heston_map import HestonParams, garch_to_heston, heston_daily_returns
 from .simulate import Simulation, simulate
 from .warnings import (ConvergenceWarning, DataScaleWarning, GarchWarning, PersistenceWarning,
                        ShortSeriesWarning)
@@ -14,3 +16,5 @@ __all__ = [
     "fit_garch", "GarchFit", "simulate", "Simulation",
     "GarchWarning", "DataScaleWarning", "ConvergenceWarning", "PersistenceWarning", "ShortSeriesWarning",
 ]
+__all__ += ["garch_to_heston", "HestonParams", "heston_daily_returns",
+            "calibrate_heston", "HestonCalibration", "heston_implied_vols"]
