@@ -42,7 +42,8 @@ def summary_features(u):
     """u: (T, N) unit-RMS series -> (N, N_FEATURES) scale-free features (T >= 101)."""
     T = u.shape[0]
     a = jnp.abs(u)
-    robust = jnp.median(a, axis=0) / 0.6745 + 1e-12
+    stride = max(1, T // 500)      # the median of every stride-th |u|: a scale, 5x cheaper to sort at T = 2,500
+    robust = jnp.median(a[::stride], axis=0) / 0.6745 + 1e-12
     c = jnp.minimum(a / robust, CLIP)
     acf_sq = _acf(u * u, LAGS)
     acf_abs = _acf(a, LAGS)

@@ -179,6 +179,20 @@ def _finish(y, moments, theta0, *, spec: GarchSpec, refine: int):
     return out
 
 
+def _theta0(spec, omega, alpha, beta, nu):
+    """transforms.params_to_theta for a batch: vectorised for normal GARCH, per series otherwise."""
+    if spec.dist == "normal":
+        a = np.maximum(alpha, 1e-12)
+        pers = np.minimum(a + np.maximum(beta, 1e-12), 1.0 - 1e-9)
+        cols = [np.log(np.maximum(omega, 1e-12)), np.log(pers) - np.log1p(-pers),
+                np.arcsin(np.sqrt(np.minimum(a / pers, 1.0)))]
+        if spec.mean == "constant":
+            cols.insert(0, np.zeros_like(omega))
+        return np.stack(cols, axis=1)
+    return np.stack([params_to_theta(spec, 0.0, omega[i], alpha[i], 0.0, beta[i], nu[i])
+                     for i in range(len(omega))])
+
+
 def _nu_from_kurtosis(y, sigma2):
     z = y / np.sqrt(sigma2)
     k = np.mean(z ** 4, axis=0) / np.mean(z ** 2, axis=0) ** 2 - 3.0
@@ -233,7 +247,7 @@ def fit_nn(returns, vol="garch", dist="normal", mean="zero", percent=False, *, a
         h = np.asarray(jax.vmap(lambda e, o, a, b: variance_filter(e, o, a, 0.0, b, 1.0), in_axes=(1, 0, 0, 0))(
             jnp.asarray(y), jnp.asarray(omega_std), jnp.asarray(alpha), jnp.asarray(beta))).T
         nu = _nu_from_kurtosis(y, h)
-    theta0 = np.stack([params_to_theta(spec, 0.0, omega_std[i], alpha[i], 0.0, beta[i], nu[i]) for i in range(N)])
+    theta0 = _theta0(spec, omega_std, alpha, beta, nu)
     moments = np.stack([y.mean(axis=0), (y * y).mean(axis=0), np.ones(N)], axis=1)
     out = _finish(jnp.asarray(y, dtype), jnp.asarray(moments, dtype), jnp.asarray(theta0, dtype),
                   spec=spec, refine=refine)
