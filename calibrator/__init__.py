@@ -9,11 +9,12 @@ from .garch_fit import fit_garch
 from .heston_fit import HestonCalibration, calibrate_heston, heston_implied_vols
 from .heston_map import HestonParams, garch_to_heston, heston_daily_returns
 from .simulate import Simulation, simulate
+from .streaming import GarchStream
 from .warnings import (ConvergenceWarning, DataScaleWarning, GarchWarning, PersistenceWarning,
                        ShortSeriesWarning)
 
 __all__ = [
-    "fit_garch", "GarchFit", "simulate", "Simulation",
+    "fit_garch", "GarchFit", "simulate", "Simulation", "GarchStream",
     "GarchWarning", "DataScaleWarning", "ConvergenceWarning", "PersistenceWarning", "ShortSeriesWarning",
 ]
 __all__ += ["garch_to_heston", "HestonParams", "heston_daily_returns",
