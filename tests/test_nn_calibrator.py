@@ -194,3 +194,17 @@ def test_shipped_weights_small_with_metadata():
     assert total <= 10 * 2**20
     _, _, meta = load_weights("mlp")
     assert meta["device"].startswith("cpu") and "training_ranges" in meta and "data_seed" in meta
+
+
+def test_sp500_rolling_windows_persistence_within_002_of_mle_on_90pct():
+    """Real data (arch.data.sp500, 1999-2018): rolling 2,500-day windows every 50 days. Measured 92%
+    (47 of 51) with the shipped MLP; the network sits above MLE (~0.999 vs 0.975-0.996: real returns have
+    a leverage effect the GARCH(1,1) training data lacks) and flags those windows as out of range."""
+    from arch.data import sp500
+    r = np.diff(np.log(sp500.load()["Adj Close"].to_numpy()))
+    W = np.stack([r[s:s + 2500] for s in range(0, len(r) - 2500 + 1, 50)], axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nn, mle = fit_garch(W, method="nn"), fit_garch(W, method="mle")
+    d = np.abs(np.asarray(nn.persistence) - np.asarray(mle.persistence))
+    assert np.mean(d <= 0.02) >= 0.9
