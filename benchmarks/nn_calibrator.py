@@ -7,6 +7,20 @@ Held-out data: seed HELDOUT_SEED (never used in training), 2,500 observations, a
 persistence in 0.8-0.995; sets: clean normal, 1% additive outliers (3-10 conditional sds), Student-t(5).
 Accuracy: RMSE of alpha and of alpha + beta for each network, the hybrid (network + Newton steps on the
 exact likelihood) and our exact MLE (same optimum as arch's; arch itself is timed on a few series).
+
+Measured on the shared 2-core CPU (load average ~5, float64 enabled; 300 held-out series per set;
+speed over 10,000 series x 2,500 obs, compile excluded; MLE speed over 500 series; arch over 30):
+
+| method                  | clean: RMSE a / a+b | 1% outliers     | Student-t(5)    | time per series | vs arch |
+|-------------------------|---------------------|-----------------|-----------------|-----------------|---------|
+| mlp (summary stats)*    | 0.0233 / 0.0427     | 0.0245 / 0.0438 | 0.0282 / 0.0407 | 1.00 ms         | 16x     |
+| lstm (brief CPU train)  | 0.0298 / 0.0521     | 0.0288 / 0.0476 | 0.0439 / 0.0451 | 0.94 ms         | 17x     |
+| hybrid mlp + 2 Newton   | 0.0197 / 0.0442     | 0.1053 / 0.0918 | 0.0298 / 0.0501 | 1.20 ms         | 13x     |
+| MLE (ours, exact)       | 0.0178 / 0.0639     | 0.0911 / 0.1903 | 0.0313 / 0.0916 | 1.66 ms         | 9.5x    |
+| arch 8, one at a time   | (same optimum)      |                 |                 | 15.8 ms         | 1x      |
+
+* the default. S&P 500 rolling 2,500-day windows (51, every 50 days): |NN - MLE persistence| <= 0.02 on
+92% (mlp), 98% (lstm). Streaming update: ~0.2 microseconds. H100: not measured (no GPU in that session).
 """
 from __future__ import annotations
 
@@ -126,7 +140,9 @@ def main(argv=None):
     ap.add_argument("--arch-series", type=int, default=30)
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "nn_calibrator_cpu.json"))
     args = ap.parse_args(argv)
-    res = dict(device=f"{jax.devices()[0].platform}: {platform.processor() or platform.machine()}",
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.processor() or platform.machine())
+    res = dict(device=f"{jax.devices()[0].platform}: {cpu}",
                cpu_count=__import__("os").cpu_count(), load_average=list(__import__("os").getloadavg()),
                heldout_seed=HELDOUT_SEED, T=T, x64=bool(jax.config.jax_enable_x64))
     res["accuracy"] = accuracy(args.accuracy_series)
