@@ -76,7 +76,8 @@ class HestonCalibration:
     converged: the LM stopping test was met (not the iteration cap) and the quadrature check passed.
     fitted: the input surface (same row order) with columns model_vol (decimal) and error (vol points, model -
         market).
-    nodes: Gauss-Legendre nodes per expiry used for the final pricing; passes: quadrature passes run.
+    nodes: Gauss-Legendre nodes per expiry used for the final pricing (per surface); passes: quadrature passes run
+        (a pass calibrates the surfaces still pending, grouped by node count, then checks each against 2N nodes).
     """
 
     params: HestonParams
@@ -85,7 +86,7 @@ class HestonCalibration:
     converged: Any
     surface_ids: list | None
     fitted: pd.DataFrame
-    nodes: int
+    nodes: Any
     passes: int
 
     def __repr__(self):
@@ -449,74 +450,107 @@ def _natural_batch(y, feller):
     return jnp.stack(_to_natural(y, feller), axis=-1)
 
 
-def _choose_nodes(upper: np.ndarray, data: _Data) -> int:
-    """Smallest bucket N >= 16 + 0.4 max_e U_e max|x_e|: the strike oscillation e^{i u x} over [0, U_e] is what
-    usually needs the nodes (Gauss-Legendre resolves ~2.5 radians per node at this accuracy). Large xi at long
-    expiries can need more; the 2N check after each pass catches that."""
+def _lane_nodes(upper: np.ndarray, data: _Data) -> np.ndarray:
+    """Per surface, the smallest bucket N >= 16 + 0.4 max_e U_e max|x_e| (S,). The strike oscillation e^{i u x}
+    over [0, U_e] is what usually needs the nodes (Gauss-Legendre resolves ~2.5 radians per node at this accuracy);
+    large xi at long expiries can need more, which the 2N check after each pass catches."""
     xmax = np.zeros_like(upper)
     for j in range(upper.shape[0]):
         np.maximum.at(xmax[j], data.expiry_index[j], np.abs(data.log_moneyness[j]) * data.mask[j])
-    need = 16 + 0.4 * np.max(upper * xmax)
-    for n in NODE_BUCKETS:
-        if n >= need:
-            return n
-    return NODE_BUCKETS[-1]
+    need = 16 + 0.4 * np.max(upper * xmax, axis=1)
+    buckets = np.asarray(NODE_BUCKETS)
+    return buckets[np.minimum(np.searchsorted(buckets, need), len(buckets) - 1)]
 
 
-class _Pricer:
-    """The quadrature state between passes: U (S, E) and N, and the checks that move them."""
+def _padded(idx: np.ndarray) -> np.ndarray:
+    """idx padded (repeating its first lane) to the next size in 1, 2, 3, 4, 6, 8, 12, ...: few batch shapes, so
+    few compiled programs, and at most a third of a group wasted."""
+    k, size = len(idx), 1
+    while size < k:
+        size = size + 1 if size < 2 else (size * 3 // 2 if (size & (size - 1)) == 0 else size * 4 // 3)
+    return np.concatenate([idx, np.full(size - k, idx[0])])
 
-    def __init__(self, data: _Data, x, eidx, expiries):
-        self.data, self.x, self.eidx, self.expiries = data, x, eidx, expiries
-        self.upper, self.n_nodes = None, None
-        size = jnp.dtype(x.dtype).itemsize
+
+def _groups(lanes: np.ndarray, nodes: np.ndarray):
+    """(N, lanes with that N) for the given lanes."""
+    for n in np.unique(nodes[lanes]):
+        yield int(n), lanes[nodes[lanes] == n]
+
+
+class _Lanes:
+    """The surfaces' arrays (leading axis S) and each surface's quadrature (U (S, E), N (S,)). Surfaces are priced
+    and calibrated in groups of equal N, so one surface needing many nodes does not make the others pay for them."""
+
+    def __init__(self, data: _Data, dtype):
+        self.data = data
+        self.x = jnp.asarray(data.log_moneyness, dtype)
+        self.eidx = jnp.asarray(data.expiry_index)
+        self.mvol = jnp.asarray(data.market_vol, dtype)
+        self.mask = jnp.asarray(data.mask, dtype)
+        self.expiries = jnp.asarray(data.expiries, dtype)
+        size = jnp.dtype(dtype).itemsize
         self.vol_tol, self.beta_tol = QUAD_TOL[size], BETA_TOL[size]
+        self.upper = self.nodes = None
 
     def start(self, params):
-        """U from the scan at params, widened by U_SAFETY (the optimum often needs a longer range than the start),
-        and N by the rule."""
+        """U from the scan at params (S, 5), widened by U_SAFETY (the optimum often needs a longer range than the
+        start), and N per surface by the rule."""
         self.upper = U_SAFETY * np.asarray(_upper_batch(params, self.expiries))
-        self.n_nodes = _choose_nodes(self.upper, self.data)
+        self.nodes = _lane_nodes(self.upper, self.data)
 
-    def quad(self, n_nodes=None, upper=None):
-        upper = self.upper if upper is None else upper
-        return _quadrature_batch(jnp.asarray(upper, self.x.dtype), self.x, self.eidx,
-                                 n_nodes=n_nodes or self.n_nodes)
+    def _all(self, sub):
+        return len(sub) == self.x.shape[0] and np.array_equal(sub, np.arange(len(sub)))
 
-    def check(self, params, mask):
-        """Vols at (U, N) and at (max(U, fresh U), 2N); returns (vols, betas, ok). An option passes when its vols
-        agree to QUAD_TOL or its normalised prices to BETA_TOL (a price at rounding level has no well-defined
-        vol, but that is no quadrature problem). When not ok, moves U and N for the next pass: a longer range if
-        the fresh scan asks for one (N by the rule), else twice the nodes."""
-        fresh = np.asarray(_upper_batch(params, self.expiries))
-        wider = np.maximum(self.upper, fresh)
-        args = (params, self.x, self.eidx, self.expiries)
-        beta, vols = (np.asarray(a) for a in _beta_vols_batch(*args, self.quad()))
-        beta2, vols2 = (np.asarray(a) for a in _beta_vols_batch(*args, self.quad(2 * self.n_nodes, wider)))
+    def take(self, sub):
+        """x, eidx, mvol, mask, expiries of lanes ``sub`` (no device gather when that is every lane in order)."""
+        arrays = (self.x, self.eidx, self.mvol, self.mask, self.expiries)
+        return arrays if self._all(sub) else tuple(a[sub] for a in arrays)
+
+    def quad(self, sub, n, upper=None):
+        upper = self.upper[sub] if upper is None else upper
+        x, eidx = (self.x, self.eidx) if self._all(sub) else (self.x[sub], self.eidx[sub])
+        return _quadrature_batch(jnp.asarray(upper, self.x.dtype), x, eidx, n_nodes=n)
+
+    def check(self, params, sub, n):
+        """For lanes ``sub`` (padded group, all with N = n) at natural params (len(sub), 5): vols and normalised
+        prices at (U, N), and whether each lane agrees with (max(U, fresh U), 2N): vols to QUAD_TOL or normalised
+        prices to BETA_TOL (a price at rounding level has no well-defined vol, but that is no quadrature
+        problem). Returns (vols, betas, ok (len(sub),), fresh U)."""
+        x, eidx, _, mask, expiries = self.take(sub)
+        fresh = np.asarray(_upper_batch(params, expiries))
+        wider = np.maximum(self.upper[sub], fresh)
+        beta, vols = (np.asarray(a) for a in _beta_vols_batch(params, x, eidx, expiries, self.quad(sub, n)))
+        beta2, vols2 = (np.asarray(a) for a in _beta_vols_batch(params, x, eidx, expiries,
+                                                                 self.quad(sub, 2 * n, wider)))
         with np.errstate(invalid="ignore"):
             agree = (np.abs(vols2 - vols) <= self.vol_tol) | (np.abs(beta2 - beta) <= self.beta_tol)
-        bad = (mask > 0) & ~agree
-        self.gap = np.max(np.where(bad, np.abs(vols2 - vols), 0.0), initial=0.0)
-        ok = not bad.any()
-        if not ok:
-            if np.any(fresh > self.upper):
-                self.upper = U_SAFETY * wider
-                self.n_nodes = max(self.n_nodes, _choose_nodes(self.upper, self.data))
-            else:
-                self.n_nodes = min(2 * self.n_nodes, NODE_BUCKETS[-1])
-        return vols, beta, ok
+        bad = (np.asarray(mask) > 0) & ~agree
+        self.gap = np.where(bad, np.abs(vols2 - vols), 0.0).max(axis=1, initial=0.0)
+        return vols, beta, ~bad.any(axis=1), fresh
+
+    def widen(self, lanes, fresh):
+        """Next quadrature for lanes that failed the check: a longer range where the fresh scan asks for one (N by
+        the rule), else twice the nodes."""
+        longer = np.any(fresh > self.upper[lanes], axis=1)
+        self.upper[lanes] = np.where(longer[:, None], U_SAFETY * np.maximum(self.upper[lanes], fresh),
+                                     self.upper[lanes])
+        rule = _lane_nodes(self.upper[lanes], dataclasses.replace(
+            self.data, log_moneyness=self.data.log_moneyness[lanes], expiry_index=self.data.expiry_index[lanes],
+            mask=self.data.mask[lanes]))
+        doubled = np.minimum(2 * self.nodes[lanes], NODE_BUCKETS[-1])
+        self.nodes[lanes] = np.where(longer, np.maximum(self.nodes[lanes], rule), doubled)
 
 
 # ------------------------------------------------------------------------------------------------ public
 def calibrate_heston(surface: pd.DataFrame, spot, rate, dividend=0.0, initial=None, *, feller: bool = False,
                      max_iter: int = 200, ftol: float | None = None, xtol: float | None = None,
-                     gtol: float | None = None,
-                     dtype=None) -> HestonCalibration:
+                     gtol: float | None = None, dtype=None) -> HestonCalibration:
     """Calibrate Heston to implied-volatility surface(s): minimise the sum of squared implied-vol errors.
 
     surface: DataFrame, one row an option, columns ``strike`` (currency, > 0), ``expiry`` (years, > 0),
-        ``implied_vol`` (annualised decimal, > 0); with a ``surface_id`` column it is a batch of surfaces, all
-        calibrated in one vmapped call. Each surface needs at least 5 options.
+        ``implied_vol`` (annualised decimal, > 0); with a ``surface_id`` column it is a batch of surfaces,
+        calibrated together (vmapped; surfaces needing the same quadrature size share one call). Each surface needs
+        at least 5 options.
     spot: the underlying price (> 0): a number, or one per surface (a dict/Series keyed by surface_id, or a
         sequence in the order of first appearance).
     rate: continuously-compounded zero rate: a number (or one per surface), or a DataFrame with columns
@@ -541,42 +575,53 @@ def calibrate_heston(surface: pd.DataFrame, spot, rate, dividend=0.0, initial=No
     bad = ~np.all(np.isfinite(p0), axis=1)
     if bad.any():
         j = int(np.argmax(bad))
-        where = "" if not batch else f" for surface_id {ids[j]!r}"
-        raise ValueError(f"initial parameters{where} are not finite: {dict(zip(FIELDS, p0[j]))}")
+        where = "" if not batch else f" for surface_id {_label(ids[j])!r}"
+        raise ValueError(f"initial parameters{where} are not finite: {dict(zip(FIELDS, p0[j].tolist()))}")
     if int(max_iter) < 1:
         raise ValueError(f"max_iter must be >= 1, got {max_iter!r}")
     dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
-    arrays = [jnp.asarray(a, dtype) for a in (data.log_moneyness, data.market_vol, data.mask, data.expiries)]
-    x, mvol, mask, expiries = arrays
-    eidx = jnp.asarray(data.expiry_index)
-    y = jnp.asarray(_to_unconstrained(p0, feller), dtype)
     defaults = (1e-10, 1e-10, 1e-12) if dtype.itemsize == 8 else (1e-5, 1e-5, 1e-5)
     tol = {name: jnp.asarray(default if value is None else value, dtype)
            for name, value, default in zip(("ftol", "xtol", "gtol"), (ftol, xtol, gtol), defaults)}
+    feller = jnp.asarray(bool(feller))
 
-    params = _natural_batch(y, feller)
-    pricer = _Pricer(data, x, eidx, expiries)
-    pricer.start(params)
-    iterations = np.zeros(len(ids), int)
-    for passes in range(1, MAX_PASSES + 1):
-        n_used = pricer.n_nodes
-        y, _, its, conv = _lm_batch(y, x, eidx, mvol, mask, expiries, pricer.quad(), feller=feller,
-                                    max_iter=int(max_iter), **tol)
-        iterations += np.asarray(its)
-        params = _natural_batch(y, feller)
-        vols, _, quad_ok = pricer.check(params, np.asarray(mask))
-        if quad_ok or n_used >= NODE_BUCKETS[-1]:
-            break
-    if not quad_ok:
-        warnings.warn(f"calibrate_heston: the Fourier quadrature could not be verified at the solution ({n_used} "
-                      f"nodes per expiry; implied vols change by {pricer.gap:.2g} with twice as many). The parameters "
-                      f"are likely extreme; results are marked not converged", RuntimeWarning, stacklevel=2)
+    S = len(ids)
+    lanes = _Lanes(data, dtype)
+    y = np.asarray(_to_unconstrained(p0, bool(feller)), dtype)
+    lanes.start(_natural_batch(jnp.asarray(y), feller))
+    iterations = np.zeros(S, int)
+    conv, ok = np.zeros(S, bool), np.zeros(S, bool)
+    vols = np.full(data.market_vol.shape, np.nan)
+    used = lanes.nodes.copy()
+    pending, passes = np.arange(S), 0
+    while pending.size and passes < MAX_PASSES:
+        passes += 1
+        for n, idx in list(_groups(pending, lanes.nodes)):
+            sub, k = _padded(idx), len(idx)
+            x, eidx, mvol, mask, expiries = lanes.take(sub)
+            y_sub, _, its, cv = _lm_batch(jnp.asarray(y[sub]), x, eidx, mvol, mask, expiries, lanes.quad(sub, n),
+                                          feller=feller, max_iter=int(max_iter), **tol)
+            y[idx] = np.asarray(y_sub)[:k]
+            iterations[idx] += np.asarray(its)[:k]
+            conv[idx] = np.asarray(cv)[:k]
+            used[idx] = n
+            v, _, good, fresh = lanes.check(_natural_batch(y_sub, feller), sub, n)
+            vols[idx], ok[idx] = v[:k], good[:k]
+            failed = ~good[:k] & (n < NODE_BUCKETS[-1])
+            if failed.any():
+                lanes.widen(idx[failed], fresh[:k][failed])
+        pending = np.flatnonzero(~ok & (used < NODE_BUCKETS[-1]))
+    if not ok.all():
+        which = ", ".join(repr(_label(ids[j])) for j in np.flatnonzero(~ok)[:5]) if batch else "the surface"
+        warnings.warn(f"calibrate_heston: the Fourier quadrature could not be verified at the solution for "
+                      f"{int((~ok).sum())} surface(s) ({which}); their implied vols change by more than "
+                      f"{lanes.vol_tol:g} with twice the nodes. The parameters are likely extreme; those results are "
+                      f"marked not converged", RuntimeWarning, stacklevel=2)
 
-    mvol_np, mask_np = np.asarray(mvol), np.asarray(mask)
-    err = VOL_POINTS * (vols - mvol_np) * mask_np
+    err = VOL_POINTS * (vols - data.market_vol) * data.mask
     sse = np.sum(err * err, axis=1)
-    converged = np.asarray(conv) & quad_ok & np.isfinite(sse)
-    p = np.asarray(params, dtype=float)
+    converged = conv & ok & np.isfinite(sse)
+    p = np.asarray(_natural_batch(jnp.asarray(y), feller), dtype=float)
 
     fitted = surface.copy()
     model_vol = np.full(len(surface), np.nan)
@@ -587,9 +632,9 @@ def calibrate_heston(surface: pd.DataFrame, spot, rate, dividend=0.0, initial=No
 
     if batch:
         hp = HestonParams(*(p[:, k] for k in range(5)))
-        return HestonCalibration(hp, sse, iterations, converged, ids, fitted, n_used, passes)
+        return HestonCalibration(hp, sse, iterations, converged, ids, fitted, used, passes)
     hp = HestonParams(*(float(p[0, k]) for k in range(5)))
-    return HestonCalibration(hp, float(sse[0]), int(iterations[0]), bool(converged[0]), None, fitted, n_used,
+    return HestonCalibration(hp, float(sse[0]), int(iterations[0]), bool(converged[0]), None, fitted, int(used[0]),
                              passes)
 
 
@@ -599,8 +644,8 @@ def heston_implied_vols(params, surface: pd.DataFrame, spot, rate, dividend=0.0,
 
     params: anything with v0, kappa, theta, xi, rho (scalars; or one per surface for a batch with surface_id).
     surface: DataFrame with strike, expiry (and surface_id); implied_vol is not needed. spot, rate, dividend as
-    in ``calibrate_heston``. n_nodes: Gauss-Legendre nodes per expiry (default: chosen, then doubled until the
-    vols agree with twice as many nodes to QUAD_TOL).
+    in ``calibrate_heston``. n_nodes: Gauss-Legendre nodes per expiry (default: chosen per surface, then widened
+    until the vols agree with twice as many nodes to QUAD_TOL, as in ``calibrate_heston``).
 
     Returns a copy of ``surface`` with columns forward, discount, call (the OTM side priced: call for K >= F, put
     otherwise), model_price (that option's price, currency) and model_vol (decimal).
@@ -609,21 +654,30 @@ def heston_implied_vols(params, surface: pd.DataFrame, spot, rate, dividend=0.0,
     if "implied_vol" not in frame.columns:
         frame["implied_vol"] = 0.2
     data, ids, _ = _prepare(frame, spot, rate, dividend)
-    p = _initial(params, ids, data)
     dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
-    x, expiries = jnp.asarray(data.log_moneyness, dtype), jnp.asarray(data.expiries, dtype)
-    eidx = jnp.asarray(data.expiry_index)
-    pj = jnp.asarray(p, dtype)
-    pricer = _Pricer(data, x, eidx, expiries)
-    pricer.start(pj)
+    p = jnp.asarray(_initial(params, ids, data), dtype)
+    lanes = _Lanes(data, dtype)
+    lanes.start(p)
     if n_nodes:
-        pricer.n_nodes = int(n_nodes)
-        beta, vols = (np.asarray(a) for a in _beta_vols_batch(pj, x, eidx, expiries, pricer.quad()))
-    else:
-        for _ in range(2 * MAX_PASSES):
-            vols, beta, ok = pricer.check(pj, data.mask)  # on success U and N are left as they were
-            if ok or pricer.n_nodes >= NODE_BUCKETS[-1]:
-                break
+        lanes.nodes[:] = int(n_nodes)
+    beta, vols = np.full(data.mask.shape, np.nan), np.full(data.mask.shape, np.nan)
+    pending = np.arange(len(ids))
+    for _ in range(2 * MAX_PASSES):
+        for n, idx in list(_groups(pending, lanes.nodes)):
+            sub, k = _padded(idx), len(idx)
+            if n_nodes:
+                x, eidx, _, _, expiries = lanes.take(sub)
+                b, v = (np.asarray(a) for a in _beta_vols_batch(p[sub], x, eidx, expiries, lanes.quad(sub, n)))
+                good = np.ones(len(sub), bool)
+            else:
+                v, b, good, fresh = lanes.check(p[sub], sub, n)  # on success U and N stay as they were
+            beta[idx], vols[idx] = b[:k], v[:k]
+            failed = ~good[:k] & (n < NODE_BUCKETS[-1])
+            if failed.any():
+                lanes.widen(idx[failed], fresh[:k][failed])
+            pending = pending[~np.isin(pending, idx[~failed])]
+        if not pending.size:
+            break
 
     def unpad(a):
         out = np.full(len(frame), np.nan)
