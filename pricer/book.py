@@ -4,9 +4,12 @@ The flow: (1) normalise the two tables and check their structure (the only error
 (2) build one model per market row with the library's own classes, keeping their messages;
 (3) validate every trade row, column by column (pandas/numpy masks), collecting one message per problem;
 (4) group the valid trades by everything that shapes the simulation's time grid and compiled program,
-(underlying, product kind, monitoring/fixings schedule, expiry), and price each group in batches
-of ``ROWS_PER_CALL`` rows with one ``pricer.price`` call per batch, the underlying's model scalar so
-the batch shares its paths; (5) assemble one output row per trade, in input order.
+(underlying, product kind, monitoring/fixings schedule, expiry), and cut each group into tasks of at
+most ``TASK_ROWS`` trades (``prepare_book``); (5) price each task (``price_task``) in batches of
+``ROWS_PER_CALL`` rows with one ``pricer.price`` call per batch, the underlying's model scalar so the
+batch shares its paths, locally or on Dask workers (``price_book_groups``); (6) assemble one output row
+per trade, in input order (``PreparedBook.assemble``). The command line's resumable runs use the same
+steps, writing each task's result to disk as it comes (``pricer.cli``).
 
 Why a trade's result does not depend on the rest of the book, bit for bit:
 
@@ -27,8 +30,13 @@ them also keeps the rule independent of row order).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 import numbers
+import os
+import warnings
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -38,10 +46,14 @@ from .engine import MonteCarlo, price
 from .models import BlackScholes, Garch, Heston
 from .products import AsianOption, BarrierOption, EuropeanOption
 
-__all__ = ["price_book", "ROWS_PER_CALL"]
+__all__ = ["price_book", "prepare_book", "price_book_groups", "price_task", "PreparedBook", "BookTask",
+           "TaskResult", "price_book_resumable", "ROWS_PER_CALL", "TASK_ROWS"]
 
 #: rows in every ``price()`` call (groups are split / padded to it); see the module docstring
 ROWS_PER_CALL = 16
+#: most trades in one task (a piece of a group: the unit of work of a Dask worker and of a resumable
+#: run's part files); any cut gives the same numbers, this one only sets the granularity
+TASK_ROWS = 256
 #: sanity limits on schedules and maturities (a grid of 252 steps a year up to this many years)
 MAX_EXPIRY = 100.0
 MIN_EXPIRY = 1e-6
@@ -69,7 +81,8 @@ _BARRIER_FLAGS = {"up-and-out": (1.0, 0.0), "up-and-in": (1.0, 1.0), "down-and-o
 _CONTINUOUS = "continuous"
 
 
-def price_book(trades: pd.DataFrame, market: pd.DataFrame, mc: MonteCarlo | None = None, greeks=()) -> pd.DataFrame:
+def price_book(trades: pd.DataFrame, market: pd.DataFrame, mc: MonteCarlo | None = None, greeks=(), *,
+               client=None) -> pd.DataFrame:
     """Price every trade of ``trades`` under the models of ``market``; one output row per trade, in order.
 
     Returns a DataFrame indexed like ``trades`` with columns ``trade_id, price, stderr, value``
@@ -78,73 +91,347 @@ def price_book(trades: pd.DataFrame, market: pd.DataFrame, mc: MonteCarlo | None
     trade_id, field and value of every problem found; "" when ok). A bad row never stops the others,
     and a trade's numbers do not depend on which other trades are in the book or on their order.
 
+    ``client``: a ``dask.distributed.Client``; the book's tasks (pieces of groups, see ``prepare_book``)
+    are then priced on its workers, with the same numbers as a local run. The workers need the same JAX
+    flags as this process for ``dtype="float64"``
+    (``client.run(lambda: jax.config.update("jax_enable_x64", True))``).
+
     Raises ``ValueError`` only when the input cannot be read as a book at all: ``trades`` or
     ``market`` not a DataFrame, no ``trade_id`` column, no ``underlying``/``model`` column in the
-    market, duplicate column names, an unknown greek or ``mc`` not a ``MonteCarlo``.
+    market, duplicate column names, an unknown greek or ``mc`` not a ``MonteCarlo`` (or, with a
+    ``client``, float64 asked of workers without ``jax_enable_x64``).
+    """
+    book = prepare_book(trades, market, mc, greeks)
+    return book.assemble(price_book_groups(book, client=client))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class BookTask:
+    """One piece of work: up to ``TASK_ROWS`` valid trades of one group, and everything needed to price them.
+
+    Self-contained and picklable (numpy arrays, a model, settings), so a Dask worker can run
+    ``price_task`` on it. ``rows`` are the trades' positions in the book (0-based).
+    """
+
+    key: tuple                 # (underlying, product, schedule, expiry)
+    rows: np.ndarray
+    model: object
+    columns: dict              # field name -> values for ``rows``
+    mc: MonteCarlo
+    greeks: tuple              # the requested greeks the underlying's model has
+    rows_per_call: int
+
+    def subset(self, mask: np.ndarray) -> "BookTask":
+        """The same task for some of its trades (a trade's result does not depend on the others)."""
+        mask = np.asarray(mask, dtype=bool)
+        return dataclasses.replace(self, rows=self.rows[mask], columns={k: v[mask] for k, v in self.columns.items()})
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class TaskResult:
+    """Numbers for the trades of a task: ``values`` name -> array aligned with ``rows`` ("price",
+    "stderr", each greek and "<greek>_stderr"; NaN where pricing failed), ``failures`` the message per
+    row ("" when priced)."""
+
+    rows: np.ndarray
+    values: dict
+    failures: list
+
+    @classmethod
+    def failed(cls, rows, names, message: str) -> "TaskResult":
+        rows = np.asarray(rows, dtype=np.int64)
+        return cls(rows, {n: np.full(rows.size, np.nan) for n in names}, [message] * rows.size)
+
+
+@dataclasses.dataclass(eq=False)
+class PreparedBook:
+    """A validated book split into tasks: what ``price_book`` does before and after the pricing.
+
+    ``tasks`` lists the work (each a ``BookTask``), ``assemble(results)`` turns the ``TaskResult`` of
+    every task (in any order, from anywhere) into ``price_book``'s DataFrame, and ``trade_keys()``
+    gives each valid trade a hash of everything its numbers depend on (for resumable runs).
+    """
+
+    trades: pd.DataFrame
+    mc: MonteCarlo
+    greeks: tuple
+    errors: "_Errors"
+    fields: dict
+    models: dict
+    tasks: list
+
+    @property
+    def value_names(self) -> list[str]:
+        return ["price", "stderr", *(name for g in self.greeks for name in (g, f"{g}_stderr"))]
+
+    def trade_keys(self) -> list:
+        """Per trade: a hex digest of what its price and greeks depend on (the parsed product fields, the
+        underlying's model, the Monte Carlo settings, the greeks asked, the call size and the library
+        versions), or None for a trade with errors. Quantity and trade_id are not in it: they do not
+        change the per-unit numbers."""
+        keys: list = [None] * len(self.trades)
+        common = _canonical(("book-v1", _versions(), dataclasses.asdict(self.mc), bool(jax.config.jax_enable_x64)))
+        for task in self.tasks:
+            head = common + _canonical((task.key, task.greeks, task.rows_per_call, type(task.model).__name__,
+                                        {f.name: getattr(task.model, f.name) for f in dataclasses.fields(task.model)}))
+            names = sorted(task.columns)
+            for k, row in enumerate(task.rows):
+                text = head + _canonical([task.columns[n][k] for n in names])
+                keys[row] = hashlib.sha256(text.encode()).hexdigest()
+        return keys
+
+    def assemble(self, results) -> pd.DataFrame:
+        """``price_book``'s DataFrame from the results of the tasks (every valid trade must be in one)."""
+        n = len(self.trades)
+        errors = _Errors(n)
+        errors.messages = [list(m) for m in self.errors.messages]
+        values = {name: np.full(n, np.nan) for name in self.value_names}
+        covered = ~self.errors.ok()
+        for result in results:
+            rows = np.asarray(result.rows, dtype=np.int64)
+            covered[rows] = True
+            for name in self.value_names:   # a greek the task's model does not have stays NaN
+                if name in result.values:
+                    values[name][rows] = np.asarray(result.values[name], dtype=np.float64)
+            for row, message in zip(rows, result.failures):
+                if message:
+                    errors.messages[row].append(message)
+        if not covered.all():
+            missing = np.flatnonzero(~covered)
+            raise ValueError(f"no result for {missing.size} valid trade(s) (rows {', '.join(str(i + 1) for i in missing[:5])}"
+                             f"{' ...' if missing.size > 5 else ''})")
+        price_, stderr = values["price"], values["stderr"]
+        # a priced row whose numbers overflowed (e.g. a strike beyond float32) is reported, not passed on
+        priced = errors.ok()
+        bad_number = priced & ~(np.isfinite(price_) & np.isfinite(stderr))
+        errors.add(bad_number, lambda i: f"the result is not finite (price {float(price_[i])!r}, stderr {float(stderr[i])!r}): "
+                                         f"check the magnitudes of the trade's and the market's numbers for {self.mc.dtype}")
+        ok = errors.ok()
+        for array in values.values():
+            array[~ok] = np.nan
+        quantity = self.fields["quantity"]
+        columns = {"trade_id": self.trades["trade_id"].array, "price": price_, "stderr": stderr,
+                   "value": np.where(ok, quantity * price_, np.nan)}
+        for g in self.greeks:
+            columns[g] = values[g]
+            columns[f"{g}_stderr"] = values[f"{g}_stderr"]
+        columns["status"] = ["ok" if good else "error" for good in ok]
+        columns["error"] = errors.texts(_row_labels(self.trades))
+        out = pd.DataFrame(columns, index=self.trades.index)
+        return out.astype({"status": str, "error": str}) if n == 0 else out
+
+
+def prepare_book(trades: pd.DataFrame, market: pd.DataFrame, mc: MonteCarlo | None = None, greeks=(), *,
+                 task_rows: int | None = None) -> PreparedBook:
+    """Validate the book and split its valid trades into tasks; raises as ``price_book`` does.
+
+    A task holds up to ``task_rows`` (default ``TASK_ROWS``) trades of one group, cut in the groups'
+    sorted order; the cut never changes a number, since a trade's result does not depend on the others.
     """
     mc = MonteCarlo() if mc is None else mc
     if not isinstance(mc, MonteCarlo):
         raise ValueError(f"mc must be a pricer.MonteCarlo, got {type(mc).__name__}")
     if mc.dtype == "float64" and not jax.config.jax_enable_x64:   # a setting, not a trade, is wrong
         raise ValueError("dtype='float64' needs jax.config.update('jax_enable_x64', True) before pricing")
+    task_rows = TASK_ROWS if task_rows is None else int(task_rows)
+    if task_rows < 1:
+        raise ValueError(f"task_rows must be >= 1, got {task_rows!r}")
     greeks = _greek_names(greeks)
     trades = _normalised(trades, "trades", required=("trade_id",))
     market = _normalised(market, "market", required=("underlying", "model"))
 
-    n = len(trades)
-    errors = _Errors(n)
+    errors = _Errors(len(trades))
     models, model_errors = _build_models(market)
     fields = _validate(trades, errors, models, model_errors)
-
-    price_ = np.full(n, np.nan)
-    stderr = np.full(n, np.nan)
-    greek_values = {g: np.full(n, np.nan) for g in greeks}
-    greek_stderrs = {g: np.full(n, np.nan) for g in greeks}
-
     if greeks:
         from .greeks import available_greeks
-    valid = errors.ok()
-    for key, rows in _groups(fields, valid):
+    tasks = []
+    for key, rows in _groups(fields, errors.ok()):
         model = models[key[0]]
         # a greek the underlying's model does not have (kappa of a Black-Scholes stock) stays NaN
         asked = tuple(g for g in greeks if g in available_greeks(model)) if greeks else ()
-        for start in range(0, rows.size, ROWS_PER_CALL):
-            batch = rows[start:start + ROWS_PER_CALL]
-            padded = np.concatenate([batch, np.full(ROWS_PER_CALL - batch.size, batch[0])])
-            try:
-                product = _product(key, fields, padded)
-                with np.errstate(over="ignore", invalid="ignore"):   # absurd magnitudes are reported below
-                    result = price(product, model, mc, greeks=asked)
-                rows_of = lambda a: np.asarray(a, np.float64).reshape(-1)[:batch.size]  # noqa: E731
-                outputs = [(price_, rows_of(result.price)), (stderr, rows_of(result.stderr))]
-                for g in asked:
-                    outputs += [(greek_values[g], rows_of(result.greeks[g])),
-                                (greek_stderrs[g], rows_of(result.greeks_stderr[g]))]
-            except Exception as exc:  # noqa: BLE001 - a book job reports a failed group, it does not stop
-                errors.add_all(batch, f"pricing failed ({type(exc).__name__}): {exc}")
-                continue
-            for target, values in outputs:
-                target[batch] = values
+        for start in range(0, rows.size, task_rows):
+            chunk = rows[start:start + task_rows]
+            columns = {name: np.ascontiguousarray(fields[name][chunk], dtype=np.float64) for name in _PRODUCT_FIELDS[key[1]]}
+            tasks.append(BookTask(key, chunk, model, columns, mc, asked, ROWS_PER_CALL))
+    return PreparedBook(trades, mc, greeks, errors, fields, models, tasks)
 
-    # a priced row whose numbers overflowed (e.g. a strike beyond float32) is reported, not passed on
-    priced = errors.ok()
-    bad_number = priced & ~(np.isfinite(price_) & np.isfinite(stderr))
-    errors.add(bad_number, lambda i: f"the result is not finite (price {float(price_[i])!r}, stderr {float(stderr[i])!r}): "
-                                     f"check the magnitudes of the trade's and the market's numbers for {mc.dtype}")
 
-    ok = errors.ok()
-    for array in [price_, stderr, *greek_values.values(), *greek_stderrs.values()]:
-        array[~ok] = np.nan
-    quantity = fields["quantity"]
-    columns = {"trade_id": trades["trade_id"].array, "price": price_, "stderr": stderr,
-               "value": np.where(ok, quantity * price_, np.nan)}
-    for g in greeks:
-        columns[g] = greek_values[g]
-        columns[f"{g}_stderr"] = greek_stderrs[g]
-    columns["status"] = ["ok" if good else "error" for good in ok]
-    columns["error"] = errors.texts(_row_labels(trades))
-    out = pd.DataFrame(columns, index=trades.index)
-    return out.astype({"status": str, "error": str}) if n == 0 else out
+def price_task(task: BookTask) -> TaskResult:
+    """Price one task: calls of exactly ``task.rows_per_call`` rows (the last one padded with copies of
+    its first row, whose results are dropped). A failing call marks its rows, the others go on."""
+    n = task.rows.size
+    names = ["price", "stderr", *(name for g in task.greeks for name in (g, f"{g}_stderr"))]
+    values = {name: np.full(n, np.nan) for name in names}
+    failures = [""] * n
+    size = task.rows_per_call
+    for start in range(0, n, size):
+        batch = np.arange(start, min(start + size, n))
+        padded = np.concatenate([batch, np.full(size - batch.size, batch[0])])
+        try:
+            product = _product(task.key, task.columns, padded)
+            with np.errstate(over="ignore", invalid="ignore"):   # absurd magnitudes are reported later
+                result = price(product, task.model, task.mc, greeks=task.greeks)
+            rows_of = lambda a: np.asarray(a, np.float64).reshape(-1)[:batch.size]  # noqa: E731
+            outputs = {"price": rows_of(result.price), "stderr": rows_of(result.stderr)}
+            for g in task.greeks:
+                outputs[g] = rows_of(result.greeks[g])
+                outputs[f"{g}_stderr"] = rows_of(result.greeks_stderr[g])
+        except Exception as exc:  # noqa: BLE001 - a book job reports a failed group, it does not stop
+            for i in batch:
+                failures[i] = f"pricing failed ({type(exc).__name__}): {exc}"
+            continue
+        for name, array in outputs.items():
+            values[name][batch] = array
+    return TaskResult(task.rows, values, failures)
+
+
+def price_book_groups(book: PreparedBook, tasks=None, *, client=None):
+    """Price ``tasks`` (default: all of ``book.tasks``) and yield one ``TaskResult`` per task as it finishes:
+    in task order locally, in completion order on a Dask ``client``. ``book.assemble`` takes them in any
+    order. The one code path behind ``price_book`` and the command line's incremental, resumable runs."""
+    tasks = book.tasks if tasks is None else list(tasks)
+    if client is None:
+        for task in tasks:
+            yield price_task(task)
+        return
+    from distributed import as_completed   # an optional dependency: pip install "exotics[distributed]"
+    if book.mc.dtype == "float64":
+        lacking = [w for w, on in client.run(_x64_enabled).items() if not on]
+        if lacking:
+            raise ValueError(f"dtype='float64' needs jax_enable_x64 on every Dask worker ({len(lacking)} without it); "
+                             f"run client.run(lambda: jax.config.update('jax_enable_x64', True)) first")
+    futures = {future: task for future, task in zip(client.map(price_task, tasks, pure=False), tasks)}
+    for future in as_completed(list(futures)):
+        task = futures.pop(future)
+        try:
+            result = future.result()
+        except Exception as exc:  # noqa: BLE001 - a lost worker or a transport failure fails its task only
+            result = TaskResult.failed(task.rows, book.value_names,
+                                       f"pricing failed on the cluster ({type(exc).__name__}): {exc}")
+        future.release()
+        yield result
+
+
+# --------------------------------------------------------------------------------------------------
+# resumable runs: one Parquet part file per finished task, keyed by the trades' hashes
+
+
+PART_PATTERN = "part-*.parquet"
+
+
+def price_book_resumable(book: PreparedBook, folder, *, resume: bool = False, client=None, progress=None) -> pd.DataFrame:
+    """``book.assemble`` of every task, writing each finished task to ``folder`` as it comes.
+
+    Each part file (``part-<hash>.parquet``, written to a temporary name and renamed, so a kill leaves
+    whole parts or none) holds ``trade_key`` (``PreparedBook.trade_keys``) and the per-unit numbers of
+    the trades the task priced; the parts are the manifest. With ``resume`` the trades whose key is in a
+    part are not priced again, and since a key hashes everything a trade's numbers depend on (its
+    fields, its market row, the Monte Carlo settings, the greeks, the call size, the versions), a changed
+    input is priced afresh, never read from a stale part. Without ``resume`` old parts are deleted first.
+    Trades whose pricing failed are not written (a resumed run tries them again). The versions in the key
+    are the installed package's, jax's and numpy's: after editing the library's code in place, run without
+    ``resume``.
+
+    ``progress(done, total)``: called with counts of valid trades, at the start and after every task.
+    Returns the same DataFrame as ``price_book`` on the same input, bit for bit, however often the run
+    was interrupted and resumed.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in [*folder.glob(".part-*.tmp"), *([] if resume else folder.glob(PART_PATTERN))]:
+        stale.unlink()   # a temporary file is a part a kill interrupted: never whole
+    keys = book.trade_keys()
+    names = book.value_names
+    done = _read_parts(folder, names) if resume else {}
+    results, todo = [], []
+    for task in book.tasks:
+        have = np.array([keys[row] in done for row in task.rows], dtype=bool)
+        if have.any():
+            rows = task.rows[have]
+            results.append(TaskResult(rows, {name: np.array([done[keys[row]][name] for row in rows]) for name in names},
+                                      [""] * rows.size))
+        if not have.all():
+            todo.append(task if not have.any() else task.subset(~have))
+    total = sum(task.rows.size for task in book.tasks)
+    finished = total - sum(task.rows.size for task in todo)
+    if progress is not None:
+        progress(finished, total)
+    for result in price_book_groups(book, todo, client=client):
+        _write_part(folder, result, keys, names)
+        results.append(result)
+        finished += result.rows.size
+        if progress is not None:
+            progress(finished, total)
+    return book.assemble(results)
+
+
+def _write_part(folder: Path, result: TaskResult, keys: list, names: list) -> None:
+    priced = np.array([not message for message in result.failures], dtype=bool)
+    if not priced.any():
+        return
+    rows = result.rows[priced]
+    trade_keys = [keys[row] for row in rows]
+    frame = pd.DataFrame({"trade_key": trade_keys})
+    for name in names:
+        values = result.values.get(name)
+        frame[name] = np.full(rows.size, np.nan) if values is None else np.asarray(values, np.float64)[priced]
+    digest = hashlib.sha256("".join(trade_keys).encode()).hexdigest()[:24]
+    target = folder / f"part-{digest}.parquet"
+    temporary = folder / f".part-{digest}.tmp"
+    frame.to_parquet(temporary, index=False)
+    os.replace(temporary, target)
+
+
+def _read_parts(folder: Path, names: list) -> dict:
+    """trade_key -> {name: value} from every readable part (an unreadable one is skipped with a warning)."""
+    done = {}
+    for path in sorted(folder.glob(PART_PATTERN)):
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # noqa: BLE001 - a damaged part is priced again, not trusted
+            warnings.warn(f"{path}: unreadable part file skipped ({type(exc).__name__}: {exc})", stacklevel=3)
+            continue
+        if "trade_key" not in frame.columns:
+            continue
+        columns = {name: frame[name].to_numpy(np.float64) if name in frame.columns else np.full(len(frame), np.nan)
+                   for name in names}
+        for k, key in enumerate(frame["trade_key"].tolist()):
+            done[key] = {name: columns[name][k] for name in names}
+    return done
+
+
+def _x64_enabled() -> bool:
+    return bool(jax.config.jax_enable_x64)
+
+
+def _versions() -> tuple:
+    try:
+        from importlib.metadata import version
+        ours = version("exotics")
+    except Exception:  # noqa: BLE001 - running from a source tree
+        ours = "source"
+    return (ours, jax.__version__, np.__version__)
+
+
+def _canonical(value) -> str:
+    """A stable text for hashing: floats exactly (hex), containers recursively, arrays as lists."""
+    def norm(v):
+        if v is None or isinstance(v, (bool, str)):
+            return v
+        if isinstance(v, (int, np.integer)):
+            return int(v)
+        if isinstance(v, (float, np.floating)):
+            return float(v).hex()
+        if isinstance(v, dict):
+            return {str(k): norm(x) for k, x in sorted(v.items())}
+        if isinstance(v, (list, tuple)):
+            return [norm(x) for x in v]
+        array = np.asarray(v)
+        if array.dtype.kind in "fiub":
+            return [norm(x) for x in array.astype(np.float64).reshape(-1).tolist()] + [list(array.shape)]
+        return repr(v)
+    return json.dumps(norm(value), separators=(",", ":"))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -487,9 +774,17 @@ def _groups(fields: dict, valid: np.ndarray):
         yield key, np.asarray(buckets[key], dtype=np.int64)
 
 
-def _product(key, fields: dict, rows: np.ndarray):
+_PRODUCT_FIELDS = {
+    "european": ("strike", "call"),
+    "barrier": ("strike", "barrier", "call", "up", "knock_in", "rebate"),
+    "asian": ("strike", "call", "geometric", "past_average", "past_count"),
+}
+
+
+def _product(key, columns: dict, rows: np.ndarray):
+    """The product batch for ``rows`` (positions in ``columns``) of a group."""
     _, kind, schedule, expiry = key
-    take = lambda name: np.ascontiguousarray(fields[name][rows], dtype=np.float64)  # noqa: E731
+    take = lambda name: np.ascontiguousarray(columns[name][rows], dtype=np.float64)  # noqa: E731
     expiries = np.full(rows.size, expiry)
     if kind == "european":
         return EuropeanOption(strike=take("strike"), expiry=expiries, call=take("call"))

@@ -275,3 +275,19 @@ def test_garbage_rows_never_raise_and_never_change_the_good_rows(clean, spoiled,
     assert list(good["trade_id"]) == list(BOOK["trade_id"])
     for name in ("price", "stderr", "value", "status", "error"):
         np.testing.assert_array_equal(good[name].to_numpy(), clean[name].to_numpy())
+
+
+@settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(order=st.permutations(range(len(BOOK))), keep=st.integers(1, len(BOOK)), task_rows=st.sampled_from([1, 2, 5, 256]),
+       reverse=st.booleans())
+def test_any_subset_in_any_order_cut_into_any_tasks_gives_the_same_numbers(clean, order, keep, task_rows, reverse):
+    """The property behind resumable and distributed runs: a trade's numbers do not depend on the other
+    trades, on their order, on how the groups are cut into tasks, nor on the order the tasks finish."""
+    from pricer.book import prepare_book, price_book_groups
+    subset = BOOK.iloc[list(order[:keep])]
+    book = prepare_book(subset, MARKET, MC, task_rows=task_rows)
+    results = list(price_book_groups(book))
+    result = book.assemble(results[::-1] if reverse else results)
+    assert list(result["trade_id"]) == list(subset["trade_id"])
+    numbers = ["price", "stderr", "value", "status"]
+    pd.testing.assert_frame_equal(_by_id(result)[numbers], _by_id(clean).loc[list(subset["trade_id"]), numbers])
