@@ -1,9 +1,10 @@
-"""The ``exotics`` command line: demo, price-book, bench.
+"""The ``exotics`` command line: demo, calibrate, price-book, bench.
 
 Errors are one line naming the file (and row and field where there is one), with exit code 2.
 """
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -61,11 +62,15 @@ def _read_table(path: Path, what: str):
 
 
 def _write_table(frame, path: Path):
+    """Write CSV or Parquet (by the suffix) to a temporary name and rename: a kill never leaves half a file."""
+    import os
     path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
     if path.suffix.lower() in (".parquet", ".pq"):
-        frame.to_parquet(path, index=False)
+        frame.to_parquet(temporary, index=False)
     else:
-        frame.to_csv(path, index=False)
+        frame.to_csv(temporary, index=False)
+    os.replace(temporary, path)
 
 
 def _show(frame, title: str, limit: int = 20):
@@ -106,30 +111,252 @@ def demo(out: Path = typer.Option(Path("exotics-report"), "--out", "-o", help="r
         _fail(str(exc))
 
 
+_DATE_COLUMNS = ("date", "day", "time", "datetime", "timestamp")
+MIN_PRICES = 101   # 100 returns: what calibrator.fit_garch accepts (500+ for reliable estimates)
+TRADING_DAYS = 252
+
+
+@app.command()
+def calibrate(prices: Path = typer.Argument(..., help="daily prices, CSV or Parquet: one column per underlying, "
+                                            "a date column optional"),
+              output: Path = typer.Option(..., "--output", "-o", help="market file to write, .csv or .parquet"),
+              model: str = typer.Option("garch", "--model", help="garch, or heston (mapped from the GARCH fit)"),
+              method: str = typer.Option("mle", "--method", help="mle: exact maximum likelihood"),
+              vol: str = typer.Option("gjr", "--vol", help="garch or gjr (asymmetric)"),
+              dist: str = typer.Option("normal", "--dist", help="innovations: normal or t"),
+              mean: str = typer.Option("zero", "--mean", help="zero or constant"),
+              rate: float = typer.Option(0.0, "--rate", help="risk-free rate written to the market file"),
+              dividend: float = typer.Option(0.0, "--dividend", help="dividend yield written to the market file")):
+    """Fit GARCH to each price column and write a market file for price-book.
+
+    Log returns in percent (for scale) are fitted per column by calibrator.fit_garch in float64; the market
+    row converts back to decimal daily units: omega, alpha, beta, gamma, h0 (the one-step-ahead conditional
+    variance after the last price), spot = the last price. --model heston maps the fit to Heston parameters
+    (calibrator.garch_to_heston). A column may start later or end earlier than the others (blank cells at its
+    ends); a blank inside it, text, or a price <= 0 is an error naming the column and row."""
+    try:
+        model, method = model.strip().lower(), method.strip().lower()
+        if model not in ("garch", "heston"):
+            raise CliError(f"--model must be garch or heston, got {model!r}")
+        if method != "mle":
+            raise CliError(f"--method must be mle (exact maximum likelihood), got {method!r}")
+        to_heston = None
+        if model == "heston":
+            try:
+                from calibrator import garch_to_heston as to_heston
+            except ImportError:
+                raise CliError("--model heston needs calibrator.garch_to_heston, which this version does not have; "
+                               "use --model garch") from None
+        import jax
+        jax.config.update("jax_enable_x64", True)   # an application's choice: fit in float64
+        series = _price_series(_read_table(prices, "prices"), prices)
+        with console.status(f"fitting {vol.upper()}-{dist} by MLE to {len(series)} series"):
+            fits = _fit_garch_columns(series, prices, method=method, vol=vol, dist=dist, mean=mean)
+        market = _market_rows(series, fits, prices, rate=rate, dividend=dividend, to_heston=to_heston)
+        _write_table(market, output)
+        table = Table(title=f"Market from {prices.name} ({model})")
+        for column in market.columns:
+            table.add_column(str(column), justify="left" if column in ("underlying", "model") else "right")
+        for _, row in market.iterrows():
+            table.add_row(*[f"{v:.6g}" if isinstance(v, float) else str(v) for v in row])
+        console.print(table)
+        console.print(f"{len(market)} underlyings; wrote {output}")
+    except CliError as exc:
+        _fail(str(exc))
+
+
+def _price_series(frame, path: Path) -> dict:
+    """name -> positive float prices (NaN-free), in date order; CliError naming column and row otherwise."""
+    import numpy as np
+    import pandas as pd
+    line = lambda i: f"row {i + 1} (line {i + 2})"  # noqa: E731 - rows from 1 after the header line
+    names = [str(c).strip() for c in frame.columns]
+    dates = [c for c, n in zip(frame.columns, names) if n.lower() in _DATE_COLUMNS]
+    if len(dates) > 1:
+        raise CliError(f"{path}: more than one date column ({', '.join(map(repr, dates))})")
+    if dates:
+        raw = frame[dates[0]]
+        parsed = pd.to_datetime(raw, errors="coerce")
+        bad = parsed.isna().to_numpy()
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise CliError(f"{path}: column {dates[0]!r}, {line(i)}: {raw.iloc[i]!r} is not a date")
+        if parsed.duplicated().any():
+            i = int(np.argmax(parsed.duplicated().to_numpy()))
+            raise CliError(f"{path}: column {dates[0]!r}, {line(i)}: the date {raw.iloc[i]!r} is repeated")
+        order = np.argsort(parsed.to_numpy(), kind="stable")     # oldest first, whatever the file's order
+        frame = frame.drop(columns=dates[0]).iloc[order]
+        positions = order
+    else:
+        positions = np.arange(len(frame))
+    if frame.shape[1] == 0:
+        raise CliError(f"{path}: no price columns (one column per underlying, a date column optional)")
+    series = {}
+    for column in frame.columns:
+        raw = frame[column]
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(np.float64)
+        blank = raw.isna().to_numpy() | raw.astype(str).str.strip().eq("").to_numpy()
+        text = ~blank & np.isnan(values)
+        if text.any():
+            k = int(np.argmax(text))
+            raise CliError(f"{path}: column {column!r}, {line(int(positions[k]))}: {raw.iloc[k]!r} is not a number")
+        bad = ~blank & ~(np.isfinite(values) & (values > 0))
+        if bad.any():
+            k = int(np.argmax(bad))
+            raise CliError(f"{path}: column {column!r}, {line(int(positions[k]))}: a price must be > 0 and finite, "
+                           f"got {values[k]!r}")
+        present = np.flatnonzero(~blank)
+        if present.size:
+            gaps = blank[present[0]:present[-1] + 1]
+            if gaps.any():
+                k = present[0] + int(np.argmax(gaps))
+                raise CliError(f"{path}: column {column!r}, {line(int(positions[k]))}: missing price inside the series "
+                               f"(fill or remove the row)")
+        if present.size < MIN_PRICES:
+            raise CliError(f"{path}: column {column!r} has {present.size} prices; a GARCH fit needs at least "
+                           f"{MIN_PRICES} ({MIN_PRICES - 1} returns), and 500+ for reliable estimates")
+        series[str(column).strip()] = (values[present[0]:present[-1] + 1], int(present[0]), int(present[-1]))
+    return series
+
+
+def _fit_garch_columns(series: dict, path: Path, **options) -> dict:
+    """name -> (fit, index in the fit's batch); columns spanning the same rows are fitted in one batch."""
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+    from calibrator import fit_garch
+    spans: dict = {}
+    for name, (values, first, last) in series.items():
+        spans.setdefault((first, last), []).append(name)
+    fits = {}
+    for names in spans.values():
+        returns = pd.DataFrame({n: 100.0 * np.diff(np.log(series[n][0])) for n in names})   # percent, for scale
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                fit = fit_garch(returns, percent=True, **options)
+            except ValueError as exc:
+                raise CliError(f"{path}: {exc}") from None
+        for warning in caught:
+            errors.print(f"[yellow]warning:[/] {path}: {warning.message}", highlight=False)
+        status = np.atleast_1d(np.asarray(fit.status, dtype=object))
+        messages = np.atleast_1d(np.asarray(fit.error, dtype=object))
+        for j, name in enumerate(names):
+            if status[j] == "error":
+                raise CliError(f"{path}: column {name!r}: {messages[j]}")
+            if status[j] != "ok":
+                errors.print(f"[yellow]warning:[/] {path}: column {name!r}: the fit did not converge ({status[j]}); "
+                             f"check the parameters", highlight=False)
+            fits[name] = (fit, j)
+    return fits
+
+
+def _market_rows(series: dict, fits: dict, path: Path, *, rate: float, dividend: float, to_heston=None):
+    """The market file: one row per column, model garch (decimal daily units) or heston (annualised)."""
+    import numpy as np
+    import pandas as pd
+    rows = []
+    for name, (values, _, _) in series.items():
+        fit, j = fits[name]
+        pick = lambda value: float(np.atleast_1d(np.asarray(value, dtype=np.float64))[j])  # noqa: E731
+        row = dict(underlying=name, spot=float(values[-1]), rate=rate, dividend=dividend)
+        scale = 1e-4 if fit.percent else 1.0                    # percent^2 -> decimal^2 daily variance
+        alpha, beta, gamma = pick(fit.alpha), pick(fit.beta), pick(fit.gamma)
+        if to_heston is None:
+            row.update(model="garch", omega=pick(fit.omega) * scale, alpha=alpha, beta=beta,
+                       gamma=max(gamma, -alpha), h0=pick(np.atleast_2d(fit.forecast(1))[:, 0]) * scale)
+            if alpha + beta + 0.5 * gamma >= 1:
+                errors.print(f"[yellow]warning:[/] {path}: column {name!r}: alpha + beta + gamma/2 = "
+                             f"{alpha + beta + 0.5 * gamma:.4f} >= 1 (not stationary): price-book will refuse it",
+                             highlight=False)
+        else:
+            heston = to_heston(fit, periods_per_year=TRADING_DAYS)
+            row.update(model="heston", **{k: pick(getattr(heston, k)) for k in ("v0", "kappa", "theta", "xi", "rho")})
+            missing = [k for k in ("v0", "kappa", "theta", "xi", "rho") if not np.isfinite(row[k])]
+            if missing:
+                errors.print(f"[yellow]warning:[/] {path}: column {name!r}: no Heston {', '.join(missing)} from this "
+                             f"fit (see the warnings above): price-book will refuse it", highlight=False)
+        rows.append(row)
+    columns = ["underlying", "model", "spot", "rate", "dividend"]
+    frame = pd.DataFrame(rows)
+    return frame[columns + [c for c in frame.columns if c not in columns]]
+
+
 @app.command("price-book")
 def price_book_command(book: Path = typer.Argument(..., help="trades, CSV or Parquet"),
                        market: Path = typer.Option(..., "--market", "-m", help="market file, CSV or Parquet"),
                        output: Path = typer.Option(..., "--output", "-o", help="results, .csv or .parquet"),
                        paths: int = typer.Option(10_000, help="Monte Carlo paths"),
                        seed: int = typer.Option(0, help="random seed"),
-                       greeks: Optional[str] = typer.Option(None, help="comma-separated, e.g. delta,vega")):
-    """Revalue a book of trades: one result row per trade, errors per row."""
+                       greeks: Optional[str] = typer.Option(None, help="comma-separated, e.g. delta,vega"),
+                       resume: bool = typer.Option(False, "--resume", help="reuse the finished parts of an interrupted run "
+                                                   "(in OUTPUT.parts/); a changed trade, market row or setting is priced again"),
+                       scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask.distributed scheduler address, "
+                                                               "e.g. tcp://10.0.0.5:8786: spread the work over its workers"),
+                       keep_parts: bool = typer.Option(False, "--keep-parts", help="keep OUTPUT.parts/ after a finished run "
+                                                       "(a later --resume then reprices only what changed)")):
+    """Revalue a book of trades: one result row per trade, errors per row.
+
+    Results are written as they come, one part file per finished piece of work in OUTPUT.parts/; after a
+    kill, the same command with --resume prices only what is missing and writes the same OUTPUT."""
     try:
-        from .book import price_book
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        from .book import prepare_book, price_book_resumable
         from .engine import MonteCarlo
+        try:
+            mc = MonteCarlo(paths=paths, seed=seed)
+        except ValueError as exc:
+            raise CliError(f"--paths/--seed: {exc}") from None
         trades, market_data = _read_table(book, "book"), _read_table(market, "market")
         try:
-            with console.status(f"pricing {len(trades)} trades"):
-                results = price_book(trades, market_data, MonteCarlo(paths=paths, seed=seed), greeks=_greek_names(greeks))
+            prepared = prepare_book(trades, market_data, mc, greeks=_greek_names(greeks))
+        except ValueError as exc:
+            raise CliError(f"{market if str(exc).startswith('market') else book}: {exc}") from None
+        client = _dask_client(scheduler) if scheduler else None
+        parts = output.with_name(output.name + ".parts")
+        progress = Progress(TextColumn("pricing"), BarColumn(), MofNCompleteColumn(), TextColumn("trades"),
+                            TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True))
+        counts = []
+
+        def report(done, total):
+            counts.append(done)
+            progress.update(bar, completed=done, total=total)
+
+        try:
+            with progress:
+                bar = progress.add_task("pricing", total=None)
+                results = price_book_resumable(prepared, parts, resume=resume, client=client, progress=report)
         except ValueError as exc:
             raise CliError(f"{book}: {exc}") from None
+        finally:
+            if client is not None:
+                client.close()
         _write_table(results, output)
+        if not keep_parts:
+            shutil.rmtree(parts, ignore_errors=True)
         bad = results[results["status"] != "ok"]
         for _, row in bad.head(10).iterrows():
             errors.print(f"[yellow]{book}:[/] {row['error']}", highlight=False)
-        console.print(f"{len(results) - len(bad)}/{len(results)} trades priced; wrote {output}")
+        if len(bad) > 10:
+            errors.print(f"[yellow]{book}:[/] ... {len(bad) - 10} more rows with errors (see the error column of {output})",
+                         highlight=False)
+        reused = f" ({counts[0]} reused from {parts})" if resume else ""
+        console.print(f"{len(results) - len(bad)}/{len(results)} trades priced{reused}; wrote {output}")
     except CliError as exc:
         _fail(str(exc))
+
+
+def _dask_client(address: str):
+    try:
+        from distributed import Client
+    except ImportError:
+        raise CliError("--scheduler needs dask.distributed: pip install 'exotics[distributed]'") from None
+    try:
+        return Client(address, timeout=30)
+    except Exception as exc:  # noqa: BLE001 - a wrong or unreachable address is one line
+        raise CliError(f"--scheduler {address}: cannot connect ({type(exc).__name__}: {exc})") from None
 
 
 @app.command()

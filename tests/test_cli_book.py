@@ -1,0 +1,249 @@
+"""Resumable book runs: ``exotics price-book`` killed mid-run and resumed writes the same file as an
+uninterrupted run; a changed input is priced again, never read from a stale part."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from pricer import MonteCarlo, price_book
+from pricer.book import prepare_book, price_book_resumable
+from pricer.cli import app
+
+EXPIRIES = np.round(np.linspace(0.1, 2.4, 24), 4)   # one group (so one task, one part file) per expiry
+MARKET = pd.DataFrame([dict(underlying="X", model="black_scholes", spot=100.0, rate=0.02, dividend=0.01, vol=0.25)])
+
+
+def _book():
+    rows = []
+    for k, expiry in enumerate(EXPIRIES):
+        rows.append(dict(trade_id=f"C{k}", underlying="X", product="european", call_put="call", strike=100.0 + k,
+                         expiry=expiry, quantity=2))
+        rows.append(dict(trade_id=f"P{k}", underlying="X", product="european", call_put="put", strike=95.0 - k / 2,
+                         expiry=expiry))
+    rows.insert(7, dict(trade_id="BAD", underlying="X", product="european", call_put="call", strike=-1.0, expiry=1.0))
+    return pd.DataFrame(rows)
+
+
+# the killed run is slowed down (each task waits before pricing) so the kill lands mid-run on any machine;
+# the numbers do not depend on timing
+SLOW_CLI = """
+import sys, time
+import pricer.book as book
+original = book.price_task
+def slow(task):
+    time.sleep(0.3)
+    return original(task)
+book.price_task = slow
+from pricer.cli import app
+app(sys.argv[1:], prog_name="exotics")
+"""
+
+
+def _cli(args, env, slow=False):
+    command = [sys.executable, "-c", SLOW_CLI, *args] if slow else [sys.executable, "-m", "pricer.cli", *args]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_killed_run_resumes_to_the_same_file(tmp_path):
+    book, market = tmp_path / "book.csv", tmp_path / "market.csv"
+    _book().to_csv(book, index=False)
+    MARKET.to_csv(market, index=False)
+    env = dict(os.environ, EXOTICS_CACHE_DIR=str(tmp_path / "jax-cache"))
+    args = lambda out: ["price-book", str(book), "--market", str(market), "-o", str(out), "--paths", "2048"]  # noqa: E731
+
+    out = tmp_path / "resumed.parquet"
+    parts = tmp_path / "resumed.parquet.parts"
+    killed = _cli(args(out), env, slow=True)
+    deadline = time.monotonic() + 240
+    while killed.poll() is None and not list(parts.glob("part-*.parquet")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert killed.poll() is None, f"the run ended before it could be killed: {killed.communicate()}"
+    killed.send_signal(signal.SIGKILL)
+    killed.communicate(timeout=60)
+    written = len(list(parts.glob("part-*.parquet")))
+    assert 1 <= written < len(EXPIRIES) and not out.exists()
+
+    resumed = _cli([*args(out), "--resume"], env)
+    stdout, stderr = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, stderr
+    stdout = " ".join(stdout.split())             # the console may wrap long lines
+    reused = int(stdout.split("trades priced (")[1].split(" reused")[0])
+    assert reused >= 2 * written, stdout          # two trades per part were not priced again
+    assert not parts.exists()                     # a finished run cleans up its parts
+
+    plain_out = tmp_path / "plain.parquet"
+    plain = _cli(args(plain_out), env)
+    _, stderr = plain.communicate(timeout=300)
+    assert plain.returncode == 0, stderr
+
+    resumed_frame, plain_frame = pd.read_parquet(out), pd.read_parquet(plain_out)
+    pd.testing.assert_frame_equal(resumed_frame, plain_frame)
+    assert np.array_equal(resumed_frame["price"].to_numpy(), plain_frame["price"].to_numpy(), equal_nan=True)
+    assert list(resumed_frame["status"]).count("error") == 1 and "strike" in resumed_frame.loc[7, "error"]
+    assert list(resumed_frame["trade_id"]) == list(_book()["trade_id"])
+
+
+MC = MonteCarlo(paths=2048, steps_per_year=12, seed=5, dtype="float64")
+
+
+def test_a_changed_input_is_priced_again_and_the_rest_reused(tmp_path):
+    book = _book().iloc[:12]
+    parts = tmp_path / "parts"
+    counts = []
+    progress = lambda done, total: counts.append((done, total))  # noqa: E731
+    first = price_book_resumable(prepare_book(book, MARKET, MC), parts, progress=progress)
+    pd.testing.assert_frame_equal(first, price_book(book, MARKET, MC))
+    assert counts[0] == (0, 11) and counts[-1] == (11, 11)
+
+    counts.clear()
+    again = price_book_resumable(prepare_book(book, MARKET, MC), parts, resume=True, progress=progress)
+    pd.testing.assert_frame_equal(again, first)
+    assert counts == [(11, 11)]                   # everything reused
+
+    changed = book.copy()
+    changed.loc[0, "strike"] = 111.0              # one trade edited, one quantity changed (per-unit numbers keep)
+    changed.loc[1, "quantity"] = 7
+    counts.clear()
+    result = price_book_resumable(prepare_book(changed, MARKET, MC), parts, resume=True, progress=progress)
+    pd.testing.assert_frame_equal(result, price_book(changed, MARKET, MC))
+    assert counts[0] == (10, 11)
+
+    counts.clear()
+    moved = MARKET.assign(vol=0.3)                # a market change reprices the underlying's trades
+    result = price_book_resumable(prepare_book(changed, moved, MC), parts, resume=True, progress=progress)
+    pd.testing.assert_frame_equal(result, price_book(changed, moved, MC))
+    assert counts[0] == (0, 11)
+    counts.clear()
+    other_seed = MonteCarlo(paths=2048, steps_per_year=12, seed=6, dtype="float64")
+    price_book_resumable(prepare_book(changed, moved, other_seed), parts, resume=True, progress=progress)
+    assert counts[0] == (0, 11)                   # and so do other Monte Carlo settings
+
+    (parts / ".part-0.tmp").write_bytes(b"half a file")   # what a kill mid-write leaves
+    (parts / "part-damaged.parquet").write_bytes(b"not parquet")
+    with pytest.warns(UserWarning, match="unreadable part file"):
+        result = price_book_resumable(prepare_book(changed, moved, MC), parts, resume=True)
+    pd.testing.assert_frame_equal(result, price_book(changed, moved, MC))
+    assert not (parts / ".part-0.tmp").exists()
+
+
+runner = CliRunner()
+
+
+def test_price_book_command_errors_are_one_line(tmp_path):
+    book, market = tmp_path / "book.csv", tmp_path / "market.csv"
+    _book().iloc[:3].to_csv(book, index=False)
+    MARKET.drop(columns="model").to_csv(market, index=False)
+    env = {"EXOTICS_CACHE_DIR": ""}
+    result = runner.invoke(app, ["price-book", str(book), "-m", str(market), "-o", str(tmp_path / "o.parquet")], env=env)
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert "market.csv" in result.output and "'model'" in result.output
+    MARKET.to_csv(market, index=False)
+    result = runner.invoke(app, ["price-book", str(book), "-m", str(market), "-o", str(tmp_path / "o.parquet"),
+                                 "--paths", "1"], env=env)
+    assert result.exit_code == 2 and "--paths" in result.output
+    result = runner.invoke(app, ["price-book", str(book), "-m", str(market), "-o", str(tmp_path / "o.parquet"),
+                                 "--scheduler", "nonsense://nowhere"], env=env)
+    assert result.exit_code == 2 and "--scheduler" in result.output   # cannot connect, or dask not installed
+    assert len(result.output.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------------------------------
+# exotics calibrate: prices -> GARCH per column -> market file
+
+
+def _garch_prices(rows=700, seed=0):
+    """Prices of three simulated GJR-GARCH underlyings (decimal daily units); CCC starts 100 rows later."""
+    rng = np.random.default_rng(seed)
+    columns = {}
+    for name, (omega, alpha, beta, gamma) in {"AAA": (2e-6, 0.05, 0.90, 0.06), "BBB": (4e-6, 0.08, 0.88, 0.0),
+                                              "CCC": (1e-6, 0.04, 0.93, 0.03)}.items():
+        h, returns = omega / (1 - alpha - beta - gamma / 2), []
+        for e in rng.standard_normal(rows):
+            returns.append(np.sqrt(h) * e)
+            h = omega + (alpha + gamma * (e < 0)) * h * e * e + beta * h
+        columns[name] = 100.0 * np.exp(np.cumsum(returns))
+    frame = pd.DataFrame(columns)
+    frame.loc[:99, "CCC"] = np.nan
+    frame.insert(0, "Date", pd.bdate_range("2021-01-04", periods=rows).strftime("%Y-%m-%d"))
+    return frame
+
+
+def test_calibrate_writes_a_market_file_that_price_book_uses(tmp_path):
+    prices = _garch_prices()
+    prices.iloc[::-1].to_csv(tmp_path / "prices.csv", index=False)     # newest first: sorted by date
+    env = {"EXOTICS_CACHE_DIR": ""}
+    result = runner.invoke(app, ["calibrate", str(tmp_path / "prices.csv"), "-o", str(tmp_path / "market.csv"),
+                                 "--rate", "0.02"], env=env)
+    assert result.exit_code == 0, result.output
+    market = pd.read_csv(tmp_path / "market.csv")
+    assert list(market.columns) == ["underlying", "model", "spot", "rate", "dividend", "omega", "alpha", "beta",
+                                    "gamma", "h0"]
+    assert list(market["underlying"]) == ["AAA", "BBB", "CCC"] and (market["model"] == "garch").all()
+    np.testing.assert_array_equal(market["spot"], prices[["AAA", "BBB", "CCC"]].iloc[-1].to_numpy())
+    assert (market["rate"] == 0.02).all() and (market["dividend"] == 0.0).all()
+    # decimal daily units: omega ~ 1e-6, h0 ~ 1e-4 (the simulated long-run variances are 4e-5 .. 2e-4)
+    assert market["omega"].between(1e-8, 1e-4).all() and market["h0"].between(1e-6, 1e-2).all()
+    assert (market["alpha"] + market["beta"] + market["gamma"] / 2 < 1).all()
+
+    book = pd.DataFrame([dict(trade_id=f"T{k}", underlying=u, product="european", call_put="call",
+                              strike=float(s), expiry=0.5) for k, (u, s) in enumerate(zip(market["underlying"], market["spot"]))])
+    book.to_csv(tmp_path / "book.csv", index=False)
+    result = runner.invoke(app, ["price-book", str(tmp_path / "book.csv"), "-m", str(tmp_path / "market.csv"),
+                                 "-o", str(tmp_path / "out.csv"), "--paths", "2048"], env=env)
+    assert result.exit_code == 0, result.output
+    assert (pd.read_csv(tmp_path / "out.csv")["status"] == "ok").all()
+
+
+def test_calibrate_heston(tmp_path):
+    try:
+        from calibrator import garch_to_heston  # noqa: F401
+    except ImportError:
+        _garch_prices().to_csv(tmp_path / "prices.csv", index=False)
+        result = runner.invoke(app, ["calibrate", str(tmp_path / "prices.csv"), "-o", str(tmp_path / "m.csv"),
+                                     "--model", "heston"])
+        assert result.exit_code == 2 and "garch_to_heston" in result.output
+        return
+    _garch_prices()[["Date", "AAA"]].to_csv(tmp_path / "prices.csv", index=False)
+    result = runner.invoke(app, ["calibrate", str(tmp_path / "prices.csv"), "-o", str(tmp_path / "m.csv"),
+                                 "--model", "heston", "--vol", "garch"])
+    assert result.exit_code == 0, result.output
+    market = pd.read_csv(tmp_path / "m.csv")
+    assert list(market.columns) == ["underlying", "model", "spot", "rate", "dividend", "v0", "kappa", "theta", "xi", "rho"]
+    assert market["model"].tolist() == ["heston"] and market[["v0", "kappa", "theta", "xi"]].gt(0).all(axis=None)
+
+
+def _calibrate_error(tmp_path, frame, *extra):
+    """The one-line error of ``exotics calibrate`` on ``frame``; a problem in the file names the file."""
+    path = tmp_path / "prices.csv"
+    frame.to_csv(path, index=False)
+    result = runner.invoke(app, ["calibrate", str(path), "-o", str(tmp_path / "m.csv"), *extra])
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert "prices.csv" in result.output or extra
+    return result.output
+
+
+def test_calibrate_errors_name_the_file_column_and_row(tmp_path):
+    prices = _garch_prices(rows=150)
+    text = prices.astype(object)
+    text.loc[41, "BBB"] = "12,5"
+    assert "column 'BBB', row 42 (line 43): '12,5' is not a number" in _calibrate_error(tmp_path, text)
+    gap = prices.copy()
+    gap.loc[60, "AAA"] = np.nan
+    assert "column 'AAA', row 61 (line 62): missing price inside the series" in _calibrate_error(tmp_path, gap)
+    negative = prices.copy()
+    negative.loc[5, "AAA"] = -1.0
+    assert "column 'AAA', row 6 (line 7): a price must be > 0" in _calibrate_error(tmp_path, negative)
+    assert "column 'CCC' has 50 prices; a GARCH fit needs at least 101" in _calibrate_error(tmp_path, prices)
+    dates = prices.drop(columns="CCC").astype(object)
+    dates.loc[3, "Date"] = "someday"
+    assert "column 'Date', row 4 (line 5): 'someday' is not a date" in _calibrate_error(tmp_path, dates)
+    assert "--model must be garch or heston" in _calibrate_error(tmp_path, prices.drop(columns="CCC"), "--model", "sabr")
+    result = runner.invoke(app, ["calibrate", str(tmp_path / "nope.csv"), "-o", str(tmp_path / "m.csv")])
+    assert result.exit_code == 2 and "nope.csv: no such prices file" in result.output
