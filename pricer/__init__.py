@@ -6,7 +6,7 @@ from .products import AsianOption, BarrierOption, EuropeanOption
 __all__ = [
     "BlackScholes", "Heston", "Garch",
     "EuropeanOption", "BarrierOption", "AsianOption",
-    "MonteCarlo", "PriceResult", "price", "price_book",
+    "MonteCarlo", "PriceResult", "price", "price_book", "from_quantlib",
 ]
 
 
@@ -15,4 +15,7 @@ def __getattr__(name):
     if name == "price_book":
         from .book import price_book
         return price_book
+    if name == "from_quantlib":   # QuantLib too, on first use
+        from .quantlib_bridge import from_quantlib
+        return from_quantlib
     raise AttributeError(f"module 'pricer' has no attribute {name!r}")

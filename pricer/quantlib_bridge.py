@@ -1,0 +1,222 @@
+"""QuantLib instruments and processes as our products and models: ``from_quantlib(instrument, process)``.
+
+A desk that builds QuantLib objects prices them on our engine::
+
+    product, model = from_quantlib(option, process)
+    result = price(product, model, MonteCarlo(paths=200_000))
+
+Instruments: ``ql.VanillaOption`` / ``ql.EuropeanOption`` (European exercise), ``ql.BarrierOption`` (single
+barrier, continuously monitored as in QuantLib's analytic engine, the eight kinds, cash rebate) and
+``ql.DiscreteAveragingAsianOption`` (average price, arithmetic or geometric, seasoned or not), all with a
+``ql.PlainVanillaPayoff``. Processes: ``ql.BlackScholesMertonProcess`` (any
+``ql.GeneralizedBlackScholesProcess``) and ``ql.HestonProcess``.
+
+Conventions (what QuantLib's own engines use, so the numbers agree):
+
+* times: year fractions with the process's day counter (its risk-free curve's) from
+  ``ql.Settings.instance().evaluationDate``; an instrument whose exercise date is not after it is refused;
+* rate and dividend: flat, continuously compounded zero rates at the expiry, chosen so that
+  ``exp(-rate * T)`` is exactly the curve's discount factor to the exercise date (likewise the dividend
+  curve); a curve that is not flat is therefore matched at the expiry only (a barrier or an Asian sees
+  no term structure in between);
+* Black–Scholes volatility: from the process's ``BlackVolTermStructure`` at (exercise date, strike), as the
+  variance: ``vol**2 * T`` is the surface's ``blackVariance``; Heston: v0, kappa, theta, sigma (our xi) and
+  rho read through ``ql.HestonModel(process)``;
+* Asian fixings: the dates after the evaluation date become fixing times; a date on the evaluation date is a
+  known fixing at the spot, and earlier dates are ignored (as QuantLib's engines do); past fixings from ``runningAccumulator``/``pastFixings``: arithmetic past_average =
+  runningAccumulator / pastFixings (a sum), geometric past_average = runningAccumulator ** (1 / pastFixings)
+  (a product), or the mean of ``allPastFixings`` (QuantLib's other constructor).
+
+QuantLib's Python bindings do not expose a barrier option's barrier type, level and rebate, nor an Asian
+option's fixing dates and past fixings. Build those instruments with this module's ``BarrierOption`` and
+``DiscreteAveragingAsianOption``: the same constructors (they *are* QuantLib instruments, subclasses that
+remember their terms, priced by QuantLib's engines as before); or pass the terms to ``from_quantlib``
+(``terms=dict(barrier_type=ql.Barrier.UpOut, barrier=120.0, rebate=0.0)``, or ``dict(average=ql.Average.Geometric,
+fixing_dates=[...], running_accumulator=1.0, past_fixings=0)``).
+
+Refused with a ``ValueError`` that says why: American or Bermudan exercise, double, partial-time, quanto and
+other barrier flavours, payoffs other than plain vanilla (digitals, ...), other processes, expired trades.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import QuantLib as ql
+
+from .models import BlackScholes, Heston
+from .products import AsianOption, BarrierOption as _OurBarrier, EuropeanOption
+
+__all__ = ["from_quantlib", "BarrierOption", "DiscreteAveragingAsianOption"]
+
+
+
+class BarrierOption(ql.BarrierOption):
+    """``ql.BarrierOption(barrierType, barrier, rebate, payoff, exercise)`` that remembers its terms."""
+
+    def __init__(self, barrierType, barrier, rebate, payoff, exercise):  # noqa: N803 - QuantLib's names
+        super().__init__(barrierType, barrier, rebate, payoff, exercise)
+        self.exotics_terms = dict(barrier_type=int(barrierType), barrier=float(barrier), rebate=float(rebate))
+
+
+class DiscreteAveragingAsianOption(ql.DiscreteAveragingAsianOption):
+    """``ql.DiscreteAveragingAsianOption`` (either constructor) that remembers its terms."""
+
+    def __init__(self, averageType, *args, **kwargs):  # noqa: N803 - QuantLib's names
+        super().__init__(averageType, *args, **kwargs)
+        if args and isinstance(args[0], (int, float, np.number)) and not isinstance(args[0], bool):
+            running, past, dates = args[0], args[1], args[2]   # (type, accumulator, count, dates, payoff, exercise)
+            self.exotics_terms = dict(average=int(averageType), running_accumulator=float(running),
+                                      past_fixings=int(past), fixing_dates=list(dates))
+        else:                                                  # (type, dates, payoff, exercise, allPastFixings=[])
+            dates = args[0] if args else kwargs["fixingDates"]
+            fixings = args[3] if len(args) > 3 else kwargs.get("allPastFixings", [])
+            self.exotics_terms = dict(average=int(averageType), fixing_dates=list(dates),
+                                      all_past_fixings=[float(x) for x in fixings])
+
+
+_BARRIER_KINDS = {int(ql.Barrier.UpOut): (True, False), int(ql.Barrier.UpIn): (True, True),
+                  int(ql.Barrier.DownOut): (False, False), int(ql.Barrier.DownIn): (False, True)}
+
+
+def from_quantlib(instrument, process, *, terms: dict | None = None):
+    """(product, model) for a QuantLib instrument and process; see the module docstring for the conventions.
+
+    ``terms``: the barrier's or the Asian's terms when ``instrument`` is a plain QuantLib object (whose
+    Python bindings hide them); not needed for this module's ``BarrierOption``/``DiscreteAveragingAsianOption``
+    nor for vanilla options. Raises ``ValueError`` for what cannot be mapped, naming it.
+    """
+    today = ql.Settings.instance().evaluationDate
+    kind = _instrument_kind(ql, instrument)
+    payoff = ql.as_plain_vanilla_payoff(instrument.payoff())
+    if payoff is None:
+        raise ValueError(f"{type(instrument).__name__}: only a plain vanilla payoff (ql.PlainVanillaPayoff) can be "
+                         f"mapped, not a digital or other payoff")
+    exercise = instrument.exercise()
+    if exercise.type() != ql.Exercise.European:
+        name = {int(ql.Exercise.American): "American", int(ql.Exercise.Bermudan): "Bermudan"}.get(int(exercise.type()), "non-European")
+        raise ValueError(f"{type(instrument).__name__}: {name} exercise is not supported (our engine prices European "
+                         f"exercise only)")
+    expiry_date = exercise.lastDate()
+    strike = float(payoff.strike())
+    call = payoff.optionType() == ql.Option.Call
+
+    model, to_time = _model(ql, process, today, expiry_date, strike)
+    expiry = to_time(expiry_date)
+    if not expiry > 0:
+        raise ValueError(f"{type(instrument).__name__}: expired: the exercise date {expiry_date} is not after the "
+                         f"evaluation date {today}")
+
+    if kind == "vanilla":
+        return EuropeanOption(strike=strike, expiry=expiry, call=call), model
+    found = dict(getattr(instrument, "exotics_terms", None) or {})
+    found.update(terms or {})
+    if kind == "barrier":
+        missing = [k for k in ("barrier_type", "barrier") if k not in found]
+        if missing:
+            raise ValueError(_hidden_terms("BarrierOption", "barrier_type=ql.Barrier.UpOut, barrier=120.0, rebate=0.0"))
+        barrier_type = int(found["barrier_type"])
+        if barrier_type not in _BARRIER_KINDS:
+            raise ValueError(f"BarrierOption: unknown barrier type {barrier_type!r}")
+        up, knock_in = _BARRIER_KINDS[barrier_type]
+        product = _OurBarrier(strike=strike, barrier=float(found["barrier"]), expiry=expiry, call=call, up=up,
+                              knock_in=knock_in, rebate=float(found.get("rebate", 0.0)))
+        return product, model
+
+    if "average" not in found or "fixing_dates" not in found:
+        raise ValueError(_hidden_terms("DiscreteAveragingAsianOption",
+                                       "average=ql.Average.Arithmetic, fixing_dates=[...], running_accumulator=0.0, past_fixings=0"))
+    geometric = int(found["average"]) == int(ql.Average.Geometric)
+    future = sorted(d for d in found["fixing_dates"] if d > today)
+    fixed_today = sum(1 for d in found["fixing_dates"] if d == today)
+    if not future:
+        raise ValueError("DiscreteAveragingAsianOption: no fixing date after the evaluation date (all fixings known: "
+                         "the payoff is no longer random; value it directly)")
+    if future[-1] > expiry_date:
+        raise ValueError(f"DiscreteAveragingAsianOption: fixing date {future[-1]} is after the exercise date {expiry_date}")
+    past_average, past_count = _past_fixings(found, geometric)
+    if fixed_today:   # QuantLib's engines take a fixing on the evaluation date as a known one, at the spot
+        spot = float(process.x0()) if isinstance(process, ql.GeneralizedBlackScholesProcess) else float(process.s0().value())
+        count = past_count + fixed_today
+        past_average = (past_average ** (past_count / count) * spot ** (fixed_today / count) if geometric
+                        else (past_average * past_count + spot * fixed_today) / count)
+        past_count = count
+    times = np.array([to_time(d) for d in future])
+    product = AsianOption(strike=strike, expiry=expiry, fixings=times, call=call, geometric=geometric,
+                          past_average=past_average, past_count=past_count)
+    return product, model
+
+
+def _instrument_kind(ql, instrument) -> str:
+    if isinstance(instrument, ql.VanillaOption):
+        return "vanilla"
+    if isinstance(instrument, ql.BarrierOption):
+        if isinstance(instrument, ql.QuantoBarrierOption):
+            raise ValueError("QuantoBarrierOption is not supported (no quanto adjustment in our models)")
+        return "barrier"
+    if isinstance(instrument, ql.DiscreteAveragingAsianOption):
+        return "asian"
+    name = type(instrument).__name__
+    hint = {"DoubleBarrierOption": "double barriers are not supported (single barriers only)",
+            "ContinuousAveragingAsianOption": "continuous averaging is not supported (discrete fixings only)",
+            "PartialTimeBarrierOption": "partial-time barriers are not supported"}.get(name, "")
+    raise ValueError(f"{name} is not supported{': ' + hint if hint else ''}; from_quantlib maps ql.VanillaOption "
+                     f"(European exercise), ql.BarrierOption and ql.DiscreteAveragingAsianOption")
+
+
+def _hidden_terms(name: str, example: str) -> str:
+    return (f"{name}: QuantLib's Python bindings do not expose its terms; build it with "
+            f"pricer.quantlib_bridge.{name} (the same constructor, a ql.{name} that remembers them) or pass "
+            f"terms=dict({example})")
+
+
+def _past_fixings(found: dict, geometric: bool) -> tuple[float, int]:
+    if "all_past_fixings" in found and found["all_past_fixings"]:
+        values = np.asarray(found["all_past_fixings"], dtype=np.float64)
+        if np.any(values <= 0) and geometric:
+            raise ValueError("DiscreteAveragingAsianOption: past fixings must be > 0 for a geometric average")
+        mean = float(np.exp(np.mean(np.log(values)))) if geometric else float(np.mean(values))
+        return mean, int(values.size)
+    count = int(found.get("past_fixings", 0))
+    if count < 0:
+        raise ValueError(f"DiscreteAveragingAsianOption: pastFixings must be >= 0, got {count}")
+    if count == 0:
+        return 0.0, 0
+    running = float(found.get("running_accumulator", 1.0 if geometric else 0.0))
+    if not running > 0:
+        raise ValueError(f"DiscreteAveragingAsianOption: runningAccumulator must be > 0 with {count} past fixings, "
+                         f"got {running!r}")
+    # QuantLib's accumulator: the sum of the past fixings (arithmetic) or their product (geometric)
+    return (running ** (1.0 / count) if geometric else running / count), count
+
+
+def _model(ql, process, today, expiry_date, strike):
+    """Our model for ``process`` at ``expiry_date``, and the date -> year fraction map."""
+    if isinstance(process, ql.GeneralizedBlackScholesProcess):
+        curve, dividends = process.riskFreeRate(), process.dividendYield()
+        spot = float(process.x0())
+    elif isinstance(process, ql.HestonProcess):
+        curve, dividends = process.riskFreeRate(), process.dividendYield()
+        spot = float(process.s0().value())
+    else:
+        raise ValueError(f"{type(process).__name__} is not supported; from_quantlib maps ql.BlackScholesMertonProcess "
+                         f"(any ql.GeneralizedBlackScholesProcess) and ql.HestonProcess")
+    day_counter = curve.dayCounter()
+
+    def to_time(date) -> float:
+        return float(day_counter.yearFraction(today, date))
+
+    expiry = to_time(expiry_date)
+    if not expiry > 0:
+        return None, to_time   # the caller reports the expired trade
+
+    def zero_rate(handle) -> float:   # exp(-r T) is the curve's discount factor to the expiry date
+        return -math.log(float(handle.discount(expiry_date))) / expiry
+
+    rate, dividend = zero_rate(curve), zero_rate(dividends)
+    if isinstance(process, ql.HestonProcess):
+        params = ql.HestonModel(process)
+        return Heston(spot=spot, v0=float(params.v0()), kappa=float(params.kappa()), theta=float(params.theta()),
+                      xi=float(params.sigma()), rho=float(params.rho()), rate=rate, dividend=dividend), to_time
+    variance = float(process.blackVolatility().blackVariance(expiry_date, strike))
+    return BlackScholes(spot=spot, vol=math.sqrt(variance / expiry), rate=rate, dividend=dividend), to_time
