@@ -12,11 +12,12 @@ Pipeline (one surface; a batch of surfaces is ``jax.vmap`` of it, padded to comm
    U_e where a coarse scan finds the integrand below 1e-15 (as heston_price does), and the strike-dependent
    weights w_j cos(u_j ln(F/K)), w_j sin(...) are precomputed once per pass. A Jacobian then costs E x N
    characteristic-function evaluations (E expiries) plus two (M x N) contractions, instead of M x 2112.
-   N (a power of two, static) is picked from U_e |ln(F/K)| (the oscillation to resolve) and *verified* at the
-   solution against 2N nodes and a fresh U: if the implied vols differ by more than ``QUAD_TOL`` (1e-9 in
-   float64) the calibration
-   goes on from there with 2N (see ``_choose_nodes`` and ``calibrate_heston``), so the reported optimum is priced
-   to ~1e-9 in vol whatever the parameters.
+   N (a power of two, static) is picked per surface from U_e |ln(F/K)| (the oscillation to resolve) and *verified*
+   at the solution against 2N nodes and a fresh U: where the implied vols differ by more than ``QUAD_TOL`` (1e-9
+   in float64) that surface's calibration goes on from there with a longer range or 2N (``_Lanes``), so the
+   reported optimum is priced to ~1e-9 in vol whatever the parameters. Surfaces needing the same N run as one
+   vmapped batch (padded to a few batch sizes), so one surface with a slowly decaying integrand (small v0, short
+   expiry) does not make a thousand others pay for its nodes.
 2. Implied vols: the normalised OTM price (no discounting needed) inverted by ``implied_vol.implied_total_vol_otm``,
    whose derivative is implicit (price tangent / vega).
 3. Levenberg-Marquardt (Marquardt's diagonal scaling, Nielsen's damping update) on unconstrained coordinates,
@@ -27,6 +28,14 @@ Pipeline (one surface; a batch of surfaces is ``jax.vmap`` of it, padded to comm
 
 Units: strikes and spot in currency, expiries in years, vols annualised decimals, rates continuously compounded
 zero rates (linear interpolation in expiry, flat beyond the ends), dividend a continuous yield.
+
+Accuracy (float64, tests/test_heston_fit.py): prices through this path (``heston_implied_vols``) within 7e-11 of
+QuantLib's AnalyticHestonEngine (Gauss-Lobatto, 1e-12) at spot 100 over 1 week..10 years, strikes 50%..200%,
+xi up to 2, |rho| up to 0.95; on the DAX surface within 2e-12 of QuantLib's default engine at spot 4468 (its
+64-point Laguerre engine, used in QuantLib's own DAX test, is off by up to 6e-8). Implied vols to ~1e-13 relative.
+Speed (2-core CPU, benchmarks/heston_calibration.py): the DAX surface (104 options, 8 expiries, 15 LM steps)
+in ~16 ms warm against ~116 ms for QuantLib's LM; 1,000 synthetic 35-option surfaces in ~13 s warm. Compiling
+is extra (seconds per batch shape and node count; the first call pays it).
 """
 from __future__ import annotations
 
@@ -462,12 +471,17 @@ def _lane_nodes(upper: np.ndarray, data: _Data) -> np.ndarray:
     return buckets[np.minimum(np.searchsorted(buckets, need), len(buckets) - 1)]
 
 
-def _padded(idx: np.ndarray) -> np.ndarray:
-    """idx padded (repeating its first lane) to the next size in 1, 2, 3, 4, 6, 8, 12, ...: few batch shapes, so
-    few compiled programs, and at most a third of a group wasted."""
-    k, size = len(idx), 1
+SMALL_GROUP = 64  # groups of a batch are padded to at least min(this, batch size rounded up to a power of two)
+
+
+def _padded(idx: np.ndarray, total: int) -> np.ndarray:
+    """idx padded (repeating its first lane) to a few batch sizes, so few compiled programs: at least
+    min(SMALL_GROUP, total rounded up to a power of two) -- below that, compiling another shape costs more than
+    the padded lanes -- then 96, 128, 192, 256, 384, ... (at most a third of a large group wasted)."""
+    k = len(idx)
+    size = min(SMALL_GROUP, 1 << max(total - 1, 0).bit_length())
     while size < k:
-        size = size + 1 if size < 2 else (size * 3 // 2 if (size & (size - 1)) == 0 else size * 4 // 3)
+        size = size * 3 // 2 if (size & (size - 1)) == 0 else size * 4 // 3
     return np.concatenate([idx, np.full(size - k, idx[0])])
 
 
@@ -597,7 +611,7 @@ def calibrate_heston(surface: pd.DataFrame, spot, rate, dividend=0.0, initial=No
     while pending.size and passes < MAX_PASSES:
         passes += 1
         for n, idx in list(_groups(pending, lanes.nodes)):
-            sub, k = _padded(idx), len(idx)
+            sub, k = _padded(idx, len(ids)), len(idx)
             x, eidx, mvol, mask, expiries = lanes.take(sub)
             y_sub, _, its, cv = _lm_batch(jnp.asarray(y[sub]), x, eidx, mvol, mask, expiries, lanes.quad(sub, n),
                                           feller=feller, max_iter=int(max_iter), **tol)
@@ -664,7 +678,7 @@ def heston_implied_vols(params, surface: pd.DataFrame, spot, rate, dividend=0.0,
     pending = np.arange(len(ids))
     for _ in range(2 * MAX_PASSES):
         for n, idx in list(_groups(pending, lanes.nodes)):
-            sub, k = _padded(idx), len(idx)
+            sub, k = _padded(idx, len(ids)), len(idx)
             if n_nodes:
                 x, eidx, _, _, expiries = lanes.take(sub)
                 b, v = (np.asarray(a) for a in _beta_vols_batch(p[sub], x, eidx, expiries, lanes.quad(sub, n)))

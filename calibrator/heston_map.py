@@ -54,24 +54,29 @@ z_t = (r_t - mu) / sqrt(h_t) and the standardised variance innovations (h_{t+1} 
 the same quantity with the empirical distribution of z in place of the assumed one (so it also picks up skewness
 in a symmetric GARCH fit).
 
-Round trip (tests/test_heston_map.py; benchmarks/heston_calibration.py prints a larger table): Heston paths at
-daily steps (QE-M, 4 substeps a day), GJR-normal MLE, this map; medians over 8 paths of 4000 days:
+Round trip (benchmarks/heston_calibration.py; tests/test_heston_map.py checks the first three rows' kind on fewer
+paths): Heston paths at daily steps (QE-M, 4 substeps a day), GJR-normal MLE, this map; medians (and quartiles of
+theta) over 16 paths of 5000 days, v0 = 0.04 except where noted:
 
-    true (v0=0.04 throughout but the last)       mapped median
-    kappa  theta   xi    rho    Feller ratio     kappa   theta    xi      rho
-    5.0    0.04    0.3   -0.7   4.4              4.75    0.0404   0.262   -0.680
-    8.0    0.04    0.5   -0.5   2.6              6.54    0.0427   0.423   -0.541
-    2.0    0.04    0.2   -0.5   4.0              1.91    0.0382   0.214   -0.523
-    4.0    0.06    0.5   -0.5   1.9  (v0=0.09)   2.45    0.0803   0.549   -0.478
+    true                            Feller    mapped median
+    kappa  theta  xi    rho         ratio     kappa   theta (q25..q75)      xi      rho
+    5.0    0.04   0.3   -0.7        4.4       4.60    0.0388 (0.038..0.042)  0.252   -0.678
+    8.0    0.04   0.5   -0.5        2.6       6.32    0.0399 (0.038..0.041)  0.401   -0.551
+    2.0    0.04   0.2   -0.5        4.0       1.63    0.0415 (0.038..0.045)  0.192   -0.496
+    3.0    0.03   0.25  -0.3        2.9       2.02    0.0334 (0.029..0.038)  0.256   -0.303
+    4.0    0.06   0.5   -0.5 (v0 .09) 1.9     2.31    0.0704 (0.066..0.082)  0.566   -0.481
+    10.0   0.04   0.8   -0.7        1.25      6.32    0.0482 (0.045..0.055)  0.911   -0.611
+    1.5    0.04   0.3    0.0        1.33      0.00    (persistence at its bound: theta meaningless)
 
 Where the Heston variance is concentrated around theta (Feller ratio 2 kappa theta / xi^2 >= ~2.5) the map
-recovers theta (within 10%), rho (within 0.1: the GJR leverage term carries the spot/variance correlation well),
-xi (about 10-15% low) and kappa (noisy, as any mean-reversion estimate from years of data). With a skewed
-variance law (Feller ratio ~2 or below: long spells near zero, sudden bursts) the GARCH fit reads the bursts as
-persistence: alpha + beta + gamma/2 is biased towards 1, so kappa comes out too small and theta too large (last
-row; at Feller ratios near 1 the fit sits on the persistence bound and theta is undefined). The mapped parameters
-are a starting point for calibration to option prices (``calibrate_heston``) and a quote-free fallback, not a
-substitute for either.
+recovers theta (within about 10%), rho (within ~0.05: the GJR leverage term carries the spot/variance correlation
+well), xi (0-20% low) and kappa (biased low and noisy, as any mean-reversion estimate from years of daily data).
+With a skewed variance law (Feller ratio ~2 or below: long spells near zero, sudden bursts) the GARCH fit reads
+the bursts as persistence: alpha + beta + gamma/2 is biased towards 1, so kappa comes out too small and theta too
+large; near a Feller ratio of 1 the fit can sit on the persistence bound, where theta is meaningless (a warning
+says so). The mapped parameters are a starting point for calibration to option prices (``calibrate_heston``: on
+synthetic surfaces it needs fewer iterations from them than from the generic start) and a quote-free fallback, not
+a substitute for either.
 """
 from __future__ import annotations
 
@@ -86,6 +91,7 @@ import numpy as np
 __all__ = ["HestonParams", "garch_to_heston", "as_heston_params", "heston_daily_returns"]
 
 FIELDS = ("v0", "kappa", "theta", "xi", "rho")
+NEAR_INTEGRATED = 1e-4  # 1 - persistence below this (fit_garch's bound): theta and kappa not identified
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +139,7 @@ def as_heston_params(value) -> HestonParams:
             try:
                 out[name] = value[name]
             except (KeyError, TypeError, IndexError):
-                raise ValueError(f"initial parameters: no {name!r} (need v0, kappa, theta, xi, rho as attributes "
+                raise ValueError(f"Heston parameters: no {name!r} (need v0, kappa, theta, xi, rho as attributes "
                                  f"or keys), got {type(value).__name__}") from None
     return HestonParams(**out)
 
@@ -236,7 +242,7 @@ def garch_to_heston(fit, periods_per_year: float = 252, *, returns=None) -> Hest
             rho = _sample_rho(fit, returns, omega, pers)
         else:
             rho = np.where(c > 0, -gamma * _abs_third_moment(nu, n) / (2.0 * np.sqrt(np.where(c > 0, c, 1.0))), 0.0)
-        rho = np.where(np.isnan(alpha) | np.isnan(c), np.nan, np.clip(rho, -1.0, 1.0))
+        rho = np.where(np.isnan(alpha) | np.isnan(c), np.nan, np.clip(rho, -1.0, 1.0)) + 0.0  # no -0.0
     if hasattr(fit, "forecast") and getattr(fit, "_last_sigma2", 0) is not None:
         h1 = np.atleast_2d(np.asarray(fit.forecast(1), dtype=float)).reshape(n, -1)[:, 0]
         v0 = periods * scale * h1
@@ -248,8 +254,12 @@ def garch_to_heston(fit, periods_per_year: float = 252, *, returns=None) -> Hest
     failed = np.isnan(omega) | np.isnan(alpha) | np.isnan(beta)
     integrated = ~failed & ~(gap > 0)
     fat = ~failed & ~integrated & ~np.isfinite(kurt)
+    near = ~failed & (gap > 0) & (gap < NEAR_INTEGRATED)
     for mask, why in ((integrated, "persistence alpha + beta + gamma/2 >= 1: no long-run variance, so theta, kappa "
                                    "and xi are undefined (NaN)"),
+                      (near, f"persistence alpha + beta + gamma/2 > 1 - {NEAR_INTEGRATED:g} (at the fit's bound): "
+                             f"theta = P omega / (1 - persistence) and kappa are not identified, treat them as "
+                             f"meaningless"),
                       (fat, "Student-t nu <= 4: infinite kurtosis, so the vol of variance xi is undefined (NaN)")):
         if mask.any():
             which = ", ".join(repr(names[i]) for i in np.flatnonzero(mask)[:5])

@@ -105,13 +105,15 @@ def _implied_total_vol_otm_jvp(primals, tangents):
     return s, ds
 
 
+@jax.jit
 def implied_vol(price, forward, strike, expiry, discount=1.0, call=True):
     """Black implied volatility (annualised, decimal) of European option prices; elementwise, shapes broadcast.
 
     price: option price(s) in currency; forward F and strike K (currency, > 0); expiry T in years (> 0);
     discount: the discount factor to expiry (price = discount * undiscounted Black price); call: bool(s) (or 0/1).
     Prices at or outside the no-arbitrage bounds (below intrinsic, above the forward/strike bound) give NaN.
-    jit/vmap-able; derivatives w.r.t. every argument by the implicit function theorem.
+    Jitted (one compile per input shape); vmap-able; derivatives w.r.t. every argument by the implicit function
+    theorem.
     """
     dtype = jnp.result_type(price, forward, strike, expiry, discount, 0.0)
     price, forward, strike, expiry, discount = (jnp.asarray(a, dtype) for a in (price, forward, strike, expiry,

@@ -32,7 +32,7 @@ def test_implied_vol_round_trip_and_implicit_derivative():
     df = np.exp(-0.03 * expiry)
     bs = jax.vmap(black_scholes_price)
     price = np.asarray(bs(np.full(n, fwd), strike, expiry, vol, np.zeros(n), np.zeros(n), call)) * df
-    iv = np.asarray(jax.jit(implied_vol)(price, fwd, strike, expiry, df, call))
+    iv = np.asarray(implied_vol(price, fwd, strike, expiry, df, call))
     time_value = price / df - np.maximum(np.where(call, fwd - strike, strike - fwd), 0.0)
     usable = (time_value > 1e-10 * fwd) & (time_value > 1e-6 * (price / df))  # not lost to rounding under parity
     assert usable.sum() > 0.4 * n
@@ -195,21 +195,21 @@ def synthetic_surfaces(params: dict) -> pd.DataFrame:
     t = days / 365.0
     fwd = SYN_SPOT * np.exp((SYN_RATE - SYN_DIV) * t)
     call = strikes >= fwd
-    frames = []
-    for j in range(len(params["v0"])):
-        p = [float(params[n][j]) for n in FIELDS]
+    n = len(params["v0"])
+    prices = np.empty((n, len(t)))
+    for j in range(n):
+        p = [float(params[name][j]) for name in FIELDS]
         engine = ql.AnalyticHestonEngine(ql.HestonModel(heston_process(SYN_SPOT, *p, SYN_RATE, SYN_DIV)), 1e-12,
                                          1_000_000)
-        prices = []
-        for d, k, c in zip(days, strikes, call):
+        for i, (d, k, c) in enumerate(zip(days, strikes, call)):
             option = european_option(k, int(d), bool(c))
             option.setPricingEngine(engine)
-            prices.append(option.NPV())
-        prices = np.array(prices)
-        vol = np.asarray(implied_vol(prices, fwd, strikes, t, np.exp(-SYN_RATE * t), call))
-        quoted = prices > 1e-6 * SYN_SPOT  # no quotes for options worth less (their vols are noise, here and in QL)
-        frames.append(pd.DataFrame(dict(surface_id=f"s{j}", strike=strikes, expiry=t, implied_vol=vol))[quoted])
-    return pd.concat(frames, ignore_index=True)
+            prices[j, i] = option.NPV()
+    vols = np.asarray(implied_vol(prices, fwd, strikes, t, np.exp(-SYN_RATE * t), call))
+    frame = pd.DataFrame(dict(surface_id=np.repeat([f"s{j}" for j in range(n)], len(t)), strike=np.tile(strikes, n),
+                              expiry=np.tile(t, n), implied_vol=vols.ravel()))
+    # no quotes for options worth less than 1e-6 spot (their vols are noise, here and in QuantLib)
+    return frame[prices.ravel() > 1e-6 * SYN_SPOT].reset_index(drop=True)
 
 
 GARCH_SETS = HestonParams(v0=np.array([0.04, 0.04, 0.04]), kappa=np.array([5.0, 8.0, 2.0]),

@@ -80,6 +80,9 @@ def test_integrated_or_fat_tailed_fits_give_nan_with_a_warning():
         h = garch_to_heston(_fake(np.array([1e-6, 1e-6]), np.array([0.1, 0.05]), np.array([0.9, 0.9])))
     assert np.isnan(h.theta[0]) and np.isnan(h.kappa[0]) and np.isnan(h.xi[0])
     assert np.isfinite(h.theta[1]) and np.isfinite(h.xi[1])
+    with pytest.warns(RuntimeWarning, match="not identified"):
+        h = garch_to_heston(_fake(1e-8, 0.05, 0.94995))
+    assert np.isfinite(h.theta)
     with pytest.warns(RuntimeWarning, match="nu <= 4"):
         h = garch_to_heston(_fake(1e-6, 0.05, 0.9, nu=3.5))
     assert np.isnan(h.xi) and np.isfinite(h.theta)
@@ -158,9 +161,10 @@ def round_trip():
     true = HestonParams(**{n: np.array([s[n] for s in ROUND_TRIP]) for n in ROUND_TRIP[0]})
     returns, v_end = heston_daily_returns(jax.random.key(5), true, DAYS, PATHS)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a few paths of the last set hit the persistence bound
+        warnings.simplefilter("ignore")  # a few paths of the last set may hit the persistence bound
         fit = fit_garch(returns * 100, vol="gjr", mean="constant", percent=True)
-    return true, garch_to_heston(fit), v_end
+        mapped = garch_to_heston(fit)
+    return true, mapped, v_end
 
 
 def test_round_trip_heston_garch_heston(round_trip):
