@@ -23,7 +23,8 @@ Conventions (what QuantLib's own engines use, so the numbers agree):
   variance: ``vol**2 * T`` is the surface's ``blackVariance``; Heston: v0, kappa, theta, sigma (our xi) and
   rho read through ``ql.HestonModel(process)``;
 * Asian fixings: the dates after the evaluation date become fixing times; a date on the evaluation date is a
-  known fixing at the spot, and earlier dates are ignored (as QuantLib's engines do); past fixings from ``runningAccumulator``/``pastFixings``: arithmetic past_average =
+  known fixing at the spot, and earlier dates are ignored (as QuantLib's engines do); past fixings from
+  ``runningAccumulator``/``pastFixings``: arithmetic past_average =
   runningAccumulator / pastFixings (a sum), geometric past_average = runningAccumulator ** (1 / pastFixings)
   (a product), or the mean of ``allPastFixings`` (QuantLib's other constructor).
 
@@ -94,7 +95,8 @@ def from_quantlib(instrument, process, *, terms: dict | None = None):
                          f"mapped, not a digital or other payoff")
     exercise = instrument.exercise()
     if exercise.type() != ql.Exercise.European:
-        name = {int(ql.Exercise.American): "American", int(ql.Exercise.Bermudan): "Bermudan"}.get(int(exercise.type()), "non-European")
+        names = {int(ql.Exercise.American): "American", int(ql.Exercise.Bermudan): "Bermudan"}
+        name = names.get(int(exercise.type()), "non-European")
         raise ValueError(f"{type(instrument).__name__}: {name} exercise is not supported (our engine prices European "
                          f"exercise only)")
     expiry_date = exercise.lastDate()
@@ -124,8 +126,8 @@ def from_quantlib(instrument, process, *, terms: dict | None = None):
         return product, model
 
     if "average" not in found or "fixing_dates" not in found:
-        raise ValueError(_hidden_terms("DiscreteAveragingAsianOption",
-                                       "average=ql.Average.Arithmetic, fixing_dates=[...], running_accumulator=0.0, past_fixings=0"))
+        raise ValueError(_hidden_terms("DiscreteAveragingAsianOption", "average=ql.Average.Arithmetic, "
+                                       "fixing_dates=[...], running_accumulator=0.0, past_fixings=0"))
     geometric = int(found["average"]) == int(ql.Average.Geometric)
     future = sorted(d for d in found["fixing_dates"] if d > today)
     fixed_today = sum(1 for d in found["fixing_dates"] if d == today)
