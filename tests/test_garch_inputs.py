@@ -27,7 +27,9 @@ def fit(r, **kw):
 
 
 @pytest.mark.parametrize("kw,word", [
-    (dict(method="nn"), "not available yet"),
+    (dict(method="nn", vol="gjr"), "vol='gjr'"),
+    (dict(refine=2), "method='nn'"),
+    (dict(fallback="mle"), "method='nn'"),
     (dict(method="bfgs"), "method"),
     (dict(vol="egarch"), "vol"),
     (dict(dist="skewt"), "dist"),
@@ -41,9 +43,9 @@ def test_bad_options_raise_value_error_naming_the_argument(paths, kw, word):
         fit(paths[:, 0], **kw)
 
 
-def test_nn_method_points_to_mle(paths):
+def test_nn_method_for_gjr_points_to_mle(paths):
     with pytest.raises(ValueError, match="method='mle'") as info:
-        fit(paths[:, 0], method="nn")
+        fit(paths[:, 0], method="nn", vol="gjr")
     assert not isinstance(info.value, NotImplementedError)
 
 
