@@ -39,7 +39,8 @@ _ALIASES = {"delta": "spot", "rho": "rate", "correlation": "rho", "gamma_garch":
 
 def available_greeks(model) -> set[str]:
     """Names ``price(..., greeks=...)`` accepts for this model."""
-    fields = {f for f in model.__dataclass_fields__ if getattr(model, f) is not None}
+    # dataclasses.fields, not __dataclass_fields__: the latter lists ClassVars too (n_normals, periods_per_year)
+    fields = {f.name for f in dataclasses.fields(model) if getattr(model, f.name) is not None}
     renamed = {"rho": "correlation", "gamma": "gamma_garch"}   # the Greek names rho/gamma mean rate/spot
     return {"delta", "gamma", "vega", "rho"} | {renamed.get(f, f) for f in fields}
 
@@ -77,6 +78,13 @@ def _replace(model, **changes):
     return dataclasses.replace(model, **changes)
 
 
+def moved_fields(tangents) -> tuple[str, ...]:
+    """Model fields that some tangent moves (nonzero somewhere), in field order."""
+    names = [f.name for f in dataclasses.fields(tangents[0])]
+    return tuple(n for n in names if any(getattr(t, n) is not None and np.any(np.asarray(getattr(t, n)) != 0)
+                                         for t in tangents))
+
+
 def price_with_greeks(product, model, mc, names):
     names = tuple(dict.fromkeys(names))
     _check_names(names, model)
@@ -84,9 +92,17 @@ def price_with_greeks(product, model, mc, names):
     discrete = isinstance(product, BarrierOption) and not product.continuous
     first_order = tuple(n for n in names if n != "gamma")
     tangents = [tangent(setup.model, n) for n in first_order]
-    stacked = jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *tangents) if tangents else None
+    # only the moved fields carry tangents: the others stay constants, so JAX propagates no tangent
+    # through what depends on them alone (delta and rho do not differentiate Heston's variance path).
+    # Greeks that move only variance-free fields ("light") are batched apart from the others ("heavy"):
+    # under one vmap every tangent would pay for the variance path's derivative.
+    light = tuple(set(moved_fields([t])) <= type(setup.model).variance_free_fields for t in tangents)
+    if all(light):
+        light = (False,) * len(light)   # one group: nothing to gain from nesting
+    stacked = (_stack([t for t, is_light in zip(tangents, light) if is_light]),
+               _stack([t for t, is_light in zip(tangents, light) if not is_light]))
     want_gamma = "gamma" in names
-    how = dict(n_first=len(first_order), want_gamma=want_gamma, finite_difference=discrete, bump=GAMMA_BUMP)
+    how = dict(light=light, want_gamma=want_gamma, finite_difference=discrete, bump=GAMMA_BUMP)
     means = _control_means(setup.model, setup.product, control_arrays(setup.arrays), stacked,
                            use_control=mc.control_variate, **how)
     outputs = _greeks_core(setup.model, setup.product, simulation_arrays(setup.arrays), setup.key, stacked, means, **how, **setup.static)
@@ -101,41 +117,88 @@ def price_with_greeks(product, model, mc, names):
                        paths=mc.blocks * BLOCK_PATHS, steps=setup.grid.steps)
 
 
-def derivative_quantities(fn, model, tangents, *, n_first, want_gamma, finite_difference, bump):
+def _stack(tangents):
+    """{moved field: (len(tangents), ...) array} or None for no tangents."""
+    if not tangents:
+        return None
+    return {f: jnp.stack([getattr(t, f) for t in tangents]) for f in moved_fields(tangents)}
+
+
+def derivative_quantities(fn, model, tangents, *, light, want_gamma, finite_difference, bump):
     """[fn(model), d fn along each tangent..., d2 fn / d spot2] for a pytree-valued ``fn`` of the model.
 
-    Pathwise (``jax.jvp``) unless ``finite_difference``; gamma by central differences of the delta.
+    ``tangents``: (light, heavy), each {moved field: (count, ...) array} or None; ``light[g]`` says
+    which group the g-th first-order Greek is in. Pathwise (``jax.jvp``) unless ``finite_difference``;
+    gamma by central differences of the delta.
     """
+    n_first = len(light)
     spot_step = bump * model.spot
     spot_width = 2.0 * spot_step.reshape(-1)[0]
+
+    def of_fields(base):
+        return lambda fields: fn(_replace(base, **fields))
 
     def delta(m):
         if finite_difference:
             return jax.tree_util.tree_map(lambda a, b: (a - b) / spot_width,
                                           fn(_replace(m, spot=m.spot + spot_step)), fn(_replace(m, spot=m.spot - spot_step)))
-        return jax.jvp(fn, (m,), (tangent(m, "delta"),))[1]
+        return jax.jvp(of_fields(m), ({"spot": m.spot},), ({"spot": jnp.ones_like(m.spot)},))[1]
 
-    out = [fn(model)]
+    if n_first and not finite_difference:
+        out = _pathwise(of_fields, model, *tangents, light)
+    else:
+        out = [fn(model)]
     if n_first and finite_difference:
+        light_tangents, heavy_tangents = tangents
         for g in range(n_first):
-            direction = jax.tree_util.tree_map(lambda t: t[g], tangents)
+            group, index = (light_tangents, sum(light[:g])) if light[g] else (heavy_tangents, g - sum(light[:g]))
+            direction = {f: t[index] for f, t in group.items()}
             # bump each moved field by `bump` of its size (absolute 1e-8 floor), along the tangent
-            step = jax.tree_util.tree_map(lambda leaf, d: bump * jnp.maximum(jnp.abs(leaf), 1e-8) * (d != 0), model, direction)
-            up = jax.tree_util.tree_map(lambda leaf, d, h: leaf + h * d, model, direction, step)
-            down = jax.tree_util.tree_map(lambda leaf, d, h: leaf - h * d, model, direction, step)
-            width = 2.0 * jnp.max(jnp.stack(jax.tree_util.tree_leaves(jax.tree_util.tree_map(
-                lambda h, d: jnp.max(h * jnp.abs(d)), step, direction))))
+            step = {f: bump * jnp.maximum(jnp.abs(getattr(model, f)), 1e-8) * (d != 0) for f, d in direction.items()}
+            up = _replace(model, **{f: getattr(model, f) + step[f] * d for f, d in direction.items()})
+            down = _replace(model, **{f: getattr(model, f) - step[f] * d for f, d in direction.items()})
+            width = 2.0 * jnp.max(jnp.stack([jnp.max(step[f] * jnp.abs(d)) for f, d in direction.items()]))
             out.append(jax.tree_util.tree_map(lambda a, b: (a - b) / width, fn(up), fn(down)))
-    elif n_first:
-        _, derivative = jax.vmap(lambda t: jax.jvp(fn, (model,), (t,)))(tangents)
-        out += [jax.tree_util.tree_map(lambda d: d[g], derivative) for g in range(n_first)]
     if want_gamma:
         up, down = delta(_replace(model, spot=model.spot + spot_step)), delta(_replace(model, spot=model.spot - spot_step))
         out.append(jax.tree_util.tree_map(lambda a, b: (a - b) / spot_width, up, down))
     return out
 
 
-_STATIC = ("n_first", "want_gamma", "finite_difference", "bump")
+def _pathwise(of_fields, model, light_tangents, heavy_tangents, light):
+    """[primal, pathwise derivative along each first-order tangent] with one primal pass.
+
+    The primal does not depend on the tangents, so under vmap it stays unbatched (out_axes None) and
+    the paths are simulated once. The heavy group is the inner jvp; the light group the outer, whose
+    derivative of the inner tangents (mixed second order) is cut by stop_gradient and dead code.
+    """
+    def jvps(base, tangents):
+        at = {f: getattr(base, f) for f in tangents}
+        return jax.vmap(lambda t: jax.jvp(of_fields(base), (at,), (t,)), out_axes=(None, 0))(tangents)
+
+    def primal_and_heavy(base):
+        if heavy_tangents is None:
+            return of_fields(base)({}), None
+        primal, heavy = jvps(base, heavy_tangents)
+        return primal, jax.lax.stop_gradient(heavy)
+
+    if light_tangents is None:
+        primal, heavy = primal_and_heavy(model)
+        light_derivative = None
+    else:
+        at = {f: getattr(model, f) for f in light_tangents}
+        outer = lambda fields: primal_and_heavy(_replace(model, **fields))  # noqa: E731
+        (primal, heavy), (light_derivative, _) = jax.vmap(
+            lambda t: jax.jvp(outer, (at,), (t,)), out_axes=(None, 0))(light_tangents)
+    out, counts = [primal], {True: 0, False: 0}
+    for is_light in light:
+        source = light_derivative if is_light else heavy
+        out.append(jax.tree_util.tree_map(lambda d, i=counts[is_light]: d[i], source))
+        counts[is_light] += 1
+    return out
+
+
+_STATIC = ("light", "want_gamma", "finite_difference", "bump")
 
 
 @partial(jax.jit, static_argnames=_STATIC + ("use_control",))
@@ -145,11 +208,12 @@ def _control_means(model, product, cv_arrays, tangents, *, use_control, **how):
 
 
 @partial(jax.jit, static_argnames=_STATIC + ("blocks", "blocks_per_chunk", "antithetic", "use_control", "scheme"))
-def _greeks_core(model, product, arrays, key, tangents, means, *, n_first, want_gamma, finite_difference, bump,
+def _greeks_core(model, product, arrays, key, tangents, means, *, light, want_gamma, finite_difference, bump,
                  blocks, blocks_per_chunk, antithetic, use_control, scheme):
+    n_first = len(light)
     rows = arrays["expiry_time"].shape[0]
     dtype = arrays["dt"].dtype
-    how = dict(n_first=n_first, want_gamma=want_gamma, finite_difference=finite_difference, bump=bump)
+    how = dict(light=light, want_gamma=want_gamma, finite_difference=finite_difference, bump=bump)
 
     def samples(first_block, size):
         fn = lambda m: simulate_samples(m, product, arrays, key, first_block, size, antithetic, scheme, use_control)  # noqa: E731

@@ -22,6 +22,9 @@ class Model:
     n_normals: ClassVar[int] = 1
     #: None: the engine's time grid (``steps_per_year``); an int: the model's own fixed step (GARCH: 252 a year)
     periods_per_year: ClassVar[int | None] = None
+    #: fields that do not enter the variance state's dynamics: their pathwise tangents flow through the
+    #: log price and the payoff alone, so the Greeks engine batches them apart from the costly ones
+    variance_free_fields: ClassVar[frozenset[str]] = frozenset({"spot", "rate", "dividend"})
 
     @property
     def batch_shape(self) -> tuple[int, ...]:

@@ -17,6 +17,7 @@ class BlackScholes(Model):
     dividend: object = 0.0
 
     n_normals = 1
+    variance_free_fields = frozenset({"spot", "vol", "rate", "dividend"})   # no variance state at all
 
     def __post_init__(self):
         object.__setattr__(self, "spot", numeric_field("spot", self.spot, check=positive, requirement="> 0"))

@@ -33,6 +33,7 @@ class Heston(Model):
     dividend: object = 0.0
 
     n_normals = 2
+    variance_free_fields = frozenset({"spot", "rate", "dividend", "rho"})   # QE's variance step has no rho
 
     def __post_init__(self):
         checks = {
