@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Every GPU figure the issues ask for, in one command sized for a short lease (about 8 minutes on an
+# H100/H200, compiles included). Each step has its own time limit, and its JSON is copied to $OUT (when
+# set) as soon as it is written, so a step that runs long costs only itself.
+#
+#     bash benchmarks/gpu_suite.sh
+#
+# Needs jax with CUDA; arch and QuantLib for the reference columns (on a machine without them, install
+# their wheels first: the device README shows how).
+set -u
+cd "$(dirname "$0")/.."
+export PYTHONUNBUFFERED=1 PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$PWD"
+save() { [ -n "${OUT:-}" ] && cp benchmarks/results/"$1" "$OUT"/ 2>/dev/null; true; }
+step() { local limit=$1 name=$2; shift 2; echo "=== $name ($(date +%T), limit ${limit}s)"; timeout "$limit" "$@"; echo "=== $name exit $?"; }
+
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader || true
+python3 -c "import jax; print('jax', jax.__version__, jax.devices())"
+
+step 90 garch_mle python3 benchmarks/garch_mle.py --series 10000 --nobs 2500 --arch-series 20 --repeats 3; save garch_mle_gpu.json
+step 240 book_revaluation python3 benchmarks/book_revaluation.py --paths 100000 --trades 10000 --repeats 1 --rows-per-call 16; save book_revaluation_gpu.json
+step 80 heston_calibration python3 benchmarks/heston_calibration.py --surfaces 1000 --repeats 5 --batch-repeats 2 --skip-round-trip; save heston_calibration_gpu.json
+step 80 greeks_cost python3 benchmarks/greeks_cost.py --paths 1000000 --repeats 2; save greeks_cost_gpu.json
+step 45 engine_vs_quantlib python3 benchmarks/engine_vs_quantlib.py --paths 4000000 --quantlib-paths 20000; save engine_vs_quantlib_gpu.json
+echo "=== done $(date +%T)"
