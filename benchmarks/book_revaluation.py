@@ -31,7 +31,6 @@ measured.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -43,7 +42,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pricer.benchmark import device_description, use_all_cpu_cores  # noqa: E402
+from pricer.benchmark import device_description, report_writer, use_all_cpu_cores  # noqa: E402
 
 TENORS = np.array([1, 2, 3, 6, 9, 12, 18, 24]) / 12          # years
 TENOR_WEIGHTS = np.array([10, 8, 14, 16, 10, 18, 12, 12], dtype=float)
@@ -172,13 +171,7 @@ def main():
     parser.add_argument("--out", type=Path, default=None, help="default results/book_revaluation_<platform>.json")
     args = parser.parse_args()
     use_all_cpu_cores()
-
-    def save(report):
-        out = args.out or ROOT / "benchmarks" / "results" / f"book_revaluation_{report['device']['platform']}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2) + "\n")
-        return out
-
+    save = report_writer("book_revaluation", ROOT / "benchmarks" / "results", args.out)
     print(f"wrote {save(run(args.paths, args.trades, args.repeats, args.rows_per_call, save=save))}")
 
 

@@ -17,14 +17,13 @@ Writes benchmarks/results/greeks_cost_<platform>.json.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pricer.benchmark import device_description, timed, use_all_cpu_cores  # noqa: E402
+from pricer.benchmark import device_description, report_writer, timed, use_all_cpu_cores  # noqa: E402
 
 
 def cases():
@@ -93,13 +92,7 @@ def main():
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     use_all_cpu_cores()
-
-    def save(report):
-        out = args.out or ROOT / "benchmarks" / "results" / f"greeks_cost_{report['device']['platform']}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2) + "\n")
-        return out
-
+    save = report_writer("greeks_cost", ROOT / "benchmarks" / "results", args.out)
     print(f"wrote {save(run(args.paths, args.repeats, save=save))}")
 
 

@@ -42,6 +42,20 @@ def device_description() -> dict:
             "load_average_1min": os.getloadavg()[0]}   # other work on the machine skews the figures
 
 
+def report_writer(name: str, folder, out=None):
+    """``save(report) -> path``: writes the report as JSON to ``out``, or by default to
+    ``folder/<name>_<platform>.json``. Call it as often as there is news: a run cut short keeps its figures."""
+    import json
+    from pathlib import Path
+
+    def save(report: dict) -> Path:
+        path = Path(out) if out else Path(folder) / f"{name}_{report['device']['platform']}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2) + "\n")
+        return path
+    return save
+
+
 def timed(fn, repeats: int = 5) -> dict:
     """First call (compile + run) timed apart, then the median of ``repeats`` warm calls (results blocked on)."""
     start = time.perf_counter()
