@@ -44,23 +44,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from calibrator import (HestonParams, calibrate_heston, fit_garch, garch_to_heston,  # noqa: E402
                         heston_daily_returns, heston_implied_vols)
+from calibrator.market_data import DAX_SPOT, dax_2002_07_05  # noqa: E402
 
-DAX_SPOT = 4468.17
 START = dict(v0=0.1, kappa=1.0, theta=0.1, xi=0.5, rho=-0.5)
 FIELDS = ("v0", "kappa", "theta", "xi", "rho")
 
 
 # ---------------------------------------------------------------------------------------------- DAX
 def dax_inputs():
-    data = ROOT / "tests" / "data"
-    vols = pd.read_csv(data / "dax_2002-07-05_vols.csv")
-    zeros = pd.read_csv(data / "dax_2002-07-05_zero_rates.csv")
-    today, calendar, dc = ql.Date(5, 7, 2002), ql.TARGET(), ql.Actual365Fixed()
-    weeks = (vols.days + 3) // 7
-    expiry = [dc.yearFraction(today, calendar.advance(today, ql.Period(int(w), ql.Weeks))) for w in weeks]
-    surface = pd.DataFrame(dict(strike=vols.strike.astype(float), expiry=expiry, implied_vol=vols.implied_vol))
-    rate = pd.DataFrame(dict(expiry=zeros.days / 365.0, zero_rate=zeros.zero_rate))
-    return vols, zeros, surface, rate
+    return dax_2002_07_05()
 
 
 def quantlib_dax(vols, zeros, order=64):

@@ -2,35 +2,25 @@
 calibrated to an implied-vol surface -> an exotic priced under the calibrated model.
 
 Data: S&P 500 daily returns embedded in ``arch`` (percent log returns), and the DAX implied-vol
-surface of 2002-07-05 (spot 4468.17) with its zero curve from tests/data. The DAX maturities are
+surface of 2002-07-05 (spot 4468.17) with its zero curve, shipped in calibrator/data. The DAX maturities are
 rounded to whole weeks on the TARGET calendar, as QuantLib does, so the figures match QuantLib's.
 
     python examples/calibration_workflow.py [--paths 100000] [--window 2500]
 """
 import argparse
-from pathlib import Path
-
 import numpy as np
-import pandas as pd
-import QuantLib as ql
 
 from calibrator import calibrate_heston, fit_garch, garch_to_heston
+from calibrator.market_data import DAX_SPOT, dax_2002_07_05
 from pricer import BarrierOption, Heston, MonteCarlo, price
 from pricer.demo import load_sp500_returns
 
-DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
-DAX_SPOT = 4468.17
 
 
 def dax_surface():
     """(surface DataFrame strike/expiry/implied_vol, zero curve DataFrame expiry/zero_rate); years, decimals."""
-    vols = pd.read_csv(DATA / "dax_2002-07-05_vols.csv")
-    zeros = pd.read_csv(DATA / "dax_2002-07-05_zero_rates.csv")
-    today, calendar, day_count = ql.Date(5, 7, 2002), ql.TARGET(), ql.Actual365Fixed()
-    weeks = (vols.days + 3) // 7
-    expiry = [day_count.yearFraction(today, calendar.advance(today, ql.Period(int(w), ql.Weeks))) for w in weeks]
-    surface = pd.DataFrame(dict(strike=vols.strike.astype(float), expiry=expiry, implied_vol=vols.implied_vol))
-    return surface, pd.DataFrame(dict(expiry=zeros.days / 365.0, zero_rate=zeros.zero_rate))
+    _, _, surface, zero_curve = dax_2002_07_05()
+    return surface, zero_curve
 
 
 def main():

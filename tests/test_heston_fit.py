@@ -13,6 +13,7 @@ import QuantLib as ql
 from calibrator import (HestonParams, calibrate_heston, fit_garch, garch_to_heston, heston_daily_returns,
                         heston_implied_vols)
 from calibrator.implied_vol import implied_vol
+from calibrator.market_data import dax_2002_07_05
 from pricer.analytic import black_scholes_price
 
 from ql_reference import european_option, heston_process
@@ -97,16 +98,8 @@ DAX_START = dict(v0=0.1, kappa=1.0, theta=0.1, xi=0.5, rho=-0.5)
 
 
 def dax_inputs(data_dir):
-    """The surface with QuantLib's maturities: (days + 3) // 7 weeks on the TARGET calendar, Act/365 year fractions;
-    the zero curve as (expiry, zero_rate) with expiry = days / 365 (what ZeroCurve interpolates linearly)."""
-    vols = pd.read_csv(data_dir / "dax_2002-07-05_vols.csv")
-    zeros = pd.read_csv(data_dir / "dax_2002-07-05_zero_rates.csv")
-    today, calendar, dc = ql.Date(5, 7, 2002), ql.TARGET(), ql.Actual365Fixed()
-    weeks = (vols.days + 3) // 7
-    expiry = [dc.yearFraction(today, calendar.advance(today, ql.Period(int(w), ql.Weeks))) for w in weeks]
-    surface = pd.DataFrame(dict(strike=vols.strike.astype(float), expiry=expiry, implied_vol=vols.implied_vol))
-    rate = pd.DataFrame(dict(expiry=zeros.days / 365.0, zero_rate=zeros.zero_rate))
-    return vols, zeros, surface, rate
+    """The surface with QuantLib's maturities and the zero curve, from the tests' own copy of the data."""
+    return dax_2002_07_05(data_dir)
 
 
 def quantlib_dax_calibration(vols, zeros):
