@@ -149,10 +149,7 @@ def derivative_quantities(fn, model, tangents, *, light, want_gamma, finite_diff
     else:
         out = [fn(model)]
     if n_first and finite_difference:
-        light_tangents, heavy_tangents = tangents
-        for g in range(n_first):
-            group, index = (light_tangents, sum(light[:g])) if light[g] else (heavy_tangents, g - sum(light[:g]))
-            direction = {f: t[index] for f, t in group.items()}
+        for direction in _in_greek_order(light, *(_unstack(group) for group in tangents)):
             # bump each moved field by `bump` of its size (absolute 1e-8 floor), along the tangent
             step = {f: bump * jnp.maximum(jnp.abs(getattr(model, f)), 1e-8) * (d != 0) for f, d in direction.items()}
             up = _replace(model, **{f: getattr(model, f) + step[f] * d for f, d in direction.items()})
@@ -163,6 +160,20 @@ def derivative_quantities(fn, model, tangents, *, light, want_gamma, finite_diff
         up, down = delta(_replace(model, spot=model.spot + spot_step)), delta(_replace(model, spot=model.spot - spot_step))
         out.append(jax.tree_util.tree_map(lambda a, b: (a - b) / spot_width, up, down))
     return out
+
+
+def _unstack(group):
+    """[{field: one Greek's direction}] from {field: (count, ...) array}; [] for None."""
+    if group is None:
+        return []
+    count = next(iter(group.values())).shape[0]
+    return [{f: t[i] for f, t in group.items()} for i in range(count)]
+
+
+def _in_greek_order(light, light_items, heavy_items):
+    """The two groups' items merged back into the Greeks' order (``light[g]`` says which group)."""
+    light_items, heavy_items = iter(light_items), iter(heavy_items)
+    return [next(light_items) if is_light else next(heavy_items) for is_light in light]
 
 
 def _pathwise(of_fields, model, light_tangents, heavy_tangents, light):
@@ -190,12 +201,10 @@ def _pathwise(of_fields, model, light_tangents, heavy_tangents, light):
         outer = lambda fields: primal_and_heavy(_replace(model, **fields))  # noqa: E731
         (primal, heavy), (light_derivative, _) = jax.vmap(
             lambda t: jax.jvp(outer, (at,), (t,)), out_axes=(None, 0))(light_tangents)
-    out, counts = [primal], {True: 0, False: 0}
-    for is_light in light:
-        source = light_derivative if is_light else heavy
-        out.append(jax.tree_util.tree_map(lambda d, i=counts[is_light]: d[i], source))
-        counts[is_light] += 1
-    return out
+    def split(derivative, count):   # (count, ...) leaves -> count pytrees
+        return [jax.tree_util.tree_map(lambda d, i=i: d[i], derivative) for i in range(count)]
+    n_light = sum(light)
+    return [primal] + _in_greek_order(light, split(light_derivative, n_light), split(heavy, len(light) - n_light))
 
 
 _STATIC = ("light", "want_gamma", "finite_difference", "bump")
