@@ -8,19 +8,22 @@ persistence in 0.8-0.995; sets: clean normal, 1% additive outliers (3-10 conditi
 Accuracy: RMSE of alpha and of alpha + beta for each network, the hybrid (network + Newton steps on the
 exact likelihood) and our exact MLE (same optimum as arch's; arch itself is timed on a few series).
 
-Measured on the shared 2-core CPU (load average ~5, float64 enabled; 300 held-out series per set;
-speed over 10,000 series x 2,500 obs, compile excluded; MLE speed over 500 series; arch over 30):
+Measured on the 2-core CPU (load average ~1, float64 enabled; 300 held-out series per set; speed over
+10,000 series x 2,500 obs, compile excluded; MLE speed over 500 series; arch over 30 in the same run):
 
 | method                  | clean: RMSE a / a+b | 1% outliers     | Student-t(5)    | time per series | vs arch |
 |-------------------------|---------------------|-----------------|-----------------|-----------------|---------|
-| mlp (summary stats)*    | 0.0233 / 0.0427     | 0.0245 / 0.0438 | 0.0282 / 0.0407 | 1.00 ms         | 16x     |
-| lstm (brief CPU train)  | 0.0298 / 0.0521     | 0.0288 / 0.0476 | 0.0439 / 0.0451 | 0.94 ms         | 17x     |
-| hybrid mlp + 2 Newton   | 0.0197 / 0.0442     | 0.1053 / 0.0918 | 0.0298 / 0.0501 | 1.20 ms         | 13x     |
-| MLE (ours, exact)       | 0.0178 / 0.0639     | 0.0911 / 0.1903 | 0.0313 / 0.0916 | 1.66 ms         | 9.5x    |
-| arch 8, one at a time   | (same optimum)      |                 |                 | 15.8 ms         | 1x      |
+| mlp (summary stats)*    | 0.0233 / 0.0427     | 0.0245 / 0.0438 | 0.0282 / 0.0407 | 0.20 ms         | 52x     |
+| lstm (brief CPU train)  | 0.0298 / 0.0521     | 0.0288 / 0.0476 | 0.0439 / 0.0451 | 0.40 ms         | 26x     |
+| hybrid mlp + 2 Newton   | 0.0197 / 0.0442     | 0.1053 / 0.0918 | 0.0298 / 0.0501 | 0.35 ms         | 30x     |
+| MLE (ours, exact)       | 0.0178 / 0.0639     | 0.0911 / 0.1903 | 0.0313 / 0.0916 | 1.15 ms         | 9.2x    |
+| arch 8, one at a time   | (same optimum)      |                 |                 | 10.5 ms         | 1x      |
 
-* the default. S&P 500 rolling 2,500-day windows (51, every 50 days): |NN - MLE persistence| <= 0.02 on
-92% (mlp), 98% (lstm). Streaming update: ~0.2 microseconds. H100: not measured (no GPU in that session).
+* the default. Its time is mostly the features: autocorrelations by one FFT per signal (5-smooth padded
+length), the median behind the robust scale by numpy's selection (XLA's sort is ~9x slower on a CPU).
+Runs on this shared machine vary by ~+-25% (1.5-2.5 s for the 10,000 series), so 52x is one run's
+figure, not a margin. S&P 500 rolling 2,500-day windows (51, every 50 days): |NN - MLE persistence| <= 0.02
+on 92% (mlp), 98% (lstm). Streaming update: ~0.2 microseconds. H100: not measured (no GPU in that session).
 """
 from __future__ import annotations
 

@@ -5,15 +5,17 @@ never sees units; ``omega`` is mapped back with that scale (nn_fit.py). Two kind
 
 * ``summary_features``: a fixed-length vector per series, whatever its length (250 .. 5,000 or more):
   autocorrelations of u^2, |u| and of a robustly clipped |u| at several lags, log kurtosis (plain and
-  clipped), the share of large moves and log length. Cheap: O(T x lags).
+  clipped), the share of large moves and log length. The autocorrelations come from one FFT per
+  signal (O(T log T), a tenth of the time of a product per lag on a CPU).
 * ``sequence_inputs``: the per-step input of the LSTM, log(u^2 + c), standardised.
 """
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-__all__ = ["LAGS", "N_FEATURES", "summary_features", "sequence_inputs", "standardise"]
+__all__ = ["LAGS", "N_FEATURES", "summary_features", "sequence_inputs", "standardise", "robust_scale"]
 
 LAGS = (1, 2, 3, 4, 5, 7, 10, 15, 20, 30, 50, 75, 100)
 CLIP = 3.0   # robust clip, in robust-scale units (median |u| / 0.6745)
@@ -30,20 +32,47 @@ def standardise(returns, demean: bool):
 
 
 def _acf(x, lags):
-    """Autocorrelations of each column of x (T, N) at the static ``lags``: (len(lags), N)."""
+    """Autocorrelations of each column of x (T, N) at the static ``lags``: (len(lags), N).
+
+    sum_t xc_t xc_{t+k} / sum_t xc_t^2 for every lag from one zero-padded FFT (no wrap-around:
+    the padded length is at least T + max lag)."""
     xc = x - jnp.mean(x, axis=0)
-    var = jnp.mean(xc * xc, axis=0) + 1e-12
     T = x.shape[0]
-    return jnp.stack([jnp.sum(xc[k:] * xc[:T - k], axis=0) / (T * var) for k in lags])
+    size = _fft_size(T + max(lags))
+    spectrum = jnp.fft.rfft(xc, n=size, axis=0)
+    products = jnp.fft.irfft(spectrum * jnp.conj(spectrum), n=size, axis=0)   # lag products, (size, N)
+    return products[np.asarray(lags)] / (products[0] + 1e-12 * T)
+
+
+def _fft_size(n: int) -> int:
+    """The smallest 5-smooth integer >= n (2^a 3^b 5^c): FFTs of such sizes are fast, and it pads far
+    less than the next power of two (2,700 rather than 4,096 for 2,600: 1.5x faster)."""
+    size = n
+    while True:
+        m = size
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        if m == 1:
+            return size
+        size += 1
+
+
+def robust_scale(u, xp=jnp):
+    """Median |u| / 0.6745 over every stride-th step, (N,); ``xp`` = jnp or numpy (numpy's selection is
+    far cheaper than XLA's sort on a CPU, so callers outside jit may pass it precomputed)."""
+    T = u.shape[0]
+    stride = max(1, T // 500)      # every stride-th |u|: a scale, 5x cheaper to select at T = 2,500
+    return xp.median(xp.abs(u[::stride]), axis=0) / 0.6745 + 1e-12
 
 
 @jax.jit
-def summary_features(u):
-    """u: (T, N) unit-RMS series -> (N, N_FEATURES) scale-free features (T >= 101)."""
+def summary_features(u, robust=None):
+    """u: (T, N) unit-RMS series -> (N, N_FEATURES) scale-free features (T >= 101).
+    robust: ``robust_scale(u)`` if already computed (N,), else computed here."""
     T = u.shape[0]
     a = jnp.abs(u)
-    stride = max(1, T // 500)      # the median of every stride-th |u|: a scale, 5x cheaper to sort at T = 2,500
-    robust = jnp.median(a[::stride], axis=0) / 0.6745 + 1e-12
+    robust = robust_scale(u) if robust is None else robust.astype(u.dtype)
     c = jnp.minimum(a / robust, CLIP)
     acf_sq = _acf(u * u, LAGS)
     acf_abs = _acf(a, LAGS)
