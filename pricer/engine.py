@@ -122,8 +122,9 @@ def price(product, model, mc: MonteCarlo | None = None, greeks=()) -> PriceResul
         return price_with_greeks(product, model, mc, tuple(greeks))
     setup = prepare(product, model, mc)
     cv_mean = _control_mean_jit(setup.model, setup.product, control_arrays(setup.arrays), mc.control_variate)
-    price_flat, stderr_flat = _price_core(setup.model, setup.product, simulation_arrays(setup.arrays), setup.key, cv_mean,
-                                          **setup.static)
+    core = _price_core if resolve_backend(mc.backend) == "scan" else _price_core_kernel
+    price_flat, stderr_flat = core(setup.model, setup.product, simulation_arrays(setup.arrays), setup.key, cv_mean,
+                                   **setup.static)
     shape = setup.batch_shape
     return PriceResult(np.asarray(price_flat).reshape(shape), np.asarray(stderr_flat).reshape(shape), {}, {},
                        paths=mc.blocks * BLOCK_PATHS, steps=setup.grid.steps)
@@ -144,8 +145,6 @@ def prepare(product, model, mc: MonteCarlo) -> Setup:
     """Validate, broadcast and flatten the batch, and build the grid (numpy, before tracing)."""
     if mc.dtype == "float64" and not jax.config.jax_enable_x64:
         raise ValueError("dtype='float64' needs jax.config.update('jax_enable_x64', True) before pricing")
-    if mc.backend == "kernel":
-        raise ValueError("backend='kernel' (the fused GPU kernel) is not available in this version; use 'scan' or 'auto'")
     dtype = jnp.dtype(mc.dtype)
     model, product = checked_copy(model), checked_copy(product)
     model_shape, product_shape = model.batch_shape, _product_shape(product)
@@ -222,10 +221,9 @@ def simulate_samples(model, product, arrays, key, first_block, blocks, antitheti
         next_words = random_words(key, path_index, step_index + 1)
         z = normals_from_words(words, dtype)[: model.n_normals]
         z = jnp.concatenate([z, -z], axis=1) if antithetic else z
-        new_state, variance = model.step(state, dt, z, scheme)
-        step = StepData(state["x"], new_state["x"], variance, {k: v[:, None] for k, v in events.items()},
-                        model.discount(t_end))
-        return (new_state, accumulator.update(acc_state, step, product), next_words), None
+        events = {k: v[:, None] for k, v in events.items()}
+        new_state, acc_state = advance(model, product, accumulator, state, acc_state, z, dt, t_end, events, scheme)
+        return (new_state, acc_state, next_words), None
 
     capacity = arrays["dt"].shape[0]
     xs = (arrays["dt"], arrays["times"], arrays["events"], jnp.arange(capacity, dtype=jnp.uint32))
@@ -236,15 +234,28 @@ def simulate_samples(model, product, arrays, key, first_block, blocks, antitheti
 
     # a loop over the real steps only (the arrays are padded to a shared capacity)
     state, acc_state, _ = lax.fori_loop(0, arrays["steps"], loop_body, (state, acc_state, first_words))
-    context = arrays
-    y = payoffs.discounted_payoff(product, acc_state, model, context)
-    c = payoffs.control_samples(product, acc_state, model, context) if use_control else jnp.zeros_like(y)
-    c = jnp.broadcast_to(c, y.shape)
+    y, c = path_samples(model, product, acc_state, arrays, use_control)
     if antithetic:
         half = blocks * base
         y = 0.5 * (y[:, :half] + y[:, half:])
         c = 0.5 * (c[:, :half] + c[:, half:])
     return y, c
+
+
+def advance(model, product, accumulator, state, acc_state, normals, dt, t_end, events, scheme):
+    """One time step of the paths and of the product's accumulators (the scan and the kernel share it).
+
+    events: this step's rows of the grid's event tables, each (P, 1); t_end: the step's end (years)."""
+    new_state, variance = model.step(state, dt, normals, scheme)
+    step = StepData(state["x"], new_state["x"], variance, events, model.discount(t_end))
+    return new_state, accumulator.update(acc_state, step, product)
+
+
+def path_samples(model, product, acc_state, context, use_control):
+    """Discounted payoff Y and control variate C per path, both (P, n), from the final accumulators."""
+    y = payoffs.discounted_payoff(product, acc_state, model, context)
+    c = payoffs.control_samples(product, acc_state, model, context) if use_control else jnp.zeros_like(y)
+    return y, jnp.broadcast_to(c, y.shape)
 
 
 def lanes_for(blocks: int) -> int:
@@ -309,6 +320,25 @@ def _price_core(model, product, arrays, key, cv_mean, *, blocks, blocks_per_chun
 
     total = accumulate_chunks(samples, rows, dtype, blocks, blocks_per_chunk)
     return statistics.estimate(total, cv_mean, use_control)
+
+
+@partial(jax.jit, static_argnames=("blocks", "blocks_per_chunk", "antithetic", "use_control", "scheme"))
+def _price_core_kernel(model, product, arrays, key, cv_mean, *, blocks, blocks_per_chunk, antithetic, use_control,
+                       scheme):
+    """_price_core through the fused Pallas kernel (Triton on GPU, interpret mode elsewhere)."""
+    from .kernels.fused import kernel_total
+    del blocks_per_chunk   # the kernel's programs, not chunks, bound its memory
+    block_samples = BLOCK_PATHS // 2 if antithetic else BLOCK_PATHS
+    total = kernel_total(model, product, arrays, key, blocks=blocks, antithetic=antithetic, scheme=scheme,
+                         use_control=use_control, block_samples=block_samples,
+                         interpret=jax.default_backend() != "gpu")
+    return statistics.estimate(total, cv_mean, use_control)
+
+
+def resolve_backend(backend: str) -> str:
+    """"scan" or "kernel" for a MonteCarlo.backend. "auto" is the scan everywhere for now: the kernel's
+    Triton lowering has not yet been measured on a GPU (see pricer/kernels/fused.py)."""
+    return "kernel" if backend == "kernel" else "scan"
 
 
 def control_arrays(arrays):

@@ -71,9 +71,15 @@ def random_words(key, path_index, step_index):
 
 def normals_from_words(words, dtype):
     """Box–Muller: uint32 words (2, n) -> two independent standard normals (2, n)."""
-    radius = jnp.sqrt(-2.0 * jnp.log(_open_unit(words[0], dtype)))
-    cos, sin = _cos_sin_2pi(_open_unit(words[1], dtype))
-    return jnp.stack([radius * cos, radius * sin])
+    return jnp.stack(box_muller(words[0], words[1], dtype))
+
+
+def box_muller(word0, word1, dtype):
+    """Two uint32 words (n,) each -> a pair of independent standard normals, a tuple of two (n,) arrays
+    (no stacking: the fused kernel keeps them in registers)."""
+    radius = jnp.sqrt(-2.0 * jnp.log(_open_unit(word0, dtype)))
+    cos, sin = _cos_sin_2pi(_open_unit(word1, dtype))
+    return radius * cos, radius * sin
 
 
 def normal_pair(key, path_index, step_index, dtype):

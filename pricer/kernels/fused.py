@@ -1,0 +1,146 @@
+"""The fused Monte Carlo kernel behind ``MonteCarlo(backend="kernel")``, written with JAX Pallas.
+
+One kernel program simulates ``SAMPLES_PER_PROGRAM`` samples (antithetic pairs, or single paths) of a
+tile of ``ROW_TILE`` batch rows over every time step, with the path state, the accumulators and the
+random numbers in registers: nothing per step goes to memory. Its output is, per program and row, the
+moments of the samples (count, means of Y and C, centred co-moments), which the host folds in program
+order with ``statistics.combine`` exactly as the scan backend folds its blocks.
+
+Same numbers as the scan backend, not merely the same distribution: the normals are the same
+Threefry-2x32 + Box–Muller function of (seed, path, step) (``pricer.random``), the model step and the
+accumulators are the same functions (``engine.advance``, ``engine.path_samples``), so prices agree to
+rounding (the sums are grouped differently). On GPU it lowers through Triton; on CPU it runs in Pallas
+interpret mode, slowly, which is how the tests check it.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.experimental import pallas as pl
+
+from .. import payoffs, statistics
+from ..random import box_muller, threefry2x32
+
+SAMPLES_PER_PROGRAM = 256    # samples per program (a divisor of a block's 512 pairs / 1,024 paths)
+ROW_TILE = 8                 # batch rows per program: their accumulators live in registers together
+_MOMENT_SLOTS = 8            # mean_y, mean_c, m_yy, m_cc, m_yc, count (padded to a power of two)
+
+
+def kernel_total(model, product, arrays, key, **settings):
+    """statistics.Moments of (Y, C) over all samples, per row (P,): ``program_moments`` folded in order."""
+    return fold_programs(program_moments(model, product, arrays, key, **settings))
+
+
+def program_moments(model, product, arrays, key, *, blocks, antithetic, scheme, use_control, block_samples,
+                    interpret):
+    """The kernel's raw output: (programs, slots, P) moments of (Y, C) over each program's samples.
+
+    ``model`` / ``product``: the engine's flattened pytrees, leaves (P, 1) or (1, 1); ``arrays``: the
+    simulation arrays of ``engine.prepare`` (grid, event tables (S, P), expiry times (P, 1)); ``blocks``
+    blocks of ``block_samples`` samples. Slots: mean Y, mean C, sum dY^2, sum dC^2, sum dY dC, count.
+    """
+    from ..engine import advance, path_samples   # engine imports this module lazily; no cycle
+
+    rows = arrays["expiry_time"].shape[0]
+    dtype = arrays["dt"].dtype
+    samples_total = blocks * block_samples
+    per_program = min(SAMPLES_PER_PROGRAM, block_samples)
+    programs = samples_total // per_program
+    tile = min(ROW_TILE, _next_power_of_two(rows))
+    padded_rows = -(-rows // tile) * tile
+    capacity = _next_power_of_two(arrays["dt"].shape[0])
+
+    def pad_rows(leaf):
+        """(P, ...) -> (padded P, ...), repeating row 0: padding rows hold valid numbers, never NaN."""
+        if leaf.shape[0] == 1 or leaf.shape[0] == padded_rows:
+            return leaf
+        extra = jnp.broadcast_to(leaf[:1], (padded_rows - leaf.shape[0],) + leaf.shape[1:])
+        return jnp.concatenate([leaf, extra])
+
+    def pad_steps(leaf, axis):
+        widths = [(0, 0)] * leaf.ndim
+        widths[axis] = (0, capacity - leaf.shape[axis])
+        return jnp.pad(leaf, widths)
+
+    model_leaves, model_tree = jax.tree_util.tree_flatten(model)
+    product_leaves, product_tree = jax.tree_util.tree_flatten(product)
+    event_names = sorted(arrays["events"])
+    context_names = [k for k in ("expiry_time", "fixing_count") if k in arrays]
+    # event tables transposed to (P, S): the kernel reads a step's column as the (P, 1) rows it needs
+    tables = [pad_steps(pad_rows(arrays["events"][name].T), 1) for name in event_names]
+    row_inputs = ([pad_rows(a) for a in model_leaves] + [pad_rows(a) for a in product_leaves]
+                  + [pad_rows(arrays[k]) for k in context_names] + tables)
+    steps = jnp.reshape(arrays["steps"], (1,)).astype(jnp.int32)
+    grid_inputs = [steps, jnp.asarray(key, jnp.uint32), pad_steps(arrays["dt"], 0), pad_steps(arrays["times"], 0)]
+    n_model, n_product, n_context = len(model_leaves), len(product_leaves), len(context_names)
+    accumulator = payoffs.accumulator(product)
+    signs = (1.0, -1.0) if antithetic else (1.0,)
+
+    def kernel(*refs):
+        steps_ref, key_ref, dt_ref, times_ref = refs[:4]
+        row_refs, out_ref = refs[4:-1], refs[-1]
+        values = [r[...] for r in row_refs[:n_model + n_product + n_context]]
+        tile_model = model_tree.unflatten(values[:n_model])
+        tile_product = product_tree.unflatten(values[n_model:n_model + n_product])
+        context = dict(zip(context_names, values[n_model + n_product:]))
+        table_refs = dict(zip(event_names, row_refs[n_model + n_product + n_context:]))
+        first = pl.program_id(0) * per_program
+        path_index = (first + lax.broadcasted_iota(jnp.int32, (per_program,), 0)).astype(jnp.uint32)
+        key_words = (key_ref[0], key_ref[1])
+
+        def body(k, carry):
+            words = threefry2x32(key_words, path_index, jnp.full((per_program,), k, jnp.uint32))
+            normals = box_muller(*words, dtype)[: tile_model.n_normals]
+            events = {name: ref[:, pl.ds(k, 1)] for name, ref in table_refs.items()}
+            dt, t_end = dt_ref[k], times_ref[k]
+            return tuple(advance(tile_model, tile_product, accumulator, state, acc_state,
+                                 tuple(sign * z for z in normals), dt, t_end, events, scheme)
+                         for (state, acc_state), sign in zip(carry, signs))
+
+        start = tuple((state, accumulator.init(state["x"], tile_product))
+                      for state in (tile_model.init(per_program, dtype) for _ in signs))
+        final = lax.fori_loop(0, steps_ref[0], body, start)
+        pairs = [path_samples(tile_model, tile_product, acc_state, context, use_control) for _, acc_state in final]
+        y = sum(p[0] for p in pairs) / len(pairs)
+        c = sum(p[1] for p in pairs) / len(pairs)
+        mean_y, mean_c = jnp.mean(y, axis=1), jnp.mean(c, axis=1)
+        dy, dc = y - mean_y[:, None], c - mean_c[:, None]
+        slots = (mean_y, mean_c, jnp.sum(dy * dy, axis=1), jnp.sum(dc * dc, axis=1), jnp.sum(dy * dc, axis=1),
+                 jnp.full((tile,), per_program, dtype))
+        for slot, value in enumerate(slots):
+            out_ref[0, slot, :] = value
+        for slot in range(len(slots), _MOMENT_SLOTS):
+            out_ref[0, slot, :] = jnp.zeros((tile,), dtype)
+
+    def full(shape):
+        return pl.BlockSpec(shape, lambda i, j: (0,) * len(shape))
+
+    def tiled(leaf):
+        if leaf.shape[0] == 1:   # shared by every row (a single model): the same block for every tile
+            return full(leaf.shape)
+        return pl.BlockSpec((tile,) + leaf.shape[1:], lambda i, j: (j,) + (0,) * (leaf.ndim - 1))
+
+    out = pl.pallas_call(
+        kernel,
+        out_shape=jax.ShapeDtypeStruct((programs, _MOMENT_SLOTS, padded_rows), dtype),
+        grid=(programs, padded_rows // tile),
+        in_specs=[full(a.shape) for a in grid_inputs] + [tiled(a) for a in row_inputs],
+        out_specs=pl.BlockSpec((1, _MOMENT_SLOTS, tile), lambda i, j: (i, 0, j)),
+        interpret=interpret,
+        name="fused_monte_carlo",
+    )(*grid_inputs, *row_inputs)
+    return out[:, :, :rows]
+
+
+def fold_programs(out):
+    """Fold per-program moments (programs, slots, P) in program order into one statistics.Moments."""
+    rows = out.shape[2]
+    per_program = statistics.Moments(out[:, 5, 0], out[:, 0], out[:, 1], out[:, 2], out[:, 3], out[:, 4])
+    return lax.scan(lambda acc, m: (statistics.combine(acc, m), None), statistics.zeros(rows, out.dtype),
+                    per_program)[0]
+
+
+def _next_power_of_two(n: int) -> int:
+    return 1 << max(0, int(np.ceil(np.log2(max(n, 1)))))
