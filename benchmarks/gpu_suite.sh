@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Every GPU figure the issues ask for, in one command sized for a short lease (about 8 minutes on an
-# H100/H200, compiles included). Each step has its own time limit, and its JSON is copied to $OUT (when
-# set) as soon as it is written, so a step that runs long costs only itself.
+# Every GPU figure the issues ask for, in one command sized for a short lease (about 12 minutes on an
+# H100/H200, compiles included; the device image's CuPy builds gpu_throughput.py's CUDA reference).
+# Each step has its own time limit, and its JSON is copied to $OUT (when set) as soon as it is
+# written, so a step that runs long costs only itself.
 #
 #     bash benchmarks/gpu_suite.sh
 #
@@ -16,6 +17,7 @@ step() { local limit=$1 name=$2; shift 2; echo "=== $name ($(date +%T), limit ${
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader || true
 python3 -c "import jax; print('jax', jax.__version__, jax.devices())"
 
+step 240 gpu_throughput python3 benchmarks/gpu_throughput.py --paths 16M --sweep 1M,4M,16M,64M --repeats 3; save gpu_throughput_gpu.json
 step 90 garch_mle python3 benchmarks/garch_mle.py --series 10000 --nobs 2500 --arch-series 20 --repeats 3; save garch_mle_gpu.json
 step 240 book_revaluation python3 benchmarks/book_revaluation.py --paths 100000 --trades 10000 --repeats 1 --rows-per-call 16; save book_revaluation_gpu.json
 step 80 heston_calibration python3 benchmarks/heston_calibration.py --surfaces 1000 --repeats 5 --batch-repeats 2 --skip-round-trip; save heston_calibration_gpu.json

@@ -32,8 +32,10 @@ from .products import AsianOption, BarrierOption, EuropeanOption
 
 BLOCK_PATHS = 1024          # paths per random-number block (antithetic: 512 pairs)
 LANES = 8                   # independent lanes of blocks, spread over devices (see accumulate_chunks)
-_CHUNK_FLOATS = 1 << 22     # working floats per chunk (state + accumulators), bounds memory
-_MAX_CHUNK_PATHS = 1 << 16
+# working floats per chunk (state + accumulators) and paths per chunk, by platform: a CPU wants chunks
+# that stay in cache; a GPU wants millions of paths per step's kernels, or it idles on launch latency
+_CHUNK_FLOATS = {"cpu": 1 << 22, "gpu": 1 << 26}
+_MAX_CHUNK_PATHS = {"cpu": 1 << 16, "gpu": 1 << 22}
 _SCHEMES = ("qe", "euler")
 _BACKENDS = ("auto", "scan", "kernel")
 
@@ -192,9 +194,10 @@ def _flatten(leaf, shape, rows, dtype):
 
 
 def _auto_chunk(model, product, rows, model_rows):
+    platform = "gpu" if jax.default_backend() == "gpu" else "cpu"
     per_path = 2 * model.n_normals * model_rows + 4 * rows
-    paths = _CHUNK_FLOATS // max(per_path, 1)
-    return int(min(max(paths, BLOCK_PATHS), _MAX_CHUNK_PATHS))
+    paths = _CHUNK_FLOATS[platform] // max(per_path, 1)
+    return int(min(max(paths, BLOCK_PATHS), _MAX_CHUNK_PATHS[platform]))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -122,3 +122,24 @@ def test_kernel_runs_under_jit_of_the_caller():
         setup.key, blocks=1, antithetic=True, scheme="qe", use_control=True, block_samples=512, interpret=True))
     out = run(jnp.full((1, 1), 100.0))
     assert out.shape == (2, 8, 1) and bool(jnp.all(jnp.isfinite(out)))
+
+
+@pytest.mark.parametrize("model_name", MODELS)
+@pytest.mark.parametrize("product_name", PRODUCTS)
+def test_kernel_lowers_to_triton_for_a_gpu(model_name, product_name):
+    """Without a GPU, lower the kernel for CUDA (jax.export cross-lowering): every op in the kernel body
+    must have a Pallas Triton lowering (erf, say, has none; concatenation is not allowed), so a change
+    that would break the GPU build fails here, on CPU. PTX compilation itself happens only on a GPU."""
+    from jax import export
+
+    mc = MonteCarlo(paths=2048, steps_per_year=52, backend="kernel")
+    setup = prepare(PRODUCTS[product_name], MODELS[model_name], mc)
+
+    def moments(model, product, arrays, key):
+        return program_moments(model, product, arrays, key, blocks=mc.blocks, antithetic=True, scheme="qe",
+                               use_control=True, block_samples=BLOCK_PATHS // 2, interpret=False)
+
+    exported = export.export(jax.jit(moments), platforms=["cuda"],
+                             disabled_checks=[export.DisabledSafetyCheck.custom_call("__gpu$xla.gpu.triton")])(
+        setup.model, setup.product, simulation_arrays(setup.arrays), setup.key)
+    assert "__gpu$xla.gpu.triton" in exported.mlir_module()

@@ -19,12 +19,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 from jax.experimental import pallas as pl
+from jax.experimental.pallas import triton as pallas_triton
 
 from .. import payoffs, statistics
 from ..random import box_muller, threefry2x32
 
 SAMPLES_PER_PROGRAM = 256    # samples per program (a divisor of a block's 512 pairs / 1,024 paths)
 ROW_TILE = 8                 # batch rows per program: their accumulators live in registers together
+NUM_WARPS = 4                # 128 threads per program: two samples of each row per thread
 _MOMENT_SLOTS = 8            # mean_y, mean_c, m_yy, m_cc, m_yc, count (padded to a power of two)
 
 
@@ -129,6 +131,9 @@ def program_moments(model, product, arrays, key, *, blocks, antithetic, scheme, 
         in_specs=[full(a.shape) for a in grid_inputs] + [tiled(a) for a in row_inputs],
         out_specs=pl.BlockSpec((1, _MOMENT_SLOTS, tile), lambda i, j: (i, 0, j)),
         interpret=interpret,
+        # Triton explicitly (this JAX's default GPU lowering is Mosaic GPU): one program = one CTA of
+        # NUM_WARPS warps, each thread holding a few paths' state in registers
+        compiler_params=pallas_triton.CompilerParams(num_warps=NUM_WARPS, num_stages=1),
         name="fused_monte_carlo",
     )(*grid_inputs, *row_inputs)
     return out[:, :, :rows]

@@ -10,9 +10,8 @@ correction K0* so that E[S_{t+dt} | S_t, v_t] = S_t exp((r - q) dt) exactly in t
 from __future__ import annotations
 
 import jax.numpy as jnp
-from jax.scipy.special import ndtr
 
-from .._math import safe_sqrt
+from .._math import normal_upper_tail, safe_sqrt
 from .._fields import non_negative, numeric_field, positive, pytree_dataclass
 from .base import Model
 
@@ -88,8 +87,9 @@ class Heston(Model):
         psi_e = jnp.maximum(psi, PSI_CRITICAL)
         p = (psi_e - 1.0) / (psi_e + 1.0)
         beta = (1.0 - p) / mean
-        u = ndtr(z_v)
-        v_exponential = jnp.where(u <= p, 0.0, jnp.log((1.0 - p) / jnp.maximum(1.0 - u, 1e-30)) / beta)
+        # the uniform u = Phi(z_v) enters through its upper tail 1 - u, computed directly (no cancellation)
+        tail = normal_upper_tail(z_v)
+        v_exponential = jnp.where(tail >= 1.0 - p, 0.0, jnp.log((1.0 - p) / jnp.maximum(tail, 1e-30)) / beta)
         quadratic = psi <= PSI_CRITICAL
         v_next = jnp.where(quadratic, v_quadratic, v_exponential)
 
