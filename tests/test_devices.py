@@ -19,9 +19,9 @@ print(json.dumps({"devices": jax.local_device_count(), "asian": asian.price.toli
 """
 
 
-def run_with_devices(count):
+def run_with_devices(count, script=SCRIPT):
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={count}", JAX_PLATFORMS="cpu")
-    completed = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=600)
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600)
     assert completed.returncode == 0, completed.stderr[-2000:]
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
@@ -31,3 +31,20 @@ def test_same_numbers_on_one_and_four_devices():
     assert one["devices"] == 1 and four["devices"] == 4
     for key in ("asian", "stderr", "barrier", "delta"):
         assert one[key] == four[key], key
+
+
+KERNEL_SCRIPT = r"""
+import json, jax
+from pricer import Heston, BarrierOption, MonteCarlo, price
+model = Heston(spot=100.0, v0=0.04, kappa=1.5, theta=0.04, xi=0.5, rho=-0.7, rate=0.03)
+result = price(BarrierOption(strike=[95.0, 100.0], barrier=130.0, expiry=0.25), model,
+               MonteCarlo(paths=4096, steps_per_year=52, seed=3, backend="kernel"))
+print(json.dumps({"devices": jax.local_device_count(), "price": result.price.tolist(), "stderr": result.stderr.tolist()}))
+"""
+
+
+def test_kernel_same_numbers_on_one_and_four_devices():
+    """The fused kernel's programs split over 4 devices: bit-for-bit the one-device result."""
+    one, four = run_with_devices(1, KERNEL_SCRIPT), run_with_devices(4, KERNEL_SCRIPT)
+    assert one["devices"] == 1 and four["devices"] == 4
+    assert one["price"] == four["price"] and one["stderr"] == four["stderr"]

@@ -31,17 +31,41 @@ _MOMENT_SLOTS = 8            # mean_y, mean_c, m_yy, m_cc, m_yc, count (padded t
 
 
 def kernel_total(model, product, arrays, key, **settings):
-    """statistics.Moments of (Y, C) over all samples, per row (P,): ``program_moments`` folded in order."""
-    return fold_programs(program_moments(model, product, arrays, key, **settings))
+    """statistics.Moments of (Y, C) over all samples, per row (P,): ``program_moments`` folded in order.
+
+    The programs are split evenly over the local devices (``shard_map``; each device launches the kernel
+    on its share, numbered from its first program), and since every program's output depends only on
+    its number and the fold runs in program order, the result is the same, bit for bit, on any count."""
+    programs = program_count(settings["blocks"], settings["block_samples"])
+    available = jax.local_device_count()
+    devices = max(d for d in range(1, min(available, programs) + 1) if programs % d == 0)
+    if devices == 1:
+        return fold_programs(program_moments(model, product, arrays, key, **settings))
+    mesh = jax.sharding.Mesh(np.array(jax.local_devices()[:devices]), ("programs",))
+    spec = jax.sharding.PartitionSpec("programs")
+    share = programs // devices
+
+    def on_device(first):
+        return program_moments(model, product, arrays, key, first_program=first, programs=share, **settings)
+
+    firsts = jnp.arange(devices, dtype=jnp.int32) * share
+    out = jax.shard_map(on_device, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)(firsts)
+    return fold_programs(out)
+
+
+def program_count(blocks: int, block_samples: int) -> int:
+    """Kernel programs for ``blocks`` blocks of ``block_samples`` samples."""
+    return blocks * block_samples // min(SAMPLES_PER_PROGRAM, block_samples)
 
 
 def program_moments(model, product, arrays, key, *, blocks, antithetic, scheme, use_control, block_samples,
-                    interpret):
+                    interpret, first_program=None, programs=None):
     """The kernel's raw output: (programs, slots, P) moments of (Y, C) over each program's samples.
 
     ``model`` / ``product``: the engine's flattened pytrees, leaves (P, 1) or (1, 1); ``arrays``: the
     simulation arrays of ``engine.prepare`` (grid, event tables (S, P), expiry times (P, 1)); ``blocks``
     blocks of ``block_samples`` samples. Slots: mean Y, mean C, sum dY^2, sum dC^2, sum dY dC, count.
+    ``first_program`` ((1,) int32) and ``programs``: run only that range of programs (a device's share).
     """
     from ..engine import advance, path_samples   # engine imports this module lazily; no cycle
 
@@ -49,7 +73,8 @@ def program_moments(model, product, arrays, key, *, blocks, antithetic, scheme, 
     dtype = arrays["dt"].dtype
     samples_total = blocks * block_samples
     per_program = min(SAMPLES_PER_PROGRAM, block_samples)
-    programs = samples_total // per_program
+    programs = samples_total // per_program if programs is None else programs
+    first_program = jnp.zeros((1,), jnp.int32) if first_program is None else jnp.reshape(first_program, (1,))
     tile = min(ROW_TILE, _next_power_of_two(rows))
     padded_rows = -(-rows // tile) * tile
     capacity = _next_power_of_two(arrays["dt"].shape[0])
@@ -75,20 +100,20 @@ def program_moments(model, product, arrays, key, *, blocks, antithetic, scheme, 
     row_inputs = ([pad_rows(a) for a in model_leaves] + [pad_rows(a) for a in product_leaves]
                   + [pad_rows(arrays[k]) for k in context_names] + tables)
     steps = jnp.reshape(arrays["steps"], (1,)).astype(jnp.int32)
-    grid_inputs = [steps, jnp.asarray(key, jnp.uint32), pad_steps(arrays["dt"], 0), pad_steps(arrays["times"], 0)]
+    grid_inputs = [steps, first_program.astype(jnp.int32), jnp.asarray(key, jnp.uint32), pad_steps(arrays["dt"], 0), pad_steps(arrays["times"], 0)]
     n_model, n_product, n_context = len(model_leaves), len(product_leaves), len(context_names)
     accumulator = payoffs.accumulator(product)
     signs = (1.0, -1.0) if antithetic else (1.0,)
 
     def kernel(*refs):
-        steps_ref, key_ref, dt_ref, times_ref = refs[:4]
-        row_refs, out_ref = refs[4:-1], refs[-1]
+        steps_ref, first_ref, key_ref, dt_ref, times_ref = refs[:5]
+        row_refs, out_ref = refs[5:-1], refs[-1]
         values = [r[...] for r in row_refs[:n_model + n_product + n_context]]
         tile_model = model_tree.unflatten(values[:n_model])
         tile_product = product_tree.unflatten(values[n_model:n_model + n_product])
         context = dict(zip(context_names, values[n_model + n_product:]))
         table_refs = dict(zip(event_names, row_refs[n_model + n_product + n_context:]))
-        first = pl.program_id(0) * per_program
+        first = (first_ref[0] + pl.program_id(0)) * per_program
         path_index = (first + lax.broadcasted_iota(jnp.int32, (per_program,), 0)).astype(jnp.uint32)
         key_words = (key_ref[0], key_ref[1])
 
