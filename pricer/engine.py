@@ -272,6 +272,11 @@ def devices_for(lanes: int) -> int:
     return max(d for d in range(1, lanes + 1) if lanes % d == 0 and d <= available)
 
 
+def lanes_in_parallel() -> bool:
+    """Whether a single device runs the lanes vectorised (GPUs) rather than in sequence (CPUs)."""
+    return jax.default_backend() == "gpu"
+
+
 def accumulate_chunks(samples, rows, dtype, blocks, blocks_per_chunk):
     """Fold ``samples(first_block, size) -> (Y, C)`` (rows, size * block samples) over all blocks.
 
@@ -304,7 +309,9 @@ def accumulate_chunks(samples, rows, dtype, blocks, blocks_per_chunk):
     lane_ids = jnp.arange(lanes)
     devices = devices_for(lanes)
     if devices == 1:
-        per_lane_totals = lax.map(lane_total, lane_ids)
+        # one device: a GPU runs the lanes side by side (vmap: one launch per step for all of them, not
+        # eight in a row, each too small to fill it); a CPU core runs them one after the other (map)
+        per_lane_totals = jax.vmap(lane_total)(lane_ids) if lanes_in_parallel() else lax.map(lane_total, lane_ids)
     else:
         mesh = jax.sharding.Mesh(np.array(jax.local_devices()[:devices]), ("lanes",))
         spec = jax.sharding.PartitionSpec("lanes")

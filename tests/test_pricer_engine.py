@@ -1,6 +1,7 @@
 """Engine properties: parities on the same paths, determinism, batching, precision, bounded memory."""
 import resource
 
+import jax
 import numpy as np
 import pytest
 
@@ -83,3 +84,20 @@ def test_hundred_million_paths_price_in_bounded_memory():
     assert result.paths >= 100_000_000
     assert grown_gib < 1.0, f"peak memory grew by {grown_gib:.2f} GiB"
     assert 0 < float(result.stderr) < 1e-3
+
+
+def test_lanes_side_by_side_give_the_numbers_of_lanes_in_sequence(monkeypatch):
+    """A GPU vmaps the eight lanes, a CPU maps them: the same arithmetic per lane, so the same prices
+    (to float rounding of fused reductions), here forced on the CPU."""
+    from pricer import engine
+
+    model = Heston(spot=100.0, v0=0.04, kappa=1.5, theta=0.04, xi=0.5, rho=-0.7, rate=0.03)
+    product = BarrierOption(strike=[95.0, 105.0], barrier=130.0, expiry=0.5)
+    mc = MonteCarlo(paths=16_384, steps_per_year=52, seed=9, chunk_paths=1024, dtype="float64")
+    in_sequence = price(product, model, mc, greeks=("delta",))
+    monkeypatch.setattr(engine, "lanes_in_parallel", lambda: True)
+    jax.clear_caches()
+    side_by_side = price(product, model, mc, greeks=("delta",))
+    np.testing.assert_allclose(side_by_side.price, in_sequence.price, rtol=1e-12)
+    np.testing.assert_allclose(side_by_side.stderr, in_sequence.stderr, rtol=1e-9)
+    np.testing.assert_allclose(side_by_side.greeks["delta"], in_sequence.greeks["delta"], rtol=1e-12)
