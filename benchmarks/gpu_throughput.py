@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -92,19 +91,13 @@ class CudaReference:
             cupy.cuda.runtime.deviceSynchronize()
             return sums.get()
 
-        start = time.perf_counter()
-        total = once()
-        first = time.perf_counter() - start
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            total = once()
-            times.append(time.perf_counter() - start)
-        median = float(np.median(times))
+        run = timed(once, repeats)
+        total, median = run["result"], run["median_s"]
         mean = total[0] / paths
         stderr = float(np.sqrt(max(total[1] / paths - mean * mean, 0.0) / (paths - 1)))
         return {"paths": paths, "steps": int(setup.grid.steps), "price": float(mean), "stderr": stderr,
-                "median_s": median, "first_call_s": first, "compile_s": max(first - median, 0.0), "runs_s": times,
+                "median_s": median, "first_call_s": run["first_call_s"], "compile_s": run["compile_s"],
+                "runs_s": run["runs_s"],
                 "path_steps_per_s": paths * setup.grid.steps / median}
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from . import statistics
 from .engine import (BLOCK_PATHS, PriceResult, accumulate_chunks, control_arrays, control_mean, prepare,
                      simulate_samples, simulation_arrays)
-from .models import BlackScholes, Garch, Heston
+from .models import BlackScholes, Heston
 from .products import BarrierOption
 
 GAMMA_BUMP = 0.01

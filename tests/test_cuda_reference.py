@@ -9,6 +9,7 @@ something else would be meaningless; this makes sure it does not.
 import ctypes
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +17,6 @@ import pytest
 from pricer import AsianOption, BarrierOption, BlackScholes, Heston, MonteCarlo, price
 from pricer.engine import prepare
 from pricer.random import seed_key
-
-from pathlib import Path
 
 SOURCE = Path(__file__).resolve().parents[1] / "benchmarks" / "cuda_reference"
 SEED, PATHS = 5, 4096
