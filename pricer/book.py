@@ -9,7 +9,8 @@ most ``TASK_ROWS`` trades (``prepare_book``); (5) price each task (``price_task`
 ``ROWS_PER_CALL`` rows with one ``pricer.price`` call per batch, the underlying's model scalar so the
 batch shares its paths, locally or on Dask workers (``price_book_groups``); (6) assemble one output row
 per trade, in input order (``PreparedBook.assemble``). The command line's resumable runs use the same
-steps, writing each task's result to disk as it comes (``pricer.cli``).
+steps, writing each task's result to disk as it comes (``pricer.book_resume``, behind ``pricer.cli``);
+cell parsing and per-row messages live in ``pricer._book_cells``.
 
 Why a trade's result does not depend on the rest of the book, bit for bit:
 
@@ -32,16 +33,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
-import numbers
-import os
-import warnings
-from pathlib import Path
 
 import jax
 import numpy as np
 import pandas as pd
 
+from ._book_cells import _choice_field, _column, _Errors, _is_blank, _number_field, _row_labels, _show, _to_float
 from .engine import MonteCarlo, price
 from .models import BlackScholes, Garch, Heston
 from .products import AsianOption, BarrierOption, EuropeanOption
@@ -313,94 +310,6 @@ def price_book_groups(book: PreparedBook, tasks=None, *, client=None):
         yield result
 
 
-# --------------------------------------------------------------------------------------------------
-# resumable runs: one Parquet part file per finished task, keyed by the trades' hashes
-
-
-PART_PATTERN = "part-*.parquet"
-
-
-def price_book_resumable(book: PreparedBook, folder, *, resume: bool = False, client=None, progress=None) -> pd.DataFrame:
-    """``book.assemble`` of every task, writing each finished task to ``folder`` as it comes.
-
-    Each part file (``part-<hash>.parquet``, written to a temporary name and renamed, so a kill leaves
-    whole parts or none) holds ``trade_key`` (``PreparedBook.trade_keys``) and the per-unit numbers of
-    the trades the task priced; the parts are the manifest. With ``resume`` the trades whose key is in a
-    part are not priced again, and since a key hashes everything a trade's numbers depend on (its
-    fields, its market row, the Monte Carlo settings, the greeks, the call size, the versions), a changed
-    input is priced afresh, never read from a stale part. Without ``resume`` old parts are deleted first.
-    Trades whose pricing failed are not written (a resumed run tries them again). The versions in the key
-    are the installed package's, jax's and numpy's: after editing the library's code in place, run without
-    ``resume``.
-
-    ``progress(done, total)``: called with counts of valid trades, at the start and after every task.
-    Returns the same DataFrame as ``price_book`` on the same input, bit for bit, however often the run
-    was interrupted and resumed.
-    """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in [*folder.glob(".part-*.tmp"), *([] if resume else folder.glob(PART_PATTERN))]:
-        stale.unlink()   # a temporary file is a part a kill interrupted: never whole
-    keys = book.trade_keys()
-    names = book.value_names
-    done = _read_parts(folder, names) if resume else {}
-    results, todo = [], []
-    for task in book.tasks:
-        have = np.array([keys[row] in done for row in task.rows], dtype=bool)
-        if have.any():
-            rows = task.rows[have]
-            results.append(TaskResult(rows, {name: np.array([done[keys[row]][name] for row in rows]) for name in names},
-                                      [""] * rows.size))
-        if not have.all():
-            todo.append(task if not have.any() else task.subset(~have))
-    total = sum(task.rows.size for task in book.tasks)
-    finished = total - sum(task.rows.size for task in todo)
-    if progress is not None:
-        progress(finished, total)
-    for result in price_book_groups(book, todo, client=client):
-        _write_part(folder, result, keys, names)
-        results.append(result)
-        finished += result.rows.size
-        if progress is not None:
-            progress(finished, total)
-    return book.assemble(results)
-
-
-def _write_part(folder: Path, result: TaskResult, keys: list, names: list) -> None:
-    priced = np.array([not message for message in result.failures], dtype=bool)
-    if not priced.any():
-        return
-    rows = result.rows[priced]
-    trade_keys = [keys[row] for row in rows]
-    frame = pd.DataFrame({"trade_key": trade_keys})
-    for name in names:
-        values = result.values.get(name)
-        frame[name] = np.full(rows.size, np.nan) if values is None else np.asarray(values, np.float64)[priced]
-    digest = hashlib.sha256("".join(trade_keys).encode()).hexdigest()[:24]
-    target = folder / f"part-{digest}.parquet"
-    temporary = folder / f".part-{digest}.tmp"
-    frame.to_parquet(temporary, index=False)
-    os.replace(temporary, target)
-
-
-def _read_parts(folder: Path, names: list) -> dict:
-    """trade_key -> {name: value} from every readable part (an unreadable one is skipped with a warning)."""
-    done = {}
-    for path in sorted(folder.glob(PART_PATTERN)):
-        try:
-            frame = pd.read_parquet(path)
-        except Exception as exc:  # noqa: BLE001 - a damaged part is priced again, not trusted
-            warnings.warn(f"{path}: unreadable part file skipped ({type(exc).__name__}: {exc})", stacklevel=3)
-            continue
-        if "trade_key" not in frame.columns:
-            continue
-        columns = {name: frame[name].to_numpy(np.float64) if name in frame.columns else np.full(len(frame), np.nan)
-                   for name in names}
-        for k, key in enumerate(frame["trade_key"].tolist()):
-            done[key] = {name: columns[name][k] for name in names}
-    return done
-
-
 def _x64_enabled() -> bool:
     return bool(jax.config.jax_enable_x64)
 
@@ -469,151 +378,6 @@ def _greek_names(greeks) -> tuple[str, ...]:
     if len(set(names)) != len(names):
         raise ValueError(f"greeks has repeated names: {names}")
     return names
-
-
-class _Errors:
-    """Problems found per row; a row is ok when it has none."""
-
-    def __init__(self, n: int):
-        self.messages: list[list[str]] = [[] for _ in range(n)]
-
-    def add(self, mask, message) -> None:
-        for i in np.flatnonzero(mask):
-            self.messages[i].append(message(i) if callable(message) else message)
-
-    def add_all(self, rows, message: str) -> None:
-        for i in rows:
-            self.messages[i].append(message)
-
-    def ok(self) -> np.ndarray:
-        return np.array([not m for m in self.messages], dtype=bool)
-
-    def texts(self, labels: list[str]) -> list[str]:
-        return [f"{label}: {'; '.join(m)}" if m else "" for label, m in zip(labels, self.messages)]
-
-
-def _row_labels(trades: pd.DataFrame) -> list[str]:
-    labels = []
-    for i, tid in enumerate(trades["trade_id"].tolist()):
-        labels.append(f"row {i + 1} (trade_id {_show(tid)})" if not _is_blank(tid) else f"row {i + 1} (no trade_id)")
-    return labels
-
-
-# --------------------------------------------------------------------------------------------------
-# cell parsing: every cell may hold anything (numbers, text, None, NaN, garbage objects)
-
-
-def _is_blank(value) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    if isinstance(value, (float, np.floating)) and math.isnan(value):
-        return True
-    return isinstance(value, str) and value.strip() == ""
-
-
-def _show(value, limit: int = 40) -> str:
-    """A cell as text for a message: one line, at most ``limit`` characters, never raising."""
-    try:
-        text = value.strip() if isinstance(value, str) else (
-            repr(float(value)) if isinstance(value, (float, np.floating)) else str(value))
-    except Exception:  # noqa: BLE001 - a garbage object whose str() fails
-        text = f"<{type(value).__name__}>"
-    text = text.replace("\n", " ").replace("\r", " ")
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _to_float(value) -> tuple[float, int]:
-    """(value, state): state 0 a number, 1 blank, 2 not a number."""
-    if _is_blank(value):
-        return math.nan, 1
-    if isinstance(value, (bool, np.bool_)):
-        return math.nan, 2
-    try:
-        if isinstance(value, str):
-            number = float(value.strip())
-        elif isinstance(value, numbers.Real):
-            number = float(value)
-        else:
-            return math.nan, 2
-    except (TypeError, ValueError, OverflowError):
-        return math.nan, 2
-    return (math.nan, 1) if math.isnan(number) else (number, 0)
-
-
-def _column(frame: pd.DataFrame, name: str) -> pd.Series:
-    if name in frame.columns:
-        return frame[name]
-    return pd.Series([None] * len(frame), index=frame.index, dtype=object)
-
-
-def _numbers(series: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """float values, blank mask, not-a-number mask."""
-    dtype = series.dtype
-    if dtype.kind in "iuf" and not isinstance(dtype, pd.api.extensions.ExtensionDtype):
-        values = series.to_numpy(np.float64)
-        blank = np.isnan(values)
-        return values, blank, np.zeros(len(values), bool)
-    parsed = [_to_float(v) for v in series.tolist()]
-    values = np.array([p[0] for p in parsed], dtype=np.float64)
-    state = np.array([p[1] for p in parsed], dtype=np.int8)
-    return values, state == 1, state == 2
-
-
-def _number_field(errors: _Errors, series: pd.Series, name: str, applies: np.ndarray, *, default=None,
-                  check=None, requirement: str = "", integer: bool = False, minimum=None, maximum=None) -> np.ndarray:
-    """Parse a numeric column for the rows where it ``applies``; problems go to ``errors``."""
-    values, blank, wrong = _numbers(series)
-    raw = series.tolist()
-    blank &= applies
-    wrong &= applies
-    if default is None:
-        errors.add(blank, f"{name} is missing")
-    else:
-        values = np.where(blank, default, values)
-    errors.add(wrong, lambda i: f"{name} must be a number, got {_show(raw[i])!r}")
-    usable = applies & ~blank & ~wrong
-    infinite = usable & ~np.isfinite(values)
-    errors.add(infinite, lambda i: f"{name} must be finite, got {float(values[i])!r}")
-    usable &= ~infinite
-    with np.errstate(invalid="ignore"):
-        if check is not None:
-            failed = usable & ~check(values)
-            errors.add(failed, lambda i: f"{name} must be {requirement}, got {float(values[i])!r}")
-            usable &= ~failed
-        if integer:
-            failed = usable & (values != np.round(values))
-            errors.add(failed, lambda i: f"{name} must be a whole number, got {float(values[i])!r}")
-            usable &= ~failed
-        if minimum is not None:
-            failed = usable & (values < minimum)
-            errors.add(failed, lambda i: f"{name} must be >= {minimum:g}, got {float(values[i])!r}")
-            usable &= ~failed
-        if maximum is not None:
-            failed = usable & (values > maximum)
-            errors.add(failed, lambda i: f"{name} must be <= {maximum:g}, got {float(values[i])!r}")
-    return values
-
-
-def _choice_field(errors: _Errors, series: pd.Series, name: str, applies: np.ndarray, choices, *,
-                  default: str | None = None) -> np.ndarray:
-    """Parse a categorical column (case and surrounding spaces ignored); returns an object array."""
-    raw = series.tolist()
-    out = np.empty(len(raw), dtype=object)
-    allowed = ", ".join(repr(c) for c in choices)
-    for i, value in enumerate(raw):
-        if not applies[i]:
-            continue
-        if _is_blank(value):
-            if default is None:
-                errors.messages[i].append(f"{name} is missing")
-            out[i] = default
-            continue
-        text = value.strip().lower() if isinstance(value, str) else None
-        if text in choices:
-            out[i] = text
-        else:
-            errors.messages[i].append(f"{name} must be one of {allowed}, got {_show(value)!r}")
-    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -793,3 +557,11 @@ def _product(key, columns: dict, rows: np.ndarray):
                              up=take("up"), knock_in=take("knock_in"), rebate=take("rebate"), monitoring=schedule)
     return AsianOption(strike=take("strike"), expiry=expiries, fixings=schedule, call=take("call"),
                        geometric=take("geometric"), past_average=take("past_average"), past_count=take("past_count"))
+
+
+def __getattr__(name):
+    # the resumable runner lives in book_resume.py (it builds on this module); still reachable from here
+    if name in ("price_book_resumable", "PART_PATTERN"):
+        from . import book_resume
+        return getattr(book_resume, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

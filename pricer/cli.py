@@ -303,7 +303,8 @@ def price_book_command(book: Path = typer.Argument(..., help="trades, CSV or Par
     try:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-        from .book import prepare_book, price_book_resumable
+        from .book import prepare_book
+        from .book_resume import price_book_resumable
         from .engine import MonteCarlo
         try:
             mc = MonteCarlo(paths=paths, seed=seed)

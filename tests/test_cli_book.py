@@ -12,7 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from pricer import MonteCarlo, price_book
-from pricer.book import prepare_book, price_book_resumable
+from pricer.book import prepare_book
+from pricer.book_resume import price_book_resumable
 from pricer.cli import app
 
 EXPIRIES = np.round(np.linspace(0.1, 2.4, 24), 4)   # one group (so one task, one part file) per expiry
