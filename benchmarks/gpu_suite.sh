@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every GPU figure the issues ask for, in one command sized for a short lease (about 13 minutes on an
-# H100/H200, compiles included, more than one short lease holds: run what is left next time; the device image's CuPy builds gpu_throughput.py's CUDA reference).
+# Every GPU figure the issues ask for, in one command: about 13 minutes on an H100/H200, compiles
+# included, more than one short lease holds, so run what is left next time. The device image's CuPy
+# builds gpu_throughput.py's CUDA reference.
 # Each step has its own time limit, and its JSON is copied to $OUT (when set) as soon as it is
 # written, so a step that runs long costs only itself.
 #
