@@ -97,7 +97,12 @@ def price_with_greeks(product, model, mc, names):
     # vega at 252 steps). Central differences on the same paths have a finite variance.
     truncated_euler = isinstance(model, Heston) and mc.scheme == "euler"
     first_order = tuple(n for n in names if n != "gamma")
-    tangents = [tangent(setup.model, n) for n in first_order]
+    all_tangents = [tangent(setup.model, n) for n in first_order]
+    # a directional derivative is linear in its direction: a Greek whose tangent is a combination of
+    # single-field tangents also asked for (vega with v0 and theta, GARCH vega with omega) is that
+    # combination of their per-path derivatives, with no tangent of its own (same numbers to rounding)
+    layout, coefficients, computed = _combination_layout(all_tangents, pathwise=not (discrete or truncated_euler))
+    tangents = [all_tangents[j] for j in computed]
     # only the moved fields carry tangents: the others stay constants, so JAX propagates no tangent
     # through what depends on them alone (delta and rho do not differentiate Heston's variance path).
     # Greeks that move only variance-free fields ("light") are batched apart from the others ("heavy"):
@@ -108,10 +113,12 @@ def price_with_greeks(product, model, mc, names):
     stacked = (_stack([t for t, is_light in zip(tangents, light) if is_light]),
                _stack([t for t, is_light in zip(tangents, light) if not is_light]))
     want_gamma = "gamma" in names
-    how = dict(light=light, want_gamma=want_gamma, finite_difference=discrete or truncated_euler, bump=GAMMA_BUMP)
-    means = _control_means(setup.model, setup.product, control_arrays(setup.arrays), stacked,
+    how = dict(light=light, want_gamma=want_gamma, finite_difference=discrete or truncated_euler, bump=GAMMA_BUMP,
+               layout=layout)
+    means = _control_means(setup.model, setup.product, control_arrays(setup.arrays), stacked, coefficients,
                            use_control=mc.control_variate, **how)
-    outputs = _greeks_core(setup.model, setup.product, simulation_arrays(setup.arrays), setup.key, stacked, means, **how, **setup.static)
+    outputs = _greeks_core(setup.model, setup.product, simulation_arrays(setup.arrays), setup.key, stacked, coefficients,
+                           means, **how, **setup.static)
     values, errors = (np.asarray(a) for a in outputs)
     shape = setup.batch_shape
     greeks, greeks_stderr = {}, {}
@@ -121,6 +128,58 @@ def price_with_greeks(product, model, mc, names):
         greeks_stderr[name] = errors[i].reshape(shape)
     return PriceResult(values[0].reshape(shape), errors[0].reshape(shape), greeks, greeks_stderr,
                        paths=mc.blocks * BLOCK_PATHS, steps=setup.grid.steps)
+
+
+def _combination_layout(tangents, *, pathwise):
+    """Which first-order Greeks get a tangent of their own, and how the others are rebuilt.
+
+    Returns (layout, coefficients, computed): ``computed`` the indices of the tangents to differentiate
+    along; ``layout[j]`` an int (position among the computed) or a tuple of (position of a single-field
+    unit tangent, slot in ``coefficients``) pairs whose weighted sum is Greek j; ``coefficients`` the
+    weights, each a model-field-shaped array. Only for pathwise derivatives (a central difference along
+    a combined direction is not the combination of the units' differences beyond first order)."""
+    units = {}
+    for j, t in enumerate(tangents):
+        moved = moved_fields([t])
+        if len(moved) == 1 and np.all(np.asarray(getattr(t, moved[0])) == 1.0):
+            units.setdefault(moved[0], j)
+    combined = {}
+    if pathwise:
+        for j, t in enumerate(tangents):
+            moved = moved_fields([t])
+            if j not in units.values() and moved and all(f in units for f in moved):
+                combined[j] = moved
+    computed = [j for j in range(len(tangents)) if j not in combined]
+    position = {j: k for k, j in enumerate(computed)}
+    layout, coefficients = [], []
+    for j, t in enumerate(tangents):
+        if j not in combined:
+            layout.append(position[j])
+            continue
+        pairs = []
+        for field in combined[j]:
+            pairs.append((position[units[field]], len(coefficients)))
+            coefficients.append(jnp.asarray(getattr(t, field)))
+        layout.append(tuple(pairs))
+    return tuple(layout), tuple(coefficients), computed
+
+
+def _recombine(parts, layout, coefficients, n_computed):
+    """[primal, computed first order..., rest] -> [primal, every first-order Greek in order..., rest]."""
+    primal, computed, rest = parts[0], parts[1:1 + n_computed], parts[1 + n_computed:]
+
+    def weighted(pairs):
+        def combine(*derivatives):
+            return sum(_rows_like(coefficients[slot], d) * d for (_, slot), d in zip(pairs, derivatives))
+        return jax.tree_util.tree_map(combine, *[computed[k] for k, _ in pairs])
+
+    first = [computed[entry] if isinstance(entry, int) else weighted(entry) for entry in layout]
+    return [primal] + first + rest
+
+
+def _rows_like(coefficient, derivative):
+    """A (model rows, 1) weight shaped to broadcast against a (rows,) or (rows, samples) derivative."""
+    return coefficient.reshape((coefficient.shape[0],) + (1,) * (derivative.ndim - 1))
 
 
 def _stack(tangents):
@@ -213,26 +272,26 @@ def _pathwise(of_fields, model, light_tangents, heavy_tangents, light):
     return [primal] + _in_greek_order(light, split(light_derivative, n_light), split(heavy, len(light) - n_light))
 
 
-_STATIC = ("light", "want_gamma", "finite_difference", "bump")
+_STATIC = ("light", "want_gamma", "finite_difference", "bump", "layout")
 
 
 @partial(jax.jit, static_argnames=_STATIC + ("use_control",))
-def _control_means(model, product, cv_arrays, tangents, *, use_control, **how):
-    return jnp.concatenate(derivative_quantities(lambda m: control_mean(m, product, cv_arrays, use_control),
-                                                 model, tangents, **how))
+def _control_means(model, product, cv_arrays, tangents, coefficients, *, use_control, layout, **how):
+    parts = derivative_quantities(lambda m: control_mean(m, product, cv_arrays, use_control), model, tangents, **how)
+    return jnp.concatenate(_recombine(parts, layout, coefficients, len(how["light"])))
 
 
 @partial(jax.jit, static_argnames=_STATIC + ("blocks", "blocks_per_chunk", "antithetic", "use_control", "scheme"))
-def _greeks_core(model, product, arrays, key, tangents, means, *, light, want_gamma, finite_difference, bump,
-                 blocks, blocks_per_chunk, antithetic, use_control, scheme):
-    n_first = len(light)
+def _greeks_core(model, product, arrays, key, tangents, coefficients, means, *, light, want_gamma, finite_difference,
+                 bump, layout, blocks, blocks_per_chunk, antithetic, use_control, scheme):
+    n_first = len(layout)
     rows = arrays["expiry_time"].shape[0]
     dtype = arrays["dt"].dtype
     how = dict(light=light, want_gamma=want_gamma, finite_difference=finite_difference, bump=bump)
 
     def samples(first_block, size):
         fn = lambda m: simulate_samples(m, product, arrays, key, first_block, size, antithetic, scheme, use_control)  # noqa: E731
-        parts = derivative_quantities(fn, model, tangents, **how)
+        parts = _recombine(derivative_quantities(fn, model, tangents, **how), layout, coefficients, len(light))
         return jnp.concatenate([p[0] for p in parts]), jnp.concatenate([p[1] for p in parts])
 
     count = 1 + n_first + int(want_gamma)

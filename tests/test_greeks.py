@@ -197,3 +197,18 @@ def test_heston_euler_greek_stderr_matches_the_spread_over_seeds():
         errors.append(float(result.greeks_stderr["vega"]))
     ratio = np.std(vegas, ddof=1) / np.mean(errors)
     assert 0.5 < ratio < 1.6, ratio
+
+
+@pytest.mark.parametrize("model, units", [
+    (Heston(spot=100.0, v0=[0.04, 0.06], kappa=1.5, theta=0.05, xi=0.6, rho=-0.7, rate=0.03), ("v0", "theta")),
+    (Garch(spot=100.0, omega=4e-6, alpha=0.05, beta=0.9, gamma=0.06, rate=0.03), ("omega",)),
+])
+def test_vega_rebuilt_from_its_parameters_equals_vega_alone(model, units):
+    """With v0 and theta (GARCH: omega) asked too, vega is their per-path combination, not a tangent of
+    its own: the same number and standard error as vega computed alone."""
+    product = BarrierOption(strike=100.0, barrier=80.0, expiry=1.0, up=False, rebate=1.0)
+    mc = MonteCarlo(paths=4096, steps_per_year=52, seed=7, dtype="float64")
+    alone = price(product, model, mc, greeks=("vega",))
+    rebuilt = price(product, model, mc, greeks=("delta",) + units + ("vega",))
+    np.testing.assert_allclose(rebuilt.greeks["vega"], alone.greeks["vega"], rtol=1e-12)
+    np.testing.assert_allclose(rebuilt.greeks_stderr["vega"], alone.greeks_stderr["vega"], rtol=1e-10)
