@@ -194,7 +194,7 @@ def _flatten(leaf, shape, rows, dtype):
 
 
 def _auto_chunk(model, product, rows, model_rows):
-    platform = "gpu" if jax.default_backend() == "gpu" else "cpu"
+    platform = "gpu" if on_gpu() else "cpu"
     per_path = 2 * model.n_normals * model_rows + 4 * rows
     paths = _CHUNK_FLOATS[platform] // max(per_path, 1)
     return int(min(max(paths, BLOCK_PATHS), _MAX_CHUNK_PATHS[platform]))
@@ -272,9 +272,15 @@ def devices_for(lanes: int) -> int:
     return max(d for d in range(1, lanes + 1) if lanes % d == 0 and d <= available)
 
 
+def on_gpu() -> bool:
+    """Whether JAX computes on a GPU: chunk sizes, lane vectorisation and the kernel's Triton lowering
+    (interpret mode otherwise) follow from it."""
+    return jax.default_backend() == "gpu"
+
+
 def lanes_in_parallel() -> bool:
     """Whether a single device runs the lanes vectorised (GPUs) rather than in sequence (CPUs)."""
-    return jax.default_backend() == "gpu"
+    return on_gpu()
 
 
 def accumulate_chunks(samples, rows, dtype, blocks, blocks_per_chunk):
@@ -317,7 +323,7 @@ def accumulate_chunks(samples, rows, dtype, blocks, blocks_per_chunk):
         spec = jax.sharding.PartitionSpec("lanes")
         per_lane_totals = jax.shard_map(lambda ids: lax.map(lane_total, ids), mesh=mesh, in_specs=spec,
                                         out_specs=spec, check_vma=False)(lane_ids)
-    return lax.scan(lambda acc, m: (statistics.combine(acc, m), None), statistics.zeros(rows, dtype), per_lane_totals)[0]
+    return statistics.fold_in_order(statistics.zeros(rows, dtype), per_lane_totals)
 
 
 @partial(jax.jit, static_argnames=("blocks", "blocks_per_chunk", "antithetic", "use_control", "scheme"))
@@ -341,7 +347,7 @@ def _price_core_kernel(model, product, arrays, key, cv_mean, *, blocks, blocks_p
     block_samples = BLOCK_PATHS // 2 if antithetic else BLOCK_PATHS
     total = kernel_total(model, product, arrays, key, blocks=blocks, antithetic=antithetic, scheme=scheme,
                          use_control=use_control, block_samples=block_samples,
-                         interpret=jax.default_backend() != "gpu")
+                         interpret=not on_gpu())
     return statistics.estimate(total, cv_mean, use_control)
 
 

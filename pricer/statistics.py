@@ -53,8 +53,12 @@ def fold_blocks(total: Moments, y, c, blocks: int) -> Moments:
     rows = y.shape[0]
     y_blocks = jnp.moveaxis(y.reshape(rows, blocks, -1), 1, 0)
     c_blocks = jnp.moveaxis(c.reshape(rows, blocks, -1), 1, 0)
-    per_block = jax.vmap(block_moments)(y_blocks, c_blocks)
-    return lax.scan(lambda acc, m: (combine(acc, m), None), total, per_block)[0]
+    return fold_in_order(total, jax.vmap(block_moments)(y_blocks, c_blocks))
+
+
+def fold_in_order(total: Moments, stacked: Moments) -> Moments:
+    """``total`` combined with each of ``stacked``'s entries (leading axis), first to last."""
+    return lax.scan(lambda acc, m: (combine(acc, m), None), total, stacked)[0]
 
 
 def optimal_beta(m: Moments):

@@ -71,13 +71,12 @@ def program_moments(model, product, arrays, key, *, blocks, antithetic, scheme, 
 
     rows = arrays["expiry_time"].shape[0]
     dtype = arrays["dt"].dtype
-    samples_total = blocks * block_samples
     per_program = min(SAMPLES_PER_PROGRAM, block_samples)
-    programs = samples_total // per_program if programs is None else programs
+    programs = program_count(blocks, block_samples) if programs is None else programs
     first_program = jnp.zeros((1,), jnp.int32) if first_program is None else jnp.reshape(first_program, (1,))
-    tile = min(ROW_TILE, _next_power_of_two(rows))
+    tile = min(ROW_TILE, pl.next_power_of_2(rows))
     padded_rows = -(-rows // tile) * tile
-    capacity = _next_power_of_two(arrays["dt"].shape[0])
+    capacity = pl.next_power_of_2(arrays["dt"].shape[0])
 
     def pad_rows(leaf):
         """(P, ...) -> (padded P, ...), repeating row 0: padding rows hold valid numbers, never NaN."""
@@ -100,7 +99,8 @@ def program_moments(model, product, arrays, key, *, blocks, antithetic, scheme, 
     row_inputs = ([pad_rows(a) for a in model_leaves] + [pad_rows(a) for a in product_leaves]
                   + [pad_rows(arrays[k]) for k in context_names] + tables)
     steps = jnp.reshape(arrays["steps"], (1,)).astype(jnp.int32)
-    grid_inputs = [steps, first_program.astype(jnp.int32), jnp.asarray(key, jnp.uint32), pad_steps(arrays["dt"], 0), pad_steps(arrays["times"], 0)]
+    grid_inputs = [steps, first_program.astype(jnp.int32), jnp.asarray(key, jnp.uint32), pad_steps(arrays["dt"], 0),
+                   pad_steps(arrays["times"], 0)]
     n_model, n_product, n_context = len(model_leaves), len(product_leaves), len(context_names)
     accumulator = payoffs.accumulator(product)
     signs = (1.0, -1.0) if antithetic else (1.0,)
@@ -132,9 +132,8 @@ def program_moments(model, product, arrays, key, *, blocks, antithetic, scheme, 
         pairs = [path_samples(tile_model, tile_product, acc_state, context, use_control) for _, acc_state in final]
         y = sum(p[0] for p in pairs) / len(pairs)
         c = sum(p[1] for p in pairs) / len(pairs)
-        mean_y, mean_c = jnp.mean(y, axis=1), jnp.mean(c, axis=1)
-        dy, dc = y - mean_y[:, None], c - mean_c[:, None]
-        slots = (mean_y, mean_c, jnp.sum(dy * dy, axis=1), jnp.sum(dc * dc, axis=1), jnp.sum(dy * dc, axis=1),
+        moments = statistics.block_moments(y, c)   # the scan backend's per-block statistics
+        slots = (moments.mean_y, moments.mean_c, moments.m_yy, moments.m_cc, moments.m_yc,
                  jnp.full((tile,), per_program, dtype))
         for slot, value in enumerate(slots):
             out_ref[0, slot, :] = value
@@ -168,9 +167,4 @@ def fold_programs(out):
     """Fold per-program moments (programs, slots, P) in program order into one statistics.Moments."""
     rows = out.shape[2]
     per_program = statistics.Moments(out[:, 5, 0], out[:, 0], out[:, 1], out[:, 2], out[:, 3], out[:, 4])
-    return lax.scan(lambda acc, m: (statistics.combine(acc, m), None), statistics.zeros(rows, out.dtype),
-                    per_program)[0]
-
-
-def _next_power_of_two(n: int) -> int:
-    return 1 << max(0, int(np.ceil(np.log2(max(n, 1)))))
+    return statistics.fold_in_order(statistics.zeros(rows, out.dtype), per_program)
