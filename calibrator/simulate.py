@@ -1,7 +1,9 @@
 """Simulate GARCH(1,1) / GJR(1,1,1) return paths in JAX: batched, seeded, normal or Student-t.
 
 Used as the training-data generator for a neural calibrator (one parameter set per path) and for
-stress paths in risk. Same model and units as garch.py:
+stress paths and Monte Carlo VaR in risk (``garch_paths`` runs the same recursion on shocks you give:
+bootstrapped residuals for filtered historical simulation, parameters that change over time for regime
+shifts). Same model and units as garch.py:
 
     r_t = mu + e_t,   e_t = sqrt(h_t) z_t,   h_{t+1} = omega + (alpha + gamma 1{e_t < 0}) e_t^2 + beta h_t
 """
@@ -15,7 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-__all__ = ["simulate", "Simulation"]
+from .garch import _step_variance
+
+__all__ = ["simulate", "Simulation", "garch_paths"]
 
 
 class Simulation(NamedTuple):
@@ -35,18 +39,74 @@ def _innovations(key, shape, nu, dtype):
     return t * jnp.sqrt((nu - 2.0) / nu)
 
 
+def _recursion(z, mu, omega, alpha, gamma, beta, h0):
+    """Returns and variances (T, N) from unit shocks z (T, N) and h0 (N,). A parameter of shape (N,)
+    holds for every step; one of shape (T, N) is read step by step (scanned with the shocks)."""
+    params = (mu, omega, alpha, gamma, beta)
+    varying = tuple(jnp.ndim(x) == 2 for x in params)
+
+    def step(h, inputs):
+        z_t, stepwise = inputs
+        it = iter(stepwise)
+        m, w, a, g, b = (next(it) if v else x for x, v in zip(params, varying))
+        e = jnp.sqrt(h) * z_t
+        return _step_variance(h, e, w, a, g, b), (m + e, h)
+
+    _, (r, h) = lax.scan(step, h0, (z, tuple(x for x, v in zip(params, varying) if v)))
+    return r, h
+
+
 @partial(jax.jit, static_argnames=("n_obs", "n_paths", "burn", "student"))
 def _simulate(key, mu, omega, alpha, gamma, beta, nu, h0, *, n_obs, n_paths, burn, student):
     dtype = omega.dtype
     z = _innovations(key, (n_obs + burn, n_paths), nu if student else None, dtype)
-
-    def step(h, z_t):
-        e = jnp.sqrt(h) * z_t
-        h_next = omega + (alpha + gamma * (e < 0)) * e * e + beta * h
-        return h_next, (mu + e, h)
-
-    _, (r, h) = lax.scan(step, h0, z)
+    r, h = _recursion(z, mu, omega, alpha, gamma, beta, h0)
     return Simulation(r[burn:], h[burn:])
+
+
+_recursion_jit = jax.jit(_recursion)
+
+
+def garch_paths(shocks, *, omega, alpha, beta, gamma=0.0, mu=0.0, h0) -> Simulation:
+    """Run the GARCH/GJR recursion on given unit-variance shocks: r_t = mu + sqrt(h_t) z_t.
+
+    shocks: (n_obs, n_paths) standardised innovations z_t (drawn, or resampled from a fit's standardised
+        residuals for filtered historical simulation).
+    omega, alpha, beta, gamma, mu: scalars, (n_paths,) arrays (one set per path), or (n_obs, n_paths)
+        arrays read day by day (a regime shift is a parameter that changes value on its day); omega in
+        units of returns squared, mu in return units.
+    h0: (scalar or (n_paths,)) the variance of the first return, h_0 = Var(r_0), units of returns squared.
+
+    Returns ``Simulation(returns, conditional_variance)``, both (n_obs, n_paths), in the shocks' dtype.
+    """
+    z = jnp.asarray(shocks)
+    if z.ndim != 2 or not jnp.issubdtype(z.dtype, jnp.floating):
+        raise ValueError(f"shocks must be a float array of shape (n_obs, n_paths), got {z.dtype}{tuple(z.shape)}")
+    n_obs, n_paths = z.shape
+    named = {"mu": mu, "omega": omega, "alpha": alpha, "gamma": gamma, "beta": beta}
+    arrays = {}
+    for name, value in named.items():
+        a = np.asarray(value, dtype=float)
+        if a.ndim == 2 and a.shape != (n_obs, n_paths):
+            raise ValueError(f"{name} has shape {a.shape}; a time-varying parameter must be (n_obs, n_paths) = "
+                             f"{(n_obs, n_paths)}")
+        if a.ndim > 2 or (a.ndim == 1 and a.shape != (n_paths,)):
+            raise ValueError(f"{name} must be a scalar, ({n_paths},) or ({n_obs}, {n_paths}); got shape {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{name} must be finite")
+        arrays[name] = a if a.ndim == 2 else np.broadcast_to(a, (n_paths,))
+    for name, ok, req in (("omega", arrays["omega"] > 0, "> 0"), ("alpha", arrays["alpha"] >= 0, ">= 0"),
+                          ("beta", arrays["beta"] >= 0, ">= 0"),
+                          ("gamma", arrays["alpha"] + arrays["gamma"] >= 0, ">= -alpha")):
+        if not np.all(ok):
+            raise ValueError(f"{name} must be {req}")
+    start = np.asarray(h0, dtype=float)
+    start = np.broadcast_to(start, (n_paths,)) if start.ndim == 0 else start
+    if start.shape != (n_paths,) or not np.all(start > 0) or not np.all(np.isfinite(start)):
+        raise ValueError(f"h0 must be a positive finite scalar or ({n_paths},) array")
+    j = {k: jnp.asarray(v, z.dtype) for k, v in arrays.items()}
+    r, h = _recursion_jit(z, j["mu"], j["omega"], j["alpha"], j["gamma"], j["beta"], jnp.asarray(start, z.dtype))
+    return Simulation(r, h)
 
 
 def simulate(key, n_obs: int, *, omega, alpha, beta, gamma=0.0, mu=0.0, nu=None, n_paths: int | None = None,

@@ -82,3 +82,29 @@ def test_arch_recovers_simulated_parameters():
 def test_bad_arguments(kw, word):
     with pytest.raises(ValueError, match=word):
         simulate(0, 100, **kw)
+
+
+def test_garch_paths_on_given_shocks():
+    """garch_paths runs simulate's recursion on the caller's shocks; a (T, N) parameter changes by day."""
+    from calibrator.simulate import garch_paths
+    rng = np.random.default_rng(5)
+    z = rng.standard_normal((300, 4))
+    omega, alpha, gamma, beta, mu = 0.02, 0.05, 0.08, 0.88, 0.03
+    sim = garch_paths(z, omega=omega, alpha=alpha, gamma=gamma, beta=beta, mu=mu, h0=0.5)
+    r, h = np.asarray(sim.returns), np.asarray(sim.conditional_variance)
+    np.testing.assert_allclose(h[0], 0.5)
+    np.testing.assert_allclose(r, mu + np.sqrt(h) * z, rtol=1e-12)
+    e = r - mu
+    np.testing.assert_allclose(h[1:], omega + (alpha + gamma * (e[:-1] < 0)) * e[:-1] ** 2 + beta * h[:-1], rtol=1e-12)
+    # a regime shift: omega doubles from day 150 on; before it the paths are the same
+    shifted = np.where(np.arange(300)[:, None] >= 150, 2 * omega, omega) * np.ones((1, 4))
+    sim2 = garch_paths(z, omega=shifted, alpha=alpha, gamma=gamma, beta=beta, mu=mu, h0=0.5)
+    h2 = np.asarray(sim2.conditional_variance)
+    np.testing.assert_array_equal(h2[:151], h[:151])
+    assert np.all(h2[151:] > h[151:])
+    with pytest.raises(ValueError, match="omega"):
+        garch_paths(z, omega=np.ones((10, 4)), alpha=alpha, beta=beta, h0=0.5)
+    with pytest.raises(ValueError, match="h0"):
+        garch_paths(z, omega=omega, alpha=alpha, beta=beta, h0=-1.0)
+    with pytest.raises(ValueError, match="shocks"):
+        garch_paths(z[:, 0], omega=omega, alpha=alpha, beta=beta, h0=0.5)
