@@ -1,0 +1,602 @@
+"""Backtests of one-day-ahead value at risk: rolling GARCH (MLE or neural) and historical-simulation
+forecasts, Kupiec's proportion-of-failures test and Christoffersen's independence and
+conditional-coverage tests.
+
+Conventions (as in value_at_risk.py): returns are log returns, in percent when ``percent=True`` (the
+scale the GARCH fits expect); VaR and CVaR are *losses*, positive numbers in the units of the returns.
+At level 0.99 the VaR is the loss exceeded with probability 1%. Day t is an *exception* when the
+realised loss exceeds the forecast, -r_t > VaR_t.
+
+Rolling forecasts use only the ``window`` returns before the forecast day (no look-ahead):
+
+* "mle" / "nn": a GARCH fit (``fit_garch``) on the trailing window every ``refit_every`` days, all the
+  windows stacked as the columns of a few batched calls of one fixed shape (the last chunk padded, so
+  nothing recompiles). The refit day's variance is the fit's one-step forecast ``forecast(1)[:, 0]``;
+  on the days until the next refit the variance recursion runs forward with the same parameters,
+  h_{t+1} = omega + (alpha + gamma 1{e_t < 0}) e_t^2 + beta h_t, e_t = r_t - mu. VaR and CVaR come
+  from the fit's innovation law (``normal_var_cvar``, or ``t_var_cvar`` with the fit's nu).
+* "historical": the empirical quantile of the trailing window's losses (``empirical_var_cvar``),
+  recomputed every day.
+
+A window whose fit fails (status "error") gives NaN VaR on every day that depends on it; such days
+are counted (``attrs["info"]``) and left out of the tests, never filled in.
+"""
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy import stats
+
+from .garch_fit import fit_garch
+from .value_at_risk import empirical_var_cvar, normal_var_cvar, t_var_cvar
+
+__all__ = ["kupiec_test", "christoffersen_test", "conditional_coverage_test", "KupiecResult",
+           "ChristoffersenResult", "CoverageResult", "rolling_var", "var_backtest", "backtest_table",
+           "VarBacktest", "plot_var_backtest", "var_column", "cvar_column", "BACKTEST_METHODS"]
+
+BACKTEST_METHODS = ("mle", "nn", "historical")
+MIN_GARCH_WINDOW = 100      # fit_garch refuses shorter series
+MIN_HISTORICAL_WINDOW = 2   # empirical_var_cvar needs two returns
+MAX_CHUNK = 512             # windows per batched fit call (a fixed shape: one compile per spec)
+MIN_CHUNK = 32
+
+
+# ---------------------------------------------------------------------------------------------- tests
+class KupiecResult(NamedTuple):
+    """Kupiec (1995) proportion-of-failures test. statistic: LR_pof (chi2 with 1 dof under H0: the
+    exception probability is 1 - level); p_value; exceptions x, days n, rate x/n, expected_rate."""
+    statistic: float
+    p_value: float
+    exceptions: int
+    days: int
+    rate: float
+    expected_rate: float
+
+
+class ChristoffersenResult(NamedTuple):
+    """Christoffersen (1998) independence test on the n - 1 day-to-day transitions of the exception
+    indicator. n_ij = number of days in state i followed by a day in state j (1 = exception);
+    pi01 = n01 / (n00 + n01), pi11 = n11 / (n10 + n11) (NaN when its denominator is 0), pi = (n01 + n11)
+    / (n - 1). statistic: LR_ind (chi2 with 1 dof under H0: exceptions are independent); p_value."""
+    statistic: float
+    p_value: float
+    n00: int
+    n01: int
+    n10: int
+    n11: int
+    pi01: float
+    pi11: float
+    pi: float
+
+
+class CoverageResult(NamedTuple):
+    """Christoffersen's conditional coverage test: statistic LR_cc = LR_pof + LR_ind (chi2 with 2 dof
+    under H0: correct rate and independence), p_value, and the two component results."""
+    statistic: float
+    p_value: float
+    kupiec: KupiecResult
+    christoffersen: ChristoffersenResult
+
+
+def _xlogy(k, p) -> float:
+    """k log p with 0 log(anything) = 0 (a count of zero contributes nothing to a likelihood)."""
+    return 0.0 if k == 0 else float(k) * math.log(p)
+
+
+def _check_level(level, name: str = "level") -> float:
+    try:
+        lv = float(level)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number strictly between 0 and 1 (e.g. 0.99), got {level!r}") from None
+    if not 0.0 < lv < 1.0:
+        raise ValueError(f"{name} must lie strictly between 0 and 1 (e.g. 0.99), got {level!r}")
+    return lv
+
+
+def _check_levels(levels) -> np.ndarray:
+    try:
+        lv = None if isinstance(levels, str) else np.atleast_1d(np.asarray(levels, dtype=float))
+    except (TypeError, ValueError):
+        lv = None
+    if lv is None or lv.ndim != 1 or lv.size == 0 or not np.all((lv > 0) & (lv < 1)):
+        raise ValueError(f"levels must be one or more numbers strictly between 0 and 1 (e.g. (0.95, 0.99)), "
+                         f"got {levels!r}")
+    if len(np.unique(lv)) != lv.size:
+        raise ValueError(f"levels must not repeat, got {levels!r}")
+    return lv
+
+
+def _check_exceptions(exceptions, min_days: int = 1) -> np.ndarray:
+    """A 1-D sequence of 0/1 (or bools) -> bool array; ValueError naming ``exceptions`` otherwise."""
+    try:
+        x = np.asarray(exceptions, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"exceptions must be a 1-D sequence of 0/1 or booleans, got {type(exceptions).__name__}") \
+            from None
+    if x.ndim != 1:
+        raise ValueError(f"exceptions must be 1-D (one indicator per day), got shape {x.shape}")
+    if x.size < min_days:
+        raise ValueError(f"exceptions needs at least {min_days} day(s), got {x.size}")
+    if np.isnan(x).any():
+        raise ValueError(f"exceptions contains NaN (first at position {int(np.argmax(np.isnan(x)))}); drop the "
+                         f"days without a forecast first")
+    bad = (x != 0) & (x != 1)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"exceptions must be binary (0/1 or booleans); position {i} holds {x[i]!r}")
+    return x.astype(bool)
+
+
+def kupiec_test(exceptions, level) -> KupiecResult:
+    """Kupiec's proportion-of-failures likelihood-ratio test (Kupiec 1995).
+
+    exceptions: 1-D sequence of n daily indicators (1/True = the loss exceeded the VaR).
+    level: the VaR level (e.g. 0.99), so the exception probability under H0 is p = 1 - level.
+
+    LR_pof = -2 ln[(1 - p)^(n - x) p^x] + 2 ln[(1 - x/n)^(n - x) (x/n)^x], with 0 ln 0 = 0 (so x = 0
+    and x = n are fine), p-value from chi2(1).
+    """
+    e = _check_exceptions(exceptions)
+    lv = _check_level(level)
+    p = 1.0 - lv
+    n, x = int(e.size), int(e.sum())
+    rate = x / n
+    null = _xlogy(n - x, 1.0 - p) + _xlogy(x, p)
+    alt = _xlogy(n - x, 1.0 - rate) + _xlogy(x, rate)
+    lr = max(-2.0 * null + 2.0 * alt, 0.0)   # >= 0 in exact arithmetic (x/n maximises the likelihood)
+    return KupiecResult(lr, float(stats.chi2.sf(lr, 1)), x, n, rate, p)
+
+
+def _transitions(e: np.ndarray):
+    prev, nxt = e[:-1], e[1:]
+    return (int(np.sum(~prev & ~nxt)), int(np.sum(~prev & nxt)), int(np.sum(prev & ~nxt)), int(np.sum(prev & nxt)))
+
+
+def christoffersen_test(exceptions) -> ChristoffersenResult:
+    """Christoffersen's independence likelihood-ratio test (Christoffersen 1998).
+
+    exceptions: 1-D sequence of n >= 2 daily indicators. From the transition counts n00, n01, n10, n11
+    (see ``ChristoffersenResult``):
+
+    LR_ind = -2 ln[(1 - pi)^(n00 + n10) pi^(n01 + n11)]
+             + 2 ln[(1 - pi01)^n00 pi01^n01 (1 - pi11)^n10 pi11^n11],
+
+    with 0 ln 0 = 0: no exceptions, all exceptions, n11 = 0 and the like need no special case (a
+    probability whose denominator is 0 only multiplies zero counts). p-value from chi2(1).
+    """
+    e = _check_exceptions(exceptions, min_days=2)
+    n00, n01, n10, n11 = _transitions(e)
+    m = n00 + n01 + n10 + n11
+    pi = (n01 + n11) / m
+    pi01 = n01 / (n00 + n01) if n00 + n01 else math.nan
+    pi11 = n11 / (n10 + n11) if n10 + n11 else math.nan
+    null = _xlogy(n00 + n10, 1.0 - pi) + _xlogy(n01 + n11, pi)
+    alt = _xlogy(n00, 1.0 - pi01) + _xlogy(n01, pi01) + _xlogy(n10, 1.0 - pi11) + _xlogy(n11, pi11)
+    lr = max(-2.0 * null + 2.0 * alt, 0.0)
+    return ChristoffersenResult(lr, float(stats.chi2.sf(lr, 1)), n00, n01, n10, n11, pi01, pi11, pi)
+
+
+def conditional_coverage_test(exceptions, level) -> CoverageResult:
+    """Christoffersen's conditional coverage test: LR_cc = LR_pof (``kupiec_test``) + LR_ind
+    (``christoffersen_test``), p-value from chi2(2). exceptions: n >= 2 daily 0/1 indicators; level:
+    the VaR level."""
+    k = kupiec_test(exceptions, level)
+    c = christoffersen_test(exceptions)
+    lr = k.statistic + c.statistic
+    return CoverageResult(lr, float(stats.chi2.sf(lr, 2)), k, c)
+
+
+# -------------------------------------------------------------------------------- rolling forecasts
+def _level_name(level: float) -> str:
+    return format(round(100.0 * float(level), 6), "g")
+
+
+def var_column(level) -> str:
+    """Column name of the VaR at ``level`` in ``rolling_var``'s output, e.g. 0.99 -> "var_99"."""
+    return f"var_{_level_name(level)}"
+
+
+def cvar_column(level) -> str:
+    """Column name of the CVaR at ``level`` in ``rolling_var``'s output, e.g. 0.975 -> "cvar_97.5"."""
+    return f"cvar_{_level_name(level)}"
+
+
+def _check_returns(returns) -> tuple[np.ndarray, pd.Index]:
+    if isinstance(returns, pd.DataFrame):
+        if returns.shape[1] != 1:
+            raise ValueError(f"returns must be one series (a 1-D array or a pandas Series), got a DataFrame with "
+                             f"{returns.shape[1]} columns")
+        returns = returns.iloc[:, 0]
+    if isinstance(returns, pd.Series):
+        index = returns.index
+        values = returns.to_numpy()
+    else:
+        values = np.asarray(returns)
+        index = None
+    try:
+        x = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError("returns must be numeric (log returns, percent)") from None
+    if x.ndim != 1:
+        raise ValueError(f"returns must be 1-D (one series), got shape {x.shape}")
+    bad = ~np.isfinite(x)
+    if bad.any():
+        i = int(np.argmax(bad))
+        where = f"position {i}" + ("" if index is None else f" ({index[i]!r})")
+        raise ValueError(f"returns contains a non-finite value ({x[i]!r}) at {where}; drop or fill it first")
+    if index is None:
+        index = pd.RangeIndex(x.size)
+    return x, index
+
+
+def _check_int(value, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _chunk_size(n_fits: int, max_chunk: int) -> int:
+    """A power of two between MIN_CHUNK and max_chunk: every batched call of a run has this shape."""
+    size = MIN_CHUNK
+    while size < n_fits and size < max_chunk:
+        size *= 2
+    return max(1, min(size, max_chunk))
+
+
+def _batched_fits(x, starts, window, *, method, vol, dist, mean, percent, chunk, caught):
+    """Fit the windows x[s : s + window] for s in ``starts`` in chunks of one fixed shape.
+
+    Returns a dict of (n_fits,) arrays: omega, alpha, beta, gamma, mu, nu, h1 (next-day variance),
+    status, ood (nn only), and timings."""
+    n = len(starts)
+    size = _chunk_size(n, chunk)
+    keys = ("omega", "alpha", "beta", "gamma", "mu", "nu", "h1")
+    out = {k: np.full(n, np.nan) for k in keys}
+    out["status"] = np.full(n, "error", dtype=object)
+    out["ood"] = np.zeros(n, bool)
+    windows = sliding_window_view(x, window)
+    times = []
+    for lo in range(0, n, size):
+        idx = np.arange(lo, min(lo + size, n))
+        cols = starts[idx]
+        cols = np.concatenate([cols, np.full(size - idx.size, cols[0])])   # pad with a real window
+        y = np.ascontiguousarray(windows[cols].T)                           # (window, size)
+        t0 = time.perf_counter()
+        with warnings.catch_warnings(record=True) as rec:
+            warnings.simplefilter("always")
+            if method == "nn":
+                fit = fit_garch(y, method="nn", vol=vol, dist=dist, mean=mean, percent=percent, fallback=None)
+            else:
+                fit = fit_garch(y, method="mle", vol=vol, dist=dist, mean=mean, percent=percent)
+        times.append(time.perf_counter() - t0)
+        caught.extend(rec)
+        k = idx.size
+        for name in ("omega", "alpha", "beta", "gamma", "mu"):
+            out[name][idx] = fit._vec(name)[:k]
+        if fit.nu is not None:
+            out["nu"][idx] = fit._vec("nu")[:k]
+        out["h1"][idx] = np.atleast_2d(fit.forecast(1))[:k, 0]
+        out["status"][idx] = np.atleast_1d(np.asarray(fit.status, dtype=object))[:k]
+        if method == "nn":
+            out["ood"][idx] = np.atleast_1d(np.asarray(fit.ood, dtype=bool))[:k]
+    out["seconds"] = float(sum(times))
+    out["first_call_seconds"] = float(times[0]) if times else 0.0
+    out["calls"] = len(times)
+    return out
+
+
+def _summarise_warnings(caught, method):
+    """Re-emit each warning category seen in the batched fits once (not once per chunk)."""
+    seen = {}
+    for w in caught:
+        seen.setdefault(w.category, [w.message, 0])
+        seen[w.category][1] += 1
+    for cat, (msg, count) in seen.items():
+        if cat.__name__ == "OutOfDistributionWarning":   # reported through info["nn_ood"] instead
+            continue
+        warnings.warn(f"rolling_var(method={method!r}): {count} batched fit call(s) warned; first: {msg}", cat,
+                      stacklevel=3)
+
+
+def rolling_var(returns, *, window: int = 1000, levels=(0.95, 0.99), method: str = "mle", refit_every: int = 1,
+                vol: str = "garch", dist: str = "normal", mean: str = "zero", percent: bool = True,
+                nn_fallback: str | None = "mle", chunk: int = MAX_CHUNK) -> pd.DataFrame:
+    """Rolling one-day-ahead VaR and CVaR forecasts for every day after the first ``window``.
+
+    returns: one series of log returns (1-D array or pandas Series; percent with ``percent=True``), T of
+        them, no NaN/inf. The forecast for day t (t = window, ..., T - 1) uses only r_{t-window..t-1}.
+    window: trailing window length in days (>= 100 for "mle"/"nn", >= 2 for "historical"); T > window.
+    levels: VaR levels in (0, 1), e.g. (0.95, 0.99).
+    method: "mle" (exact GARCH maximum likelihood), "nn" (the neural calibrator, GARCH(1,1) only) or
+        "historical" (rolling historical simulation; recomputed every day, ``refit_every`` is ignored).
+    refit_every: refit the GARCH model every this many days (1 = daily); in between, the variance
+        recursion runs forward with the last parameters and the realised returns.
+    vol, dist, mean, percent: the GARCH specification passed to ``fit_garch`` ("garch" | "gjr",
+        "normal" | "t", "zero" | "constant").
+    nn_fallback: for method="nn", "mle" (default) refits by MLE the windows the network flags as out of
+        its training distribution; None keeps the network's estimates for them (counted either way).
+    chunk: largest number of windows per batched fit call (a power of two keeps shapes few).
+
+    Returns a DataFrame indexed by the forecast day (the returns' index), one row per day, columns:
+        return (the realised r_t), mu (forecast mean; 0 for "historical"), sigma (forecast standard
+        deviation, sqrt h_t; NaN for "historical"), omega, alpha, beta, gamma, nu (the GARCH parameters
+        in use that day, units of returns squared for omega; nu NaN for dist="normal"; all NaN for
+        "historical"), var_<L>, cvar_<L> for each level (e.g. var_99,
+        cvar_99; losses, units of the returns), refit (True on the days a fit was made), status (the
+        status of the fit in use: "ok" / "not_converged" / "error"; "ok" for "historical"), source
+        ("mle", "nn", or "historical": what produced the parameters in use).
+    ``attrs["info"]`` holds counts (fits, error / not-converged fits, NaN days, NN windows out of
+    distribution and refitted by MLE) and the seconds spent fitting (``first_call_seconds`` includes
+    the compile). A fit with status "error" gives NaN VaR/CVaR for every day it covers; a
+    "not_converged" fit is used (its estimate is usually close) but counted.
+    """
+    x, index = _check_returns(returns)
+    if not isinstance(method, str) or method.lower() not in BACKTEST_METHODS:
+        raise ValueError(f"method={method!r} is not supported; choose one of {', '.join(map(repr, BACKTEST_METHODS))}")
+    method = method.lower()
+    lv = _check_levels(levels)
+    garch = method != "historical"
+    window = _check_int(window, "window", MIN_GARCH_WINDOW if garch else MIN_HISTORICAL_WINDOW)
+    refit_every = _check_int(refit_every, "refit_every", 1)
+    chunk = _check_int(chunk, "chunk", 1)
+    if nn_fallback not in (None, "mle"):
+        raise ValueError(f"nn_fallback={nn_fallback!r} is not supported; choose 'mle' or None")
+    T = x.size
+    if T <= window:
+        raise ValueError(f"returns has {T} observations but window={window}: at least window + 1 are needed "
+                         f"for one forecast")
+    n_days = T - window
+    realised = x[window:]
+    var = np.full((n_days, lv.size), np.nan)
+    cvar = np.full((n_days, lv.size), np.nan)
+    mu_day = np.zeros(n_days)
+    sigma_day = np.full(n_days, np.nan)
+    refit = np.zeros(n_days, bool)
+    status_day = np.full(n_days, "ok", dtype=object)
+    source_day = np.full(n_days, method, dtype=object)
+    params = {name: np.full(n_days, np.nan) for name in ("omega", "alpha", "beta", "gamma", "nu")}
+    info = {"method": method, "window": window, "refit_every": refit_every if garch else 1,
+            "levels": tuple(float(v) for v in lv), "days": n_days}
+
+    if not garch:
+        windows = sliding_window_view(x, window)[:n_days]      # row i = r_{i .. i+window-1}, before day window+i
+        t0 = time.perf_counter()
+        for lo in range(0, n_days, 1024):
+            v, c = empirical_var_cvar(windows[lo:lo + 1024], lv, axis=1)   # (L, rows)
+            var[lo:lo + 1024], cvar[lo:lo + 1024] = v.T, c.T
+        refit[:] = True
+        info.update(fits=n_days, fit_seconds=time.perf_counter() - t0, first_call_seconds=0.0)
+    else:
+        starts = np.arange(0, n_days, refit_every)             # fit day i uses r_{i .. i+window-1}
+        caught = []
+        fits = _batched_fits(x, starts, window, method=method, vol=vol, dist=dist, mean=mean, percent=percent,
+                             chunk=chunk, caught=caught)
+        source = np.full(starts.size, method, dtype=object)
+        n_ood = int(fits["ood"].sum())
+        seconds, first = fits["seconds"], fits["first_call_seconds"]
+        if method == "nn" and nn_fallback == "mle" and n_ood:
+            which = np.flatnonzero(fits["ood"])
+            redo = _batched_fits(x, starts[which], window, method="mle", vol=vol, dist=dist, mean=mean,
+                                 percent=percent, chunk=chunk, caught=caught)
+            for name in ("omega", "alpha", "beta", "gamma", "mu", "nu", "h1", "status"):
+                fits[name][which] = redo[name]
+            source[which] = "mle"
+            seconds += redo["seconds"]
+            info["fallback_seconds"] = redo["seconds"]
+        _summarise_warnings(caught, method)
+        if method == "nn" and nn_fallback is None and n_ood:
+            warnings.warn(f"rolling_var(method='nn'): the network flagged {n_ood} of {starts.size} windows as "
+                          f"out of its training distribution and their estimates were used (nn_fallback=None)",
+                          stacklevel=2)
+
+        # the parameters in use on each day, and the variance path between refits
+        which_fit = np.arange(n_days) // refit_every
+        omega, alpha, beta, gamma, mu, nu = (fits[k][which_fit] for k in ("omega", "alpha", "beta", "gamma", "mu",
+                                                                           "nu"))
+        h = np.full(n_days, np.nan)
+        h[starts] = fits["h1"]
+        for j in range(1, refit_every):
+            days = starts + j
+            days = days[days < n_days]
+            e = x[window + days - 1] - mu[days]                 # r_{t-1} - mu, known on day t
+            h[days] = (omega[days] + (alpha[days] + gamma[days] * (e < 0)) * e * e + beta[days] * h[days - 1])
+        status_day = fits["status"][which_fit]
+        source_day = source[which_fit]
+        usable = (status_day != "error") & np.isfinite(h) & (h > 0) & np.isfinite(mu)
+        if dist == "t":
+            usable &= np.isfinite(nu) & (nu > 2)
+        sig = np.sqrt(np.where(usable, h, 1.0))
+        m = np.where(usable, mu, 0.0)
+        if dist == "t":
+            v, c = t_var_cvar(sig[:, None], lv[None, :], np.where(usable, nu, 10.0)[:, None], m[:, None])
+        else:
+            v, c = normal_var_cvar(sig[:, None], lv[None, :], m[:, None])
+        var = np.where(usable[:, None], v, np.nan)
+        cvar = np.where(usable[:, None], c, np.nan)
+        sigma_day = np.where(usable, sig, np.nan)
+        params = {"omega": omega, "alpha": alpha, "beta": beta, "gamma": gamma, "nu": nu}
+        mu_day = np.where(usable, mu, np.nan)
+        refit[starts] = True
+        st = fits["status"]
+        info.update(fits=int(starts.size), fit_errors=int(np.sum(st == "error")),
+                    fits_not_converged=int(np.sum(st == "not_converged")), fit_seconds=seconds,
+                    first_call_seconds=first, batched_calls=fits["calls"])
+        if method == "nn":
+            info.update(nn_ood=n_ood, nn_fallback_mle=int(np.sum(source == "mle")))
+    info["nan_days"] = int(np.sum(np.isnan(var).any(axis=1)))
+    if info["nan_days"]:
+        warnings.warn(f"rolling_var(method={method!r}): {info['nan_days']} of {n_days} days have no forecast "
+                      f"(failed fits); they are NaN, see attrs['info']", stacklevel=2)
+
+    frame = pd.DataFrame({"return": realised, "mu": mu_day, "sigma": sigma_day}, index=index[window:])
+    for name, values in params.items():
+        frame[name] = values
+    for k, level in enumerate(lv):
+        frame[var_column(level)] = var[:, k]
+        frame[cvar_column(level)] = cvar[:, k]
+    frame["refit"] = refit
+    frame["status"] = status_day
+    frame["source"] = source_day
+    frame.attrs["info"] = info
+    return frame
+
+
+# --------------------------------------------------------------------------------------- backtests
+class VarBacktest(NamedTuple):
+    """What ``var_backtest`` returns: the summary ``table`` (one row per method and level, see
+    ``backtest_table``), the rolling ``forecasts`` (method -> ``rolling_var`` DataFrame) and ``info``
+    (method -> the run's counts and timings)."""
+    table: pd.DataFrame
+    forecasts: dict
+    info: dict
+
+
+def _frame_levels(frame: pd.DataFrame) -> list[float]:
+    return [float(c[4:]) / 100.0 for c in frame.columns if c.startswith("var_")]
+
+
+def backtest_table(forecasts, levels=None) -> pd.DataFrame:
+    """Exception counts and coverage tests of rolling VaR forecasts.
+
+    forecasts: method name -> DataFrame with a ``return`` column and ``var_<L>`` / ``cvar_<L>`` columns
+        (``rolling_var``'s output), or one such DataFrame.
+    levels: the levels to test (default: every var_<L> column found).
+
+    Returns one row per (method, level) with: days (with a forecast), missing (NaN forecasts, left out),
+    exceptions (loss -r_t > VaR_t), rate, expected_rate (1 - level), kupiec_lr, kupiec_p, ind_lr, ind_p
+    (Christoffersen independence), cc_lr, cc_p (conditional coverage), mean_var, mean_cvar (losses, units
+    of the returns), and an expected-shortfall check on the exception days: es_loss (mean realised loss),
+    es_forecast (mean forecast CVaR), es_ratio = es_loss / es_forecast (about 1 if the CVaR is right).
+    """
+    if isinstance(forecasts, pd.DataFrame):
+        forecasts = {forecasts.attrs.get("info", {}).get("method", "forecast"): forecasts}
+    if not isinstance(forecasts, dict) or not forecasts:
+        raise ValueError("forecasts must be a DataFrame from rolling_var or a non-empty dict of them")
+    rows = []
+    for name, frame in forecasts.items():
+        if "return" not in frame.columns:
+            raise ValueError(f"forecasts[{name!r}] has no 'return' column")
+        lvls = _frame_levels(frame) if levels is None else list(_check_levels(levels))
+        for level in lvls:
+            vc, cc = var_column(level), cvar_column(level)
+            if vc not in frame.columns:
+                raise ValueError(f"forecasts[{name!r}] has no {vc!r} column (levels={levels!r})")
+            ok = frame[vc].notna().to_numpy()
+            loss = -frame["return"].to_numpy()[ok]
+            v = frame[vc].to_numpy()[ok]
+            c = frame[cc].to_numpy()[ok] if cc in frame.columns else np.full(v.size, np.nan)
+            exc = loss > v
+            row = {"method": name, "level": float(level), "days": int(ok.sum()), "missing": int((~ok).sum()),
+                   "exceptions": int(exc.sum())}
+            if exc.size >= 2:
+                cov = conditional_coverage_test(exc, level)
+                k, ind = cov.kupiec, cov.christoffersen
+                row.update(rate=k.rate, expected_rate=k.expected_rate, kupiec_lr=k.statistic, kupiec_p=k.p_value,
+                           ind_lr=ind.statistic, ind_p=ind.p_value, cc_lr=cov.statistic, cc_p=cov.p_value)
+            else:
+                row.update(rate=np.nan, expected_rate=1.0 - level, kupiec_lr=np.nan, kupiec_p=np.nan,
+                           ind_lr=np.nan, ind_p=np.nan, cc_lr=np.nan, cc_p=np.nan)
+            row.update(mean_var=float(np.mean(v)) if v.size else np.nan,
+                       mean_cvar=float(np.mean(c)) if c.size else np.nan)
+            if exc.any():
+                es_loss, es_fc = float(np.mean(loss[exc])), float(np.mean(c[exc]))
+                row.update(es_loss=es_loss, es_forecast=es_fc, es_ratio=es_loss / es_fc)
+            else:
+                row.update(es_loss=np.nan, es_forecast=np.nan, es_ratio=np.nan)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def var_backtest(returns, *, methods=BACKTEST_METHODS, levels=(0.95, 0.99), window: int = 1000,
+                 refit_every: int = 1, vol: str = "garch", dist: str = "normal", mean: str = "zero",
+                 percent: bool = True, nn_fallback: str | None = "mle") -> VarBacktest:
+    """Rolling one-day-ahead VaR backtest of several methods on one return series.
+
+    returns: log returns (percent with percent=True), 1-D array or pandas Series (a DatetimeIndex is
+        kept). methods: any of "mle", "nn", "historical". levels, window, refit_every, vol, dist, mean,
+        percent, nn_fallback: as in ``rolling_var`` (the same for every method; "historical" ignores the
+        GARCH options).
+
+    Returns ``VarBacktest(table, forecasts, info)``: ``table`` from ``backtest_table`` (one row per method
+    and level, plus a ``seconds`` column: wall time of that method's rolling forecasts, compile
+    included), ``forecasts`` (method -> ``rolling_var`` DataFrame, e.g. for ``plot_var_backtest``) and
+    ``info`` (method -> ``attrs["info"]`` of its forecasts).
+    """
+    if isinstance(methods, str):
+        methods = (methods,)
+    methods = tuple(methods)
+    if not methods or any(not isinstance(m, str) or m.lower() not in BACKTEST_METHODS for m in methods):
+        raise ValueError(f"methods must be a non-empty subset of {BACKTEST_METHODS}, got {methods!r}")
+    if len(set(m.lower() for m in methods)) != len(methods):
+        raise ValueError(f"methods must not repeat, got {methods!r}")
+    lv = _check_levels(levels)
+    forecasts, info, seconds = {}, {}, {}
+    for m in methods:
+        t0 = time.perf_counter()
+        forecasts[m] = rolling_var(returns, window=window, levels=lv, method=m, refit_every=refit_every, vol=vol,
+                                   dist=dist, mean=mean, percent=percent, nn_fallback=nn_fallback)
+        seconds[m] = time.perf_counter() - t0
+        info[m] = dict(forecasts[m].attrs["info"], seconds=seconds[m])
+    table = backtest_table(forecasts, lv)
+    table["seconds"] = table["method"].map(seconds)
+    return VarBacktest(table, forecasts, info)
+
+
+# -------------------------------------------------------------------------------------------- plot
+def plot_var_backtest(forecasts, path, *, levels=None, methods=None, title: str | None = None,
+                      figsize=(12.0, 4.0), dpi: int = 120) -> Path:
+    """Plot rolling VaR forecasts against the realised returns and write a PNG.
+
+    forecasts: a ``VarBacktest``, a dict method -> ``rolling_var`` DataFrame, or one such DataFrame.
+    path: the PNG file to write (its folder must exist). levels: which levels to draw (default: all
+    found), one panel per level. methods: which methods (default: all). Each panel shows the returns
+    (grey), each method's VaR as a return threshold (-VaR) and its exceptions (markers at the return).
+    Uses matplotlib's Agg canvas directly (no pyplot, no global backend change). Returns the path.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if isinstance(forecasts, VarBacktest):
+        forecasts = forecasts.forecasts
+    if isinstance(forecasts, pd.DataFrame):
+        forecasts = {forecasts.attrs.get("info", {}).get("method", "forecast"): forecasts}
+    if not isinstance(forecasts, dict) or not forecasts:
+        raise ValueError("forecasts must be a VarBacktest, a DataFrame from rolling_var or a dict of them")
+    names = list(forecasts) if methods is None else list(methods)
+    missing = [m for m in names if m not in forecasts]
+    if missing:
+        raise ValueError(f"methods {missing} are not in forecasts (have {list(forecasts)})")
+    first = forecasts[names[0]]
+    lvls = _frame_levels(first) if levels is None else list(_check_levels(levels))
+    path = Path(path)
+    fig = Figure(figsize=(figsize[0], figsize[1] * len(lvls)), dpi=dpi)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(lvls), 1, squeeze=False, sharex=True)[:, 0]
+    colours = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
+    markers = ["o", "s", "^"]
+    for ax, level in zip(axes, lvls):
+        vc = var_column(level)
+        ax.plot(first.index, first["return"], color="0.65", lw=0.5, label="return")
+        for k, name in enumerate(names):
+            frame = forecasts[name]
+            if vc not in frame.columns:
+                raise ValueError(f"forecasts[{name!r}] has no {vc!r} column")
+            colour = colours[k % len(colours)]
+            exc = (-frame["return"] > frame[vc]).to_numpy()
+            ax.plot(frame.index, -frame[vc], color=colour, lw=0.8, label=f"{name}: -VaR ({int(exc.sum())} exc.)")
+            # hollow markers of decreasing size, so that methods sharing an exception day stay visible
+            ax.scatter(frame.index[exc], frame["return"].to_numpy()[exc], s=max(36 - 10 * k, 8), marker=markers[k % 3],
+                       facecolors="none", edgecolors=colour, linewidths=0.8, zorder=3 + k)
+        ax.set_title(f"one-day VaR {100 * level:g}%" + (f" - {title}" if title else ""))
+        ax.set_ylabel("return")
+        ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
