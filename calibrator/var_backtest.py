@@ -1,6 +1,6 @@
 """Backtests of one-day-ahead value at risk: rolling GARCH (MLE or neural) and historical-simulation
-forecasts, Kupiec's proportion-of-failures test and Christoffersen's independence and
-conditional-coverage tests.
+forecasts, the table of exception counts and coverage tests, and a plot. The tests themselves (Kupiec,
+Christoffersen) live in ``calibrator.coverage_tests`` and are re-exported here.
 
 Conventions (as in value_at_risk.py): returns are log returns, in percent when ``percent=True`` (the
 scale the GARCH fits expect); VaR and CVaR are *losses*, positive numbers in the units of the returns.
@@ -23,7 +23,6 @@ are counted (``attrs["info"]``) and left out of the tests, never filled in.
 """
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from pathlib import Path
@@ -32,8 +31,9 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy import stats
 
+from .coverage_tests import (ChristoffersenResult, CoverageResult, KupiecResult, christoffersen_test,
+                             conditional_coverage_test, kupiec_test)
 from .garch_fit import fit_garch
 from .value_at_risk import empirical_var_cvar, normal_var_cvar, t_var_cvar
 
@@ -48,58 +48,7 @@ MAX_CHUNK = 512             # windows per batched fit call (a fixed shape: one c
 MIN_CHUNK = 32
 
 
-# ---------------------------------------------------------------------------------------------- tests
-class KupiecResult(NamedTuple):
-    """Kupiec (1995) proportion-of-failures test. statistic: LR_pof (chi2 with 1 dof under H0: the
-    exception probability is 1 - level); p_value; exceptions x, days n, rate x/n, expected_rate."""
-    statistic: float
-    p_value: float
-    exceptions: int
-    days: int
-    rate: float
-    expected_rate: float
-
-
-class ChristoffersenResult(NamedTuple):
-    """Christoffersen (1998) independence test on the n - 1 day-to-day transitions of the exception
-    indicator. n_ij = number of days in state i followed by a day in state j (1 = exception);
-    pi01 = n01 / (n00 + n01), pi11 = n11 / (n10 + n11) (NaN when its denominator is 0), pi = (n01 + n11)
-    / (n - 1). statistic: LR_ind (chi2 with 1 dof under H0: exceptions are independent); p_value."""
-    statistic: float
-    p_value: float
-    n00: int
-    n01: int
-    n10: int
-    n11: int
-    pi01: float
-    pi11: float
-    pi: float
-
-
-class CoverageResult(NamedTuple):
-    """Christoffersen's conditional coverage test: statistic LR_cc = LR_pof + LR_ind (chi2 with 2 dof
-    under H0: correct rate and independence), p_value, and the two component results."""
-    statistic: float
-    p_value: float
-    kupiec: KupiecResult
-    christoffersen: ChristoffersenResult
-
-
-def _xlogy(k, p) -> float:
-    """k log p with 0 log(anything) = 0 (a count of zero contributes nothing to a likelihood)."""
-    return 0.0 if k == 0 else float(k) * math.log(p)
-
-
-def _check_level(level, name: str = "level") -> float:
-    try:
-        lv = float(level)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number strictly between 0 and 1 (e.g. 0.99), got {level!r}") from None
-    if not 0.0 < lv < 1.0:
-        raise ValueError(f"{name} must lie strictly between 0 and 1 (e.g. 0.99), got {level!r}")
-    return lv
-
-
+# -------------------------------------------------------------------------------- rolling forecasts
 def _check_levels(levels) -> np.ndarray:
     try:
         lv = None if isinstance(levels, str) else np.atleast_1d(np.asarray(levels, dtype=float))
@@ -113,87 +62,6 @@ def _check_levels(levels) -> np.ndarray:
     return lv
 
 
-def _check_exceptions(exceptions, min_days: int = 1) -> np.ndarray:
-    """A 1-D sequence of 0/1 (or bools) -> bool array; ValueError naming ``exceptions`` otherwise."""
-    try:
-        x = np.asarray(exceptions, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"exceptions must be a 1-D sequence of 0/1 or booleans, got {type(exceptions).__name__}") \
-            from None
-    if x.ndim != 1:
-        raise ValueError(f"exceptions must be 1-D (one indicator per day), got shape {x.shape}")
-    if x.size < min_days:
-        raise ValueError(f"exceptions needs at least {min_days} day(s), got {x.size}")
-    if np.isnan(x).any():
-        raise ValueError(f"exceptions contains NaN (first at position {int(np.argmax(np.isnan(x)))}); drop the "
-                         f"days without a forecast first")
-    bad = (x != 0) & (x != 1)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError(f"exceptions must be binary (0/1 or booleans); position {i} holds {x[i]!r}")
-    return x.astype(bool)
-
-
-def kupiec_test(exceptions, level) -> KupiecResult:
-    """Kupiec's proportion-of-failures likelihood-ratio test (Kupiec 1995).
-
-    exceptions: 1-D sequence of n daily indicators (1/True = the loss exceeded the VaR).
-    level: the VaR level (e.g. 0.99), so the exception probability under H0 is p = 1 - level.
-
-    LR_pof = -2 ln[(1 - p)^(n - x) p^x] + 2 ln[(1 - x/n)^(n - x) (x/n)^x], with 0 ln 0 = 0 (so x = 0
-    and x = n are fine), p-value from chi2(1).
-    """
-    e = _check_exceptions(exceptions)
-    lv = _check_level(level)
-    p = 1.0 - lv
-    n, x = int(e.size), int(e.sum())
-    rate = x / n
-    null = _xlogy(n - x, 1.0 - p) + _xlogy(x, p)
-    alt = _xlogy(n - x, 1.0 - rate) + _xlogy(x, rate)
-    lr = max(-2.0 * null + 2.0 * alt, 0.0)   # >= 0 in exact arithmetic (x/n maximises the likelihood)
-    return KupiecResult(lr, float(stats.chi2.sf(lr, 1)), x, n, rate, p)
-
-
-def _transitions(e: np.ndarray):
-    prev, nxt = e[:-1], e[1:]
-    return (int(np.sum(~prev & ~nxt)), int(np.sum(~prev & nxt)), int(np.sum(prev & ~nxt)), int(np.sum(prev & nxt)))
-
-
-def christoffersen_test(exceptions) -> ChristoffersenResult:
-    """Christoffersen's independence likelihood-ratio test (Christoffersen 1998).
-
-    exceptions: 1-D sequence of n >= 2 daily indicators. From the transition counts n00, n01, n10, n11
-    (see ``ChristoffersenResult``):
-
-    LR_ind = -2 ln[(1 - pi)^(n00 + n10) pi^(n01 + n11)]
-             + 2 ln[(1 - pi01)^n00 pi01^n01 (1 - pi11)^n10 pi11^n11],
-
-    with 0 ln 0 = 0: no exceptions, all exceptions, n11 = 0 and the like need no special case (a
-    probability whose denominator is 0 only multiplies zero counts). p-value from chi2(1).
-    """
-    e = _check_exceptions(exceptions, min_days=2)
-    n00, n01, n10, n11 = _transitions(e)
-    m = n00 + n01 + n10 + n11
-    pi = (n01 + n11) / m
-    pi01 = n01 / (n00 + n01) if n00 + n01 else math.nan
-    pi11 = n11 / (n10 + n11) if n10 + n11 else math.nan
-    null = _xlogy(n00 + n10, 1.0 - pi) + _xlogy(n01 + n11, pi)
-    alt = _xlogy(n00, 1.0 - pi01) + _xlogy(n01, pi01) + _xlogy(n10, 1.0 - pi11) + _xlogy(n11, pi11)
-    lr = max(-2.0 * null + 2.0 * alt, 0.0)
-    return ChristoffersenResult(lr, float(stats.chi2.sf(lr, 1)), n00, n01, n10, n11, pi01, pi11, pi)
-
-
-def conditional_coverage_test(exceptions, level) -> CoverageResult:
-    """Christoffersen's conditional coverage test: LR_cc = LR_pof (``kupiec_test``) + LR_ind
-    (``christoffersen_test``), p-value from chi2(2). exceptions: n >= 2 daily 0/1 indicators; level:
-    the VaR level."""
-    k = kupiec_test(exceptions, level)
-    c = christoffersen_test(exceptions)
-    lr = k.statistic + c.statistic
-    return CoverageResult(lr, float(stats.chi2.sf(lr, 2)), k, c)
-
-
-# -------------------------------------------------------------------------------- rolling forecasts
 def _level_name(level: float) -> str:
     return format(round(100.0 * float(level), 6), "g")
 

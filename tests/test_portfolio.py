@@ -12,7 +12,7 @@ from calibrator import fit_garch
 from calibrator.portfolio import (BACKTEST_COLUMNS, black_litterman, ccc_covariance, embedded_asset_returns,
                                   mean_variance_weights, min_variance_closed_form, min_variance_weights,
                                   rebalanced_backtest)
-from calibrator.portfolio import _box, _polish, _slsqp
+from calibrator.portfolio_qp import _box, _polish, _slsqp
 from calibrator.warnings import GarchWarning
 
 
