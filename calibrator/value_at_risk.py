@@ -13,20 +13,21 @@ Horizons are in periods (days for daily data). The H-day return is the sum of H 
 * ``fhs`` (filtered historical simulation, Barone-Adesi et al. 1999): GARCH paths from the end of the
   sample whose shocks are resampled from the fit's own standardised residuals;
 * ``mc``: the same paths with shocks drawn from the fit's innovation law.
+The paths come from ``calibrator.stress.simulate_from_fit`` (also the stress-scenario generator).
+
+``portfolio_var`` does the same for a portfolio of the fitted series (constant conditional
+correlation; simulated shocks move together as the series' residuals did).
 """
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from .fit_result import GarchFit
-from .simulate import _innovations, garch_paths
 
-__all__ = ["normal_var_cvar", "t_var_cvar", "empirical_var_cvar", "garch_var", "standardised_residuals",
-           "VAR_METHODS"]
+__all__ = ["normal_var_cvar", "t_var_cvar", "empirical_var_cvar", "garch_var", "portfolio_var",
+           "standardised_residuals", "VAR_METHODS"]
 
 VAR_METHODS = ("parametric", "fhs", "mc")
 
@@ -96,18 +97,6 @@ def _check_horizons(horizons) -> np.ndarray:
     return hs.astype(int)
 
 
-def _simulated_sums(fit: GarchFit, horizon: int, n_paths: int, key, shocks_of) -> np.ndarray:
-    """Cumulative returns (horizon, N, n_paths) of GARCH paths from the end of the sample."""
-    n = len(fit.names)
-    h_next = np.atleast_2d(fit.forecast(1))[:, 0]   # h_T, known at the end of the sample
-    rep = lambda name: np.repeat(fit._vec(name), n_paths)   # noqa: E731 - series-major paths
-    z = shocks_of(key, (horizon, n * n_paths))
-    sim = garch_paths(z, omega=rep("omega"), alpha=rep("alpha"), beta=rep("beta"), gamma=rep("gamma"),
-                      mu=np.repeat(np.atleast_1d(np.asarray(fit.mu, dtype=float)), n_paths),
-                      h0=np.repeat(h_next, n_paths))
-    return np.cumsum(np.asarray(sim.returns, dtype=float), axis=0).reshape(horizon, n, n_paths)
-
-
 def garch_var(fit: GarchFit, *, levels=(0.95, 0.99), horizons=(1, 10), method: str = "parametric",
               returns=None, n_paths: int = 20_000, seed: int = 0) -> pd.DataFrame:
     """VaR and CVaR after the end of the fitted sample, for every series, level and horizon.
@@ -137,29 +126,11 @@ def garch_var(fit: GarchFit, *, levels=(0.95, 0.99), horizons=(1, 10), method: s
         else:
             var, cvar = normal_var_cvar(sigma, lv, mean[..., None])            # (N, H, L)
     else:
-        n_paths = int(n_paths)
-        if n_paths < 100:
-            raise ValueError(f"n_paths must be at least 100 for a simulated VaR, got {n_paths}")
-        key = jax.random.key(int(seed))
-        dtype = jnp.zeros(()).dtype
-        if method == "fhs":
-            if returns is None:
-                raise ValueError("method='fhs' needs returns=: the data the fit was made on")
-            z = np.atleast_2d(standardised_residuals(fit, returns).T).T      # (T, N)
-            z = np.where(np.isfinite(z), z, np.nan)
-            pool = jnp.asarray(z, dtype)
-            n = pool.shape[1]
-
-            def shocks_of(k, shape):
-                picks = jax.random.randint(k, (shape[0], n, n_paths), 0, pool.shape[0])
-                return pool[picks, jnp.arange(n)[None, :, None]].reshape(shape)
-        else:
-            nu = np.repeat(fit._vec("nu"), n_paths) if fit.dist == "t" else None
-
-            def shocks_of(k, shape):
-                return _innovations(k, shape, None if nu is None else jnp.asarray(nu, dtype), dtype)
-        sums = _simulated_sums(fit, int(hs.max()), n_paths, key, shocks_of)   # (Hmax, N, P)
-        var, cvar = empirical_var_cvar(sums[hs - 1], lv, axis=-1)             # (L, H, N)
+        from .stress import simulate_from_fit
+        _check_paths(n_paths)
+        paths = simulate_from_fit(fit, horizon=int(hs.max()), n_paths=n_paths, method=method, returns=returns,
+                                  correlated=False, seed=seed)
+        var, cvar = empirical_var_cvar(paths.cumulative[hs - 1], lv, axis=-1)    # (L, H, N)
         var, cvar = np.transpose(var, (2, 1, 0)), np.transpose(cvar, (2, 1, 0))
     rows = []
     for i, name in enumerate(fit.names):
@@ -170,3 +141,62 @@ def garch_var(fit: GarchFit, *, levels=(0.95, 0.99), horizons=(1, 10), method: s
                              "var": np.nan if bad else float(var[i, j, k]),
                              "cvar": np.nan if bad else float(cvar[i, j, k])})
     return pd.DataFrame(rows)
+
+
+def _check_paths(n_paths) -> None:
+    if isinstance(n_paths, bool) or not float(n_paths).is_integer() or int(n_paths) < 100:
+        raise ValueError(f"n_paths must be an integer >= 100 for a simulated VaR, got {n_paths!r}")
+
+
+def portfolio_var(fit: GarchFit, returns, weights, *, levels=(0.95, 0.99), horizons=(1, 10),
+                  method: str = "parametric", n_paths: int = 20_000, seed: int = 0) -> pd.DataFrame:
+    """VaR and CVaR of a portfolio of the fitted series after the end of the sample.
+
+    fit: a batch ``GarchFit`` (one column per asset, same dates); returns: the (T, N) data it was made on;
+    weights: (N,) fractions of wealth (a dict or Series keyed by the fit's names also works).
+    method: "parametric": normal with variance w' S_H w, S_H the constant-conditional-correlation
+        covariance of the H-period return (``calibrator.portfolio.ccc_covariance``), mean H w' mu, loss
+        -sum_j w_j R_j (first order in the returns); "fhs" / "mc": joint GARCH paths (whole days of
+        residuals, or correlated draws from the fit's law), loss -sum_j w_j (exp(R_j) - 1) of the
+        buy-and-hold portfolio over the horizon (exact), R_j the asset's H-period log return.
+    Losses in the units of the returns (percent of wealth for a percent fit). Returns a DataFrame with
+    columns horizon, level, method, var, cvar.
+    """
+    if not isinstance(fit, GarchFit) or fit.single:
+        raise ValueError("fit must be a batch GarchFit (fit_garch on a 2-D array or DataFrame, one column per asset)")
+    if method not in VAR_METHODS:
+        raise ValueError(f"method={method!r} is not supported; choose one of {', '.join(map(repr, VAR_METHODS))}")
+    w = _portfolio_weights(weights, list(fit.names))
+    lv = np.atleast_1d(_levels(levels))
+    hs = _check_horizons(horizons)
+    if method == "parametric":
+        from .portfolio import ccc_covariance
+        mean = float(np.atleast_1d(np.asarray(fit.mu, dtype=float)) @ w)
+        sigma = np.array([np.sqrt(w @ ccc_covariance(fit, returns, horizon=int(h)).covariance @ w) for h in hs])
+        var, cvar = normal_var_cvar(sigma[:, None], lv, (mean * hs)[:, None])          # (H, L)
+    else:
+        from .stress import simulate_from_fit
+        _check_paths(n_paths)
+        paths = simulate_from_fit(fit, horizon=int(hs.max()), n_paths=n_paths, method=method, returns=returns,
+                                  correlated=True, seed=seed)
+        scale = 100.0 if fit.percent else 1.0
+        growth = np.expm1(paths.cumulative[hs - 1] / scale) * scale                       # (H, N, P)
+        var, cvar = empirical_var_cvar(np.einsum("n,hnp->hp", w, growth), lv, axis=-1)  # (L, H)
+        var, cvar = var.T, cvar.T
+    return pd.DataFrame([{"horizon": int(h), "level": float(level), "method": method, "var": float(var[j, k]),
+                          "cvar": float(cvar[j, k])} for j, h in enumerate(hs) for k, level in enumerate(lv)])
+
+
+def _portfolio_weights(weights, names: list) -> np.ndarray:
+    if isinstance(weights, (dict, pd.Series)):
+        weights = dict(weights)
+        unknown = sorted(set(map(str, weights)) - set(map(str, names)))
+        if unknown:
+            raise ValueError(f"weights name assets the fit does not have: {unknown} (the fit has {names})")
+        weights = [float(weights.get(name, 0.0)) for name in names]
+    w = np.asarray(weights, dtype=float)
+    if w.shape != (len(names),):
+        raise ValueError(f"weights must have one entry per asset ({len(names)}: {names}), got shape {w.shape}")
+    if not np.all(np.isfinite(w)):
+        raise ValueError(f"weights must be finite, got {w.tolist()}")
+    return w
