@@ -1,0 +1,239 @@
+"""pricer.book_stress.revalue_book: scenario P&L against closed forms (Black-Scholes Europeans, barriers,
+seasoned geometric Asians) in Monte Carlo standard errors; the grid's reading error against direct
+pricing on the same random numbers; knock-outs, knock-ins and fixings inside the horizon; bad rows."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from pricer import AsianOption, BarrierOption, BlackScholes, EuropeanOption, Garch, Heston, MonteCarlo, price
+from pricer.analytic import barrier_price, black_scholes_price, geometric_asian_bs_price
+from pricer.book_stress import revalue_book
+from pricer.scenarios import TRADING_DAYS, MarketScenarios
+
+SPOT, VOL, RATE, DIVIDEND = 100.0, 0.25, 0.03, 0.01
+MARKET = pd.DataFrame([
+    dict(underlying="STK", model="black_scholes", spot=SPOT, rate=RATE, dividend=DIVIDEND, vol=VOL),
+    dict(underlying="IDX", model="heston", spot=4000.0, rate=0.02, dividend=0.0, v0=0.03, kappa=2.0, theta=0.04,
+         xi=0.5, rho=-0.7),
+    dict(underlying="GAR", model="garch", spot=50.0, rate=0.02, dividend=0.0, omega=2e-6, alpha=0.05, beta=0.93,
+         gamma=0.02),
+])
+
+
+def _scenarios(names, horizon, count, seed, daily_vol=0.012, ratio_spread=0.25):
+    rng = np.random.default_rng(seed)
+    path = np.cumsum(rng.standard_normal((count, horizon, len(names))) * daily_vol, axis=1)
+    ratio = np.exp(rng.standard_normal((count, len(names))) * ratio_spread)
+    return MarketScenarios(tuple(names), path, ratio)
+
+
+def _bs(spot, strike, expiry, vol, call):
+    return float(black_scholes_price(spot, strike, expiry, vol, RATE, DIVIDEND, call))
+
+
+def test_black_scholes_book_pnl_matches_closed_forms():
+    """Europeans, continuous barriers (bridge: exact for Black-Scholes) and a geometric Asian whose
+    fixings start inside the horizon: every scenario's P&L equals the closed-form revaluation within
+    3 standard errors of today's and the horizon's Monte Carlo prices."""
+    horizon = 5
+    tau = horizon / TRADING_DAYS
+    trades = pd.DataFrame([
+        dict(trade_id="E1", underlying="STK", product="european", call_put="call", strike=100.0, expiry=0.5, quantity=10),
+        dict(trade_id="E2", underlying="STK", product="european", call_put="put", strike=90.0, expiry=0.5, quantity=-4),
+        dict(trade_id="B1", underlying="STK", product="barrier", call_put="call", strike=100.0, expiry=0.5,
+             barrier=110.0, barrier_type="up-and-out", rebate=1.5),
+        dict(trade_id="B2", underlying="STK", product="barrier", call_put="put", strike=100.0, expiry=0.5,
+             barrier=92.0, barrier_type="down-and-in"),
+        dict(trade_id="G1", underlying="STK", product="asian", call_put="call", strike=100.0, expiry=0.5,
+             fixings=126, average="geometric", quantity=3),
+    ])
+    scenarios = _scenarios(["STK"], horizon, 40, seed=1, daily_vol=0.03, ratio_spread=0.15)
+    mc = MonteCarlo(paths=1 << 15, seed=7)
+    result = revalue_book(trades, MARKET, scenarios, mc=mc, spot_nodes=21, variance_nodes=4)
+    assert (result.trades["status"] == "ok").all(), result.trades["error"].tolist()
+    x, ratio = scenarios.log_return[:, 0], scenarios.variance_ratio[:, 0]
+    path = scenarios.log_spot_path[:, :, 0]
+    spot_h, vol_h, remaining = SPOT * np.exp(x), VOL * np.sqrt(ratio), 0.5 - tau
+    fixings = 0.5 * np.arange(1, 127) / 126
+    inside, later = fixings[fixings <= tau], fixings[fixings > tau] - tau
+
+    def geometric_today():
+        return float(geometric_asian_bs_price(SPOT, 100.0, fixings, VOL, RATE, DIVIDEND, True, 0.5))
+
+    def geometric_at(k):
+        past_log_sum = np.sum(np.log(SPOT) + x[k] * inside / tau)   # the straight log path to the horizon
+        return float(geometric_asian_bs_price(spot_h[k], 100.0, later, vol_h[k], RATE, DIVIDEND, True, remaining,
+                                              past_log_sum=past_log_sum, past_count=inside.size))
+
+    def barrier_at(k, barrier, up, knock_in, call, rebate):
+        level = np.log(barrier / SPOT)
+        touched = np.max(path[k]) >= level if up else np.min(path[k]) <= level
+        if touched:
+            return _bs(spot_h[k], 100.0, remaining, vol_h[k], call) if knock_in else rebate
+        return float(barrier_price(spot_h[k], 100.0, barrier, remaining, vol_h[k], RATE, DIVIDEND, rebate, call, up,
+                                   knock_in))
+
+    exact_today = {
+        "E1": _bs(SPOT, 100.0, 0.5, VOL, True), "E2": _bs(SPOT, 90.0, 0.5, VOL, False),
+        "B1": float(barrier_price(SPOT, 100.0, 110.0, 0.5, VOL, RATE, DIVIDEND, 1.5, True, True, False)),
+        "B2": float(barrier_price(SPOT, 100.0, 92.0, 0.5, VOL, RATE, DIVIDEND, 0.0, False, False, True)),
+        "G1": geometric_today(),
+    }
+    exact_horizon = {
+        "E1": [_bs(spot_h[k], 100.0, remaining, vol_h[k], True) for k in range(40)],
+        "E2": [_bs(spot_h[k], 90.0, remaining, vol_h[k], False) for k in range(40)],
+        "B1": [barrier_at(k, 110.0, True, False, True, 1.5) for k in range(40)],
+        "B2": [barrier_at(k, 92.0, False, True, False, 0.0) for k in range(40)],
+        "G1": [geometric_at(k) for k in range(40)],
+    }
+    knocked_out = np.max(path, axis=1) >= np.log(1.1)
+    knocked_in = np.min(path, axis=1) <= np.log(0.92)
+    for knocked in (knocked_out, knocked_in):                # both branches of both barriers are exercised
+        assert knocked.any() and not knocked.all()
+    # Monte Carlo errors: today's price, and the horizon's at each scenario's state (the product it is then)
+    today_stderr = dict(zip(trades.trade_id, _book_stderr(trades, mc)))
+
+    def horizon_product(name, k):
+        if name == "E1":
+            return EuropeanOption(100.0, remaining, True)
+        if name == "E2":
+            return EuropeanOption(90.0, remaining, False)
+        if name == "B1":
+            return None if knocked_out[k] else BarrierOption(100.0, 110.0, remaining, call=True, up=True, rebate=1.5)
+        if name == "B2":
+            return (EuropeanOption(100.0, remaining, False) if knocked_in[k]
+                    else BarrierOption(100.0, 92.0, remaining, call=False, up=False, knock_in=True))
+        return AsianOption(100.0, remaining, tuple(later), geometric=True, past_average=SPOT, past_count=inside.size)
+
+    for row, trade in trades.iterrows():
+        name, quantity = trade.trade_id, trade.get("quantity", 1.0)
+        quantity = 1.0 if pd.isna(quantity) else quantity
+        horizon_stderr = np.array([0.0 if horizon_product(name, k) is None else
+                                   float(price(horizon_product(name, k), BlackScholes(spot_h[k], vol_h[k], RATE, DIVIDEND),
+                                               mc).stderr) for k in range(40)])
+        tolerance = 3 * abs(quantity) * np.hypot(today_stderr[name], horizon_stderr)
+        exact_pnl = quantity * (np.array(exact_horizon[name]) - exact_today[name])
+        error = np.abs(result.trade_pnl[row] - exact_pnl)
+        assert np.all(error < tolerance), (name, error.max(), tolerance)
+
+
+def _book_stderr(trades, mc):
+    from pricer import price_book
+    return price_book(trades, MARKET, mc)["stderr"].to_numpy()
+
+
+def test_grid_reading_error_is_below_the_monte_carlo_error():
+    """Horizon values read off the default grid against the same trades priced directly at each
+    scenario's exact state with the same random numbers: the difference is the grid's reading error,
+    and it must stay below the price's own standard error (Heston barrier, GJR-GARCH Asian with fixings
+    inside the horizon, Heston European)."""
+    horizon = 10
+    tau = horizon / TRADING_DAYS
+    trades = pd.DataFrame([
+        dict(trade_id="H1", underlying="IDX", product="barrier", call_put="call", strike=4000.0, expiry=1.0,
+             barrier=4800.0, barrier_type="up-and-out", rebate=20.0),
+        dict(trade_id="H2", underlying="IDX", product="european", call_put="put", strike=3800.0, expiry=1.0),
+        dict(trade_id="A1", underlying="GAR", product="asian", call_put="call", strike=50.0, expiry=0.5, fixings=26,
+             average="arithmetic"),
+    ])
+    scenarios = _scenarios(["IDX", "GAR"], horizon, 12, seed=3, daily_vol=0.015, ratio_spread=0.3)
+    mc = MonteCarlo(paths=4096, seed=11)
+    result = revalue_book(trades, MARKET, scenarios, mc=mc)
+    assert (result.trades["status"] == "ok").all(), result.trades["error"].tolist()
+    from pricer import price_book
+    today = price_book(trades, MARKET, mc)["price"].to_numpy()
+    horizon_value = result.trade_pnl + today[:, None]
+    garch = Garch(50.0, 2e-6, 0.05, 0.93, gamma=0.02, rate=0.02)
+    fixings = 0.5 * np.arange(1, 27) / 26
+    inside, later = fixings[fixings <= tau], tuple(fixings[fixings > tau] - tau)
+    assert inside.size == 2        # two fixings fall inside the horizon
+    checked = 0
+    for k in range(scenarios.count):
+        x_idx, x_gar = scenarios.log_return[k]
+        r_idx, r_gar = scenarios.variance_ratio[k]
+        state_idx = Heston(4000.0 * np.exp(x_idx), 0.03 * r_idx, 2.0, 0.04, 0.5, -0.7, rate=0.02)
+        state_gar = Garch(50.0 * np.exp(x_gar), 2e-6, 0.05, 0.93, gamma=0.02, rate=0.02,
+                          h0=garch.initial_variance * r_gar)
+        cases = [(1, EuropeanOption(3800.0, 1.0 - tau, call=False), state_idx),
+                 (2, AsianOption(50.0, 0.5 - tau, later, past_average=np.mean(50.0 * np.exp(x_gar * inside / tau)),
+                                 past_count=inside.size), state_gar)]
+        touched = np.max(scenarios.log_spot_path[k, :, 0]) >= np.log(4800.0 / 4000.0)
+        if touched:
+            assert horizon_value[0, k] == pytest.approx(20.0)     # knocked out: the rebate, then nothing
+        else:
+            cases.append((0, BarrierOption(4000.0, 4800.0, 1.0 - tau, call=True, up=True, rebate=20.0), state_idx))
+        for row, product, model in cases:
+            direct = price(product, model, mc)
+            assert abs(horizon_value[row, k] - float(direct.price)) < float(direct.stderr), (row, k)
+            checked += 1
+    assert checked >= 30
+
+
+def test_knock_in_inside_the_horizon_becomes_the_vanilla():
+    """A path that touches the barrier on day 2 and comes back: the knock-out pays its rebate and is
+    worth nothing after, the knock-in is worth the European (closed form, within its Monte Carlo error)."""
+    trades = pd.DataFrame([
+        dict(trade_id="out", underlying="STK", product="barrier", call_put="call", strike=100.0, expiry=1.0,
+             barrier=103.0, barrier_type="up-and-out", rebate=2.0),
+        dict(trade_id="in", underlying="STK", product="barrier", call_put="call", strike=100.0, expiry=1.0,
+             barrier=103.0, barrier_type="up-and-in"),
+    ])
+    path = np.array([[0.01, 0.035, 0.01, 0.0, -0.01],                 # touches log(1.03) = 0.0296 on day 2
+                     [0.01, 0.02, 0.01, 0.0, -0.01]])[..., None]      # never does
+    scenarios = MarketScenarios(("STK",), path, np.ones((2, 1)))
+    mc = MonteCarlo(paths=1 << 15, seed=2)
+    result = revalue_book(trades, MARKET, scenarios, mc=mc)
+    from pricer import price_book
+    today = price_book(trades, MARKET, mc)
+    value_h = result.trade_pnl[:, 0] + today["price"].to_numpy()
+    assert value_h[0] == pytest.approx(2.0)
+    remaining = 1.0 - 5 / TRADING_DAYS
+    vanilla = _bs(SPOT * np.exp(-0.01), 100.0, remaining, VOL, True)
+    stderr = price(EuropeanOption(100.0, remaining), BlackScholes(SPOT * np.exp(-0.01), VOL, RATE, DIVIDEND), mc).stderr
+    assert abs(value_h[1] - vanilla) < 3 * float(stderr)
+    alive = result.trade_pnl[:, 1] + today["price"].to_numpy()          # scenario 2 never touches: still barriers
+    state = BlackScholes(SPOT * np.exp(-0.01), VOL, RATE, DIVIDEND)
+    for row, knock_in in ((0, False), (1, True)):
+        direct = price(BarrierOption(100.0, 103.0, remaining, call=True, up=True, knock_in=knock_in,
+                                     rebate=0.0 if knock_in else 2.0), state, mc)
+        assert abs(alive[row] - float(direct.price)) < float(direct.stderr)
+    risk = result.risk(levels=(0.5,))
+    assert risk.loc[0, "scenarios"] == 2 and risk.loc[0, "horizon_days"] == 5
+
+
+def test_bad_rows_and_short_trades_are_reported_and_the_others_unchanged():
+    good = [dict(trade_id="ok1", underlying="STK", product="european", call_put="call", strike=100.0, expiry=0.5),
+            dict(trade_id="ok2", underlying="GAR", product="european", call_put="put", strike=48.0, expiry=0.25,
+                 quantity=5)]
+    bad = [dict(trade_id="short", underlying="STK", product="european", call_put="call", strike=100.0, expiry=0.01),
+           dict(trade_id="neg", underlying="STK", product="european", call_put="call", strike=-1.0, expiry=0.5),
+           dict(trade_id="nowhere", underlying="XYZ", product="european", call_put="call", strike=1.0, expiry=0.5)]
+    scenarios = _scenarios(["STK"], 5, 30, seed=4)
+    mc = MonteCarlo(paths=2048)
+    mixed = revalue_book(pd.DataFrame([bad[0], good[0], bad[1], good[1], bad[2]]), MARKET, scenarios, mc=mc)
+    status = dict(zip(mixed.trades.trade_id, mixed.trades.status))
+    errors = dict(zip(mixed.trades.trade_id, mixed.trades.error))
+    assert status == {"short": "error", "ok1": "ok", "neg": "error", "ok2": "ok", "nowhere": "error"}
+    assert "expiry" in errors["short"] and "horizon" in errors["short"]
+    assert "strike" in errors["neg"] and "XYZ" in errors["nowhere"]
+    assert np.isnan(mixed.trade_pnl[[0, 2, 4]]).all()
+    clean = revalue_book(pd.DataFrame(good), MARKET, scenarios, mc=mc)
+    np.testing.assert_allclose(mixed.trade_pnl[[1, 3]], clean.trade_pnl, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(mixed.pnl, clean.pnl, rtol=1e-5, atol=1e-5)
+    # GAR has no scenarios: only time passes, the same P&L in every scenario
+    assert np.ptp(clean.trade_pnl[1]) == 0.0
+    with pytest.raises(ValueError, match="no scenarios for underlying 'sp500'"):
+        revalue_book(pd.DataFrame(good), MARKET, scenarios, mc=mc, underlyings={"sp500": "STK"})
+    with pytest.raises(ValueError, match="MarketScenarios"):
+        revalue_book(pd.DataFrame(good), MARKET, "crash", mc=mc)
+
+
+def test_scenarios_are_checked():
+    with pytest.raises(ValueError, match="log_spot_path"):
+        MarketScenarios(("A", "B"), np.zeros((3, 5, 1)), np.ones((3, 2)))
+    with pytest.raises(ValueError, match="variance_ratio must be > 0"):
+        MarketScenarios(("A",), np.zeros((3, 5, 1)), np.zeros((3, 1)))
+    with pytest.raises(ValueError, match="finite"):
+        MarketScenarios(("A",), np.full((3, 5, 1), np.nan), np.ones((3, 1)))
+    unchanged = MarketScenarios.unchanged(["A", "B"], 10)
+    assert unchanged.count == 1 and unchanged.horizon_days == 10 and unchanged.log_return.shape == (1, 2)
