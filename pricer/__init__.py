@@ -6,7 +6,7 @@ from .products import AsianOption, BarrierOption, EuropeanOption
 __all__ = [
     "BlackScholes", "Heston", "Garch",
     "EuropeanOption", "BarrierOption", "AsianOption",
-    "MonteCarlo", "PriceResult", "price", "price_book", "from_quantlib",
+    "MonteCarlo", "PriceResult", "price", "price_book", "from_quantlib", "revalue_book", "MarketScenarios",
 ]
 
 
@@ -15,6 +15,10 @@ def __getattr__(name):
     if name == "price_book":
         from .book import price_book
         return price_book
+    if name in ("revalue_book", "MarketScenarios"):   # stress revaluation (pandas, scipy)
+        from .book_stress import revalue_book
+        from .scenarios import MarketScenarios
+        return {"revalue_book": revalue_book, "MarketScenarios": MarketScenarios}[name]
     if name == "from_quantlib":   # QuantLib too, on first use
         from .quantlib_bridge import from_quantlib
         return from_quantlib

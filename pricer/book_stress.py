@@ -84,7 +84,7 @@ class BookStress:
 
 def revalue_book(trades: pd.DataFrame, market: pd.DataFrame, scenarios: MarketScenarios, *,
                  mc: MonteCarlo | None = None, underlyings: dict | None = None, spot_nodes: int = 9,
-                 variance_nodes: int = 4) -> BookStress:
+                 variance_nodes: int = 6) -> BookStress:
     """Revalue ``trades`` (``price_book``'s columns) under ``market`` today and in every scenario at the
     horizon (see the module docstring).
 

@@ -35,6 +35,6 @@ def test_missing_file_is_one_line_and_exit_code_2(tmp_path):
 
 
 def test_every_command_has_help():
-    for command in ("demo", "price-book", "bench"):
+    for command in ("demo", "price-book", "risk", "bench", "calibrate", "train-calibrator"):
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0 and "Usage" in result.output
