@@ -75,8 +75,8 @@ def barrier_survival(continuous: bool) -> Accumulator:
 
     Continuous monitoring: between grid points the log price is a Brownian bridge, which crosses the
     barrier b with probability exp(-2 (b - x0)(b - x1) / variance) when both ends are on the safe side.
-    Discrete monitoring: the barrier is checked at the monitoring dates only. Hits are rebated at the
-    step's end. The survival probability is a smooth function of the path, so pathwise Greeks exist.
+    Discrete monitoring: the barrier is checked at the monitoring dates only (today is not one, so a
+    spot beyond the barrier today is not a knock). Hits are rebated at the step's end. The survival probability is a smooth function of the path, so pathwise Greeks exist.
     """
 
     def safe(x, product):
@@ -84,7 +84,10 @@ def barrier_survival(continuous: bool) -> Accumulator:
         return jnp.where(product.up > 0, x < log_barrier, x > log_barrier)
 
     def init(x0, product):
-        survival = safe(x0, product).astype(x0.dtype) + _rows(x0, product.expiry)
+        # continuous monitoring watches today too: a spot on or beyond the barrier has touched it. Discrete
+        # monitoring watches its dates only, all after today, so such a spot is not (yet) a knock.
+        alive = safe(x0, product).astype(x0.dtype) if continuous else jnp.ones_like(x0)
+        survival = alive + _rows(x0, product.expiry)
         return {"survival": survival, "rebate": product.rebate * (1.0 - survival)}
 
     def update(state, step, product):

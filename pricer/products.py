@@ -75,7 +75,9 @@ class BarrierOption:
     A knock-out pays ``rebate`` when the barrier is hit; a knock-in that never knocks in pays it at
     expiry. ``monitoring``: "continuous" (Brownian-bridge correction between time steps), a count n of
     equally spaced monitoring dates ending at expiry, or a 1-D increasing array of times in (0, expiry].
-    A barrier already touched at inception (spot on or beyond it) is knocked out (rebate now) or in.
+    A barrier already touched at inception (spot on or beyond it) is knocked out (rebate now) or in;
+    with discrete monitoring only the monitoring dates count (all after today), so such a trade is
+    alive until its next date.
     """
 
     strike: object

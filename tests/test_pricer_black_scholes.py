@@ -130,3 +130,27 @@ def test_floating_strike_asian_matches_quantlib():
                                                                 requiredSamples=200_000, seed=5))
         reference, error = option.NPV(), option.errorEstimate()
         assert abs(result.price[i] - reference) < 3 * np.hypot(result.stderr[i], error), (call, result.price[i], reference)
+
+
+def test_discrete_barrier_beyond_the_spot_today_is_alive_until_its_dates():
+    """Monitored quarterly, spot 100 above an up barrier at 95 today: nothing happens before the first
+    date, so the knock-out is worth the rebate times the chance that a date finds the spot above 95 plus
+    the vanilla on the paths that stay below it at every date -- not the rebate now. Checked against a
+    plain Monte Carlo of the quarterly closes (exact log-normal steps, no engine code)."""
+    dates = np.array([0.25, 0.5, 0.75, 1.0])
+    product = BarrierOption(strike=100.0, barrier=95.0, expiry=1.0, up=True, rebate=2.5, monitoring=dates,
+                            call=False)
+    result = price(product, MODEL, MonteCarlo(paths=200_000, steps_per_year=4, seed=5, dtype="float64"))
+    rng = np.random.default_rng(1)
+    n = 400_000
+    steps = np.diff(np.concatenate([[0.0], dates]))
+    log_s = np.log(SPOT) + np.cumsum((RATE - DIVIDEND - 0.5 * VOL ** 2) * steps
+                                     + VOL * np.sqrt(steps) * rng.standard_normal((n, 4)), axis=1)
+    above = log_s >= np.log(95.0)
+    hit = above.any(axis=1)
+    first = np.argmax(above, axis=1)
+    payoff = np.where(hit, 2.5 * np.exp(-RATE * dates[first]),
+                      np.exp(-RATE) * np.maximum(100.0 - np.exp(log_s[:, -1]), 0.0))
+    reference, reference_se = payoff.mean(), payoff.std() / np.sqrt(n)
+    assert abs(result.price - reference) < 3 * np.hypot(result.stderr, reference_se)
+    assert abs(result.price - 2.5) > 10 * result.stderr     # clearly not "knocked out now, rebate 2.5"
