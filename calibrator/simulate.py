@@ -73,8 +73,10 @@ def garch_paths(shocks, *, omega, alpha, beta, gamma=0.0, mu=0.0, h0) -> Simulat
     shocks: (n_obs, n_paths) standardised innovations z_t (drawn, or resampled from a fit's standardised
         residuals for filtered historical simulation).
     omega, alpha, beta, gamma, mu: scalars, (n_paths,) arrays (one set per path), or (n_obs, n_paths)
-        arrays read day by day (a regime shift is a parameter that changes value on its day); omega in
-        units of returns squared, mu in return units.
+        arrays read day by day: row t of mu is day t's mean; row t of omega, alpha, gamma, beta is the
+        step from day t to day t + 1 (h_{t+1} = omega_t + (alpha_t + gamma_t 1{e_t < 0}) e_t^2 + beta_t h_t),
+        so a regime that should drive day d's variance changes these rows from d - 1 on; omega in units
+        of returns squared, mu in return units.
     h0: (scalar or (n_paths,)) the variance of the first return, h_0 = Var(r_0), units of returns squared.
 
     Returns ``Simulation(returns, conditional_variance)``, both (n_obs, n_paths), in the shocks' dtype.

@@ -34,9 +34,9 @@ SCENARIO_METHODS = ("fhs", "mc")
 
 
 class RegimeShift(NamedTuple):
-    """From simulated day ``day`` (1 = the first day after the sample) on, the GARCH parameters change
-    (the variance of that day is the first one they drive; day 1's variance is the start variance):
-    the long-run variance is multiplied by ``long_run_variance_ratio``, and the persistence
+    """From simulated day ``day`` (1 = the first day after the sample; 2 <= day <= horizon) on, the GARCH
+    parameters change: the variance of that day is the first one they drive (day 1's variance is the
+    start variance: move it with ``start_variance``). The long-run variance is multiplied by ``long_run_variance_ratio``, and the persistence
     alpha + gamma/2 + beta becomes ``persistence`` (None: unchanged; alpha, gamma, beta are scaled by
     one factor, so their proportions stay). omega follows: long-run variance x (1 - persistence)."""
 
@@ -219,6 +219,9 @@ def _parameters(fit: GarchFit, days: int, regime: RegimeShift | None, usable: np
     if not isinstance(regime, RegimeShift):
         raise ValueError(f"regime must be a RegimeShift, got {type(regime).__name__}")
     day = _positive_int(regime.day, "regime.day")
+    if not 2 <= day <= days - 1:
+        raise ValueError(f"regime.day must be between 2 and the horizon ({days - 1}): day 1's variance is the start "
+                         f"variance (set start_variance to move it), got {regime.day!r}")
     ratio = float(regime.long_run_variance_ratio)
     if not (np.isfinite(ratio) and ratio > 0):
         raise ValueError(f"regime.long_run_variance_ratio must be > 0, got {regime.long_run_variance_ratio!r}")

@@ -120,8 +120,8 @@ def garch_var(fit: GarchFit, *, levels=(0.95, 0.99), horizons=(1, 10), method: s
         variance = np.cumsum(path, axis=1)[:, hs - 1]                       # (N, H)
         mean = np.atleast_1d(np.asarray(fit.mu, dtype=float))[:, None] * hs  # (N, H)
         sigma = np.sqrt(variance)[..., None]
-        if fit.dist == "t":
-            nu = fit._vec("nu")[:, None, None]
+        if fit.dist == "t":   # a failed column's nu is NaN: any valid stand-in, its rows are NaN below
+            nu = np.where(status != "error", fit._vec("nu"), 10.0)[:, None, None]
             var, cvar = t_var_cvar(sigma, lv, nu, mean[..., None])
         else:
             var, cvar = normal_var_cvar(sigma, lv, mean[..., None])            # (N, H, L)
@@ -130,7 +130,8 @@ def garch_var(fit: GarchFit, *, levels=(0.95, 0.99), horizons=(1, 10), method: s
         _check_paths(n_paths)
         paths = simulate_from_fit(fit, horizon=int(hs.max()), n_paths=n_paths, method=method, returns=returns,
                                   correlated=False, seed=seed)
-        var, cvar = empirical_var_cvar(paths.cumulative[hs - 1], lv, axis=-1)    # (L, H, N)
+        with np.errstate(invalid="ignore"):   # a failed column's paths are NaN; its rows are NaN below
+            var, cvar = empirical_var_cvar(paths.cumulative[hs - 1], lv, axis=-1)    # (L, H, N)
         var, cvar = np.transpose(var, (2, 1, 0)), np.transpose(cvar, (2, 1, 0))
     rows = []
     for i, name in enumerate(fit.names):
@@ -154,9 +155,10 @@ def portfolio_var(fit: GarchFit, returns, weights, *, levels=(0.95, 0.99), horiz
 
     fit: a batch ``GarchFit`` (one column per asset, same dates); returns: the (T, N) data it was made on;
     weights: (N,) fractions of wealth (a dict or Series keyed by the fit's names also works).
-    method: "parametric": normal with variance w' S_H w, S_H the constant-conditional-correlation
-        covariance of the H-period return (``calibrator.portfolio.ccc_covariance``), mean H w' mu, loss
-        -sum_j w_j R_j (first order in the returns); "fhs" / "mc": joint GARCH paths (whole days of
+    method: "parametric": variance w' S_H w, S_H the constant-conditional-correlation covariance of the
+        H-period return (``calibrator.portfolio.ccc_covariance``), mean H w' mu, loss -sum_j w_j R_j
+        (first order in the returns); the law is normal, or for a Student-t fit a unit-variance t with
+        the smallest nu of the held assets (exact for one asset, conservative for a mix); "fhs" / "mc": joint GARCH paths (whole days of
         residuals, or correlated draws from the fit's law), loss -sum_j w_j (exp(R_j) - 1) of the
         buy-and-hold portfolio over the horizon (exact), R_j the asset's H-period log return.
     Losses in the units of the returns (percent of wealth for a percent fit). Returns a DataFrame with
@@ -173,7 +175,13 @@ def portfolio_var(fit: GarchFit, returns, weights, *, levels=(0.95, 0.99), horiz
         from .portfolio import ccc_covariance
         mean = float(np.atleast_1d(np.asarray(fit.mu, dtype=float)) @ w)
         sigma = np.array([np.sqrt(w @ ccc_covariance(fit, returns, horizon=int(h)).covariance @ w) for h in hs])
-        var, cvar = normal_var_cvar(sigma[:, None], lv, (mean * hs)[:, None])          # (H, L)
+        if fit.dist == "t":
+            # the sum of Student-t returns is not Student-t: take the fattest tail among the held assets
+            # (exact for a single asset, conservative for a mix); "mc" simulates the mix exactly
+            nu = float(np.min(fit._vec("nu")[w != 0])) if np.any(w != 0) else 30.0
+            var, cvar = t_var_cvar(sigma[:, None], lv, nu, (mean * hs)[:, None])       # (H, L)
+        else:
+            var, cvar = normal_var_cvar(sigma[:, None], lv, (mean * hs)[:, None])    # (H, L)
     else:
         from .stress import simulate_from_fit
         _check_paths(n_paths)

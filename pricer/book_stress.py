@@ -13,8 +13,9 @@ How the horizon values are computed (full revaluation on a grid, the classic ris
   times ``variance_nodes`` ratios spanning theirs; time to expiry shortened by the horizon. One
   ``price`` call per group covers the whole grid (products x states broadcast into one batch), and
   all states share their random numbers (common random numbers), so the grid is smooth in the state;
-* each scenario's value is read off the grid: monotone cubic (PCHIP) in x, a local cubic in log
-  variance (``_read_grid`` says why).
+* each scenario's value is read off the grid by monotone cubic (PCHIP) interpolation in log variance
+  and in x (``_read_grid`` says why). Nodes sit at quantiles of the scenarios (``_nodes``), where the
+  reading error is largest, so outliers do not coarsen the grid where most scenarios are;
   ``tests/test_book_stress.py`` measures that this reading error is below the Monte Carlo error of a
   price;
 * path dependence inside the horizon uses the scenario's daily path: a barrier breached at a daily
@@ -23,11 +24,10 @@ How the horizon values are computed (full revaluation on a grid, the classic ris
   European option with the same strike (also priced on the grid). A continuous barrier crossed and
   re-crossed between two daily closes is not seen (a small understatement of breaches, shrinking
   with the horizon's number of days);
-* Asian fixings that fall inside the horizon become past fixings. Their values follow the log-linear
-  path from today's spot to the grid's horizon spot (the conditional mean of a Brownian path given
-  its ends), so the accrued average is a function of the grid state. This is exact for fixings at
-  the horizon itself and an approximation for the others (small: the horizon is days, the averages
-  months);
+* Asian fixings that fall inside the horizon become past fixings. The grid accrues them along the
+  straight log path from today's spot to each node's spot, and each scenario's value is then moved
+  to its own daily path's accrual to first order, with the slope dV/dA from a second grid whose
+  accrued average is bumped (``_asian_values``);
 * a trade that expires inside the horizon, or one the book rejects, gets status "error" and a text
   that names why; the others are revalued as usual (a bad row never stops the good ones).
 Underlyings without scenarios keep their spot and variance (only time passes).
@@ -44,6 +44,7 @@ from .book import PreparedBook, prepare_book, price_book_groups
 from .engine import MonteCarlo, price
 from .models import BlackScholes, Garch, Heston
 from .products import MIN_TIME, AsianOption, BarrierOption, EuropeanOption, schedule_times
+from ._stress_proxy import proxy_values
 from .scenarios import TRADING_DAYS, MarketScenarios
 
 __all__ = ["revalue_book", "BookStress", "STRESS_PATHS"]
@@ -51,6 +52,8 @@ __all__ = ["revalue_book", "BookStress", "STRESS_PATHS"]
 #: default Monte Carlo paths for the grid: the grid shares random numbers across states, so P&L
 #: differences are far more accurate than each price; raise it for tight levels
 STRESS_PATHS = 4096
+#: today's prices use this many times the grid's paths
+TODAY_PATHS = 4
 #: trades per ``price`` call (a group's last call is padded): one compiled program per product kind,
 #: model and grid size serves every group
 ROWS_PER_CALL = 4
@@ -61,9 +64,9 @@ class BookStress:
     """What ``revalue_book`` returns.
 
     scenarios: the ``MarketScenarios`` used. trades: one row per trade (input order): trade_id,
-    underlying, value_today (quantity x price today), mean_pnl, status ("ok" | "error"), error.
-    trade_pnl: (n_trades, K) P&L per trade and scenario, NaN for rows with errors. pnl: (K,) the book's
-    P&L per scenario (sum over the rows that are ok).
+    underlying, price_today and stderr_today (per unit), value_today (quantity x price today), mean_pnl,
+    status ("ok" | "error"), error. trade_pnl: (n_trades, K) P&L per trade and scenario, NaN for rows
+    with errors. pnl: (K,) the book's P&L per scenario (sum over the rows that are ok; NaN if none is).
     """
 
     scenarios: MarketScenarios
@@ -71,26 +74,40 @@ class BookStress:
     trade_pnl: np.ndarray
     pnl: np.ndarray
 
+    @property
+    def today_error(self) -> float:
+        """A bound on the Monte Carlo error that today's prices put on every scenario's P&L alike (one
+        standard error, the trades' errors added as if perfectly correlated): sum |quantity| x stderr
+        today. It moves the whole P&L distribution, so VaR and CVaR, by the same amount."""
+        ok = self.trades["status"] == "ok"
+        quantity = (self.trades["value_today"] / self.trades["price_today"]).where(self.trades["price_today"] != 0, 0.0)
+        return float(np.nansum(np.abs(quantity[ok]) * self.trades.loc[ok, "stderr_today"]))
+
     def risk(self, levels=(0.95, 0.99)) -> pd.DataFrame:
         """VaR and CVaR of the book's P&L (losses, positive numbers, in the book's currency) at ``levels``,
-        with the mean P&L and the worst scenario."""
+        with the mean P&L, the worst scenario and ``today_error``. Raises when no trade was revalued."""
         from calibrator.value_at_risk import empirical_var_cvar
+        if not (self.trades["status"] == "ok").any():
+            raise ValueError("no trade was revalued (every row has an error): there is no P&L to measure")
         levels = np.atleast_1d(np.asarray(levels, dtype=float))
         var, cvar = empirical_var_cvar(self.pnl, levels)
         return pd.DataFrame({"level": levels, "var": np.atleast_1d(var), "cvar": np.atleast_1d(cvar),
                              "mean_pnl": float(np.mean(self.pnl)), "worst_pnl": float(np.min(self.pnl)),
-                             "scenarios": self.pnl.size, "horizon_days": self.scenarios.horizon_days})
+                             "today_error": self.today_error, "scenarios": self.pnl.size,
+                             "horizon_days": self.scenarios.horizon_days})
 
 
 def revalue_book(trades: pd.DataFrame, market: pd.DataFrame, scenarios: MarketScenarios, *,
                  mc: MonteCarlo | None = None, underlyings: dict | None = None, spot_nodes: int = 9,
-                 variance_nodes: int = 6) -> BookStress:
+                 variance_nodes: int = 6, today_mc: MonteCarlo | None = None) -> BookStress:
     """Revalue ``trades`` (``price_book``'s columns) under ``market`` today and in every scenario at the
     horizon (see the module docstring).
 
     scenarios: ``MarketScenarios`` whose names are book underlyings, or mapped to them by
         ``underlyings`` ({scenario name: book underlying}, e.g. {"sp500": "SPX"}).
-    mc: Monte Carlo settings for today's prices and the horizon grid (default ``STRESS_PATHS`` paths).
+    mc: Monte Carlo settings of the horizon grid (default ``STRESS_PATHS`` paths). today_mc: those of
+        today's prices (default ``mc`` with ``TODAY_PATHS`` times the paths: today's error shifts every
+        scenario's P&L alike, see ``BookStress.today_error``, and one price per trade is cheap).
     spot_nodes (>= 2), variance_nodes (>= 2): grid size per group; the group's cost is
         trades x spot_nodes x variance_nodes prices (variance nodes collapse to one where every
         scenario leaves the variance unchanged).
@@ -102,7 +119,9 @@ def revalue_book(trades: pd.DataFrame, market: pd.DataFrame, scenarios: MarketSc
         raise ValueError(f"spot_nodes and variance_nodes must be >= 2, got {spot_nodes!r} and {variance_nodes!r}")
     scenario_of = _scenario_columns(scenarios, underlyings)
     book = prepare_book(trades, market, mc)
-    today = book.assemble(price_book_groups(book))
+    today_mc = dataclasses.replace(mc, paths=mc.paths * TODAY_PATHS) if today_mc is None else today_mc
+    priced_today = prepare_book(trades, market, today_mc)
+    today = priced_today.assemble(price_book_groups(priced_today))
     n, count = len(book.trades), scenarios.count
     horizon_value = np.full((n, count), np.nan)
     failures = [""] * n
@@ -147,67 +166,136 @@ def _scenario_columns(scenarios: MarketScenarios, underlyings: dict | None) -> d
 
 def _task_values(task, path: np.ndarray, ratio: np.ndarray, horizon: float, spot_nodes: int,
                  variance_nodes: int) -> np.ndarray:
-    """Values (rows, K) of a task's trades at the horizon in each scenario (path (K, H), ratio (K,))."""
+    """Values (rows, K) of a task's trades at the horizon in each scenario (path (K, H), ratio (K,)),
+    cash paid inside the horizon included (a knock-out's rebate)."""
     _, kind, schedule, expiry = task.key
     remaining = expiry - horizon
     if remaining < MIN_TIME:
         raise _TradeError(f"expiry {expiry!r} years is inside the stress horizon ({path.shape[1]} trading days): "
                           f"not revalued")
     rows = task.rows.size
-    x_end = path[:, -1]
-    log_ratio = np.log(ratio)
+    x_end, log_ratio = path[:, -1], np.log(ratio)
     v_nodes = _nodes(log_ratio, variance_nodes)
-    x_common = _nodes(x_end, spot_nodes)
-    if kind != "barrier":
-        x_nodes = np.broadcast_to(x_common, (rows, x_common.size))
-        product = _product_at_horizon(task, kind, schedule, expiry, horizon, x_nodes, v_nodes.size)
-        return _grid_values(product, task.model, task.mc, x_nodes, v_nodes, x_end, log_ratio)
-    # barriers: the scenarios that touch the barrier are knocked (exactly); the grid covers the rest,
-    # the side of the barrier where the trade is still alive, so no node straddles its discontinuity
+    x_common = np.broadcast_to(_nodes(x_end, spot_nodes), (rows, min(spot_nodes, _distinct(x_end))))
+    grid = lambda product, x_nodes, proxy: _grid_values(product, task.model, task.mc, x_nodes, v_nodes,  # noqa: E731
+                                                        x_end, log_ratio, proxy)
+    if kind == "european":
+        product = _product_at_horizon(task, kind, schedule, expiry, horizon, x_common, v_nodes.size)
+        return grid(product, x_common, _proxies(task, kind, schedule, remaining, x_common, v_nodes, x_end, log_ratio))
+    if kind == "asian":
+        return _asian_values(task, schedule, expiry, horizon, path, log_ratio, x_common, v_nodes, grid)
     columns = task.columns
     knocked = _barrier_breached(task, schedule, expiry, path)                        # (rows, K)
-    level = np.log(columns["barrier"] / float(np.asarray(task.model.spot)))
-    x_nodes = np.stack([_nodes(np.where(k, np.nan, x_end), spot_nodes, limit=(lv, up == 1))
-                        for k, lv, up in zip(knocked, level, columns["up"])])
+    if schedule == "continuous":
+        # the scenarios that touch the barrier are knocked (exactly); the grid covers the others, on the
+        # side of the barrier where the trade is alive, so no node straddles the jump to the rebate
+        level = np.log(columns["barrier"] / float(np.asarray(task.model.spot)))
+        x_nodes = np.stack([_nodes(np.where(k, np.nan, x_end), spot_nodes, limit=(lv, up == 1))
+                            for k, lv, up in zip(knocked, level, columns["up"])])
+    else:   # between monitoring dates the value is continuous across the barrier
+        x_nodes = x_common
     product = _product_at_horizon(task, kind, schedule, expiry, horizon, x_nodes, v_nodes.size)
-    alive = _grid_values(product, task.model, task.mc, x_nodes, v_nodes, x_end, log_ratio)
+    alive = grid(product, x_nodes, _proxies(task, kind, schedule, remaining, x_nodes, v_nodes, x_end, log_ratio))
     knock_in = columns["knock_in"][:, None] == 1
     out = np.where(knocked & ~knock_in, columns["rebate"][:, None], alive)   # a knock-out pays its rebate, then nothing
     wanted = np.flatnonzero(np.any(knocked & knock_in, axis=1))              # knock-ins become Europeans
     if wanted.size:
         vanilla = EuropeanOption(strike=columns["strike"][wanted, None], expiry=remaining, call=columns["call"][wanted, None])
-        x_full = np.broadcast_to(x_common, (wanted.size, x_common.size))
-        values = _grid_values(vanilla, task.model, task.mc, x_full, v_nodes, x_end, log_ratio)
+        proxy = _proxies(task, "european", None, remaining, x_common[wanted], v_nodes, x_end, log_ratio, rows=wanted)
+        values = grid(vanilla, x_common[wanted], proxy)
         out[wanted] = np.where(knocked[wanted] & knock_in[wanted], values, out[wanted])
     return out
 
 
-def _nodes(values: np.ndarray, count: int, limit=None) -> np.ndarray:
-    """Increasing grid nodes spanning the finite ``values``.
+def _asian_values(task, schedule, expiry: float, horizon: float, path: np.ndarray, log_ratio: np.ndarray,
+                  x_nodes: np.ndarray, v_nodes: np.ndarray, grid) -> np.ndarray:
+    """Asian values (rows, K). The grid prices the accrual of the fixings inside the horizon along the
+    straight log path to each node's spot; each scenario's own daily path then corrects it to first
+    order, V + dV/dA (A_path - A_line), with dV/dA from a second grid whose accrued average is bumped
+    (same random numbers, so the difference is smooth)."""
+    x_end, remaining = path[:, -1], expiry - horizon
+    inside, later = _past_fixings(schedule, expiry, horizon)
+    spot = float(np.asarray(task.model.spot))
+    columns = task.columns
+    # the accrual along the straight log path to each scenario's end (the grid's own rule)
+    line = _accrued(columns, (np.log(spot) + x_end[:, None] * (inside / horizon)[None, :])[None])    # (rows, K)
+    count = columns["past_count"][:, None] + inside.size
 
-    Without ``limit``: ``count`` equally spaced nodes, or one node when the values are all equal. With
-    ``limit`` = (log barrier level, up): always ``count`` nodes, on the barrier's safe side (where every
-    finite value already lies): a span of 0.01 from a single value away from the barrier, or the 0.2
-    below (up) / above (down) the level when no value is finite (all knocked; those nodes are not read).
+    def values_of(asian, shift=0.0):
+        accrued = ((asian.past_average, asian.past_count), (line + shift, count))
+        return grid(asian, x_nodes, _proxies(task, "asian", schedule, remaining, x_nodes, v_nodes, x_end, log_ratio,
+                                             accrued=accrued, later=later))
+
+    product = _product_at_horizon(task, "asian", schedule, expiry, horizon, x_nodes, v_nodes.size)
+    values = values_of(product)
+    if inside.size == 0:
+        return values
+    bump = 1e-3 * spot
+    slope = (values_of(dataclasses.replace(product, past_average=np.asarray(product.past_average) + bump), bump)
+             - values) / bump
+    days = np.clip(np.rint(inside * TRADING_DAYS).astype(int), 0, path.shape[1])
+    closes = np.concatenate([np.zeros((path.shape[0], 1)), path], axis=1)[:, days]                  # (K, m)
+    actual = _accrued(columns, (np.log(spot) + closes)[None])
+    return values + slope * (actual - line)
+
+
+def _accrued(columns: dict, log_fixings: np.ndarray) -> np.ndarray:
+    """Each trade's past average after adding fixings: ``log_fixings`` (rows or 1, n, m) log values,
+    averaged arithmetically or geometrically as the trade does. Shape (rows, n)."""
+    count, average = columns["past_count"][:, None], columns["past_average"][:, None]
+    seasoned = count > 0
+    log_past = np.where(seasoned, np.log(np.where(seasoned, average, 1.0)), 0.0)
+    total = count + log_fixings.shape[-1]
+    geometric_average = np.exp((count * log_past + log_fixings.sum(axis=-1)) / total)
+    arithmetic_average = (count * average + np.exp(log_fixings).sum(axis=-1)) / total
+    return np.where(columns["geometric"][:, None] == 1, geometric_average, arithmetic_average)
+
+
+def _distinct(values: np.ndarray) -> int:
+    """1 when all values are equal (a single grid node does), else a large number."""
+    return 1 if np.ptp(values) <= 1e-12 * max(1.0, float(np.max(np.abs(values)))) else np.iinfo(np.int32).max
+
+
+def _nodes(values: np.ndarray, count: int, limit=None) -> np.ndarray:
+    """``count`` increasing grid nodes spanning the finite ``values`` (one node when they are all equal):
+    from the minimum, median and maximum, the gap with the most reading error (scenarios in it, plus one,
+    times its width cubed) is halved until there are ``count``. Dense where the scenarios are, and still spanning
+    the outliers of a crisis set, which equally spaced nodes would spread thinly over.
+
+    With ``limit`` = (log barrier level, up): always ``count`` nodes, on the barrier's safe side (where
+    every finite value already lies): a span of 0.01 from a single value away from the barrier, or the
+    0.2 below (up) / above (down) the level when no value is finite (all knocked; those nodes are not read).
     """
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         level, up = limit
         return np.linspace(level - 0.2, level - 0.01, count) if up else np.linspace(level + 0.01, level + 0.2, count)
     low, high = float(np.min(finite)), float(np.max(finite))
-    if high - low > 1e-12 * max(1.0, abs(low)):
-        return np.linspace(low, high, count)
-    if limit is None:
-        return np.array([low])
-    return np.linspace(low - 0.01, low, count) if limit[1] else np.linspace(low, low + 0.01, count)
+    if high - low <= 1e-12 * max(1.0, abs(low)):
+        if limit is None:
+            return np.array([low])
+        return np.linspace(low - 0.01, low, count) if limit[1] else np.linspace(low, low + 0.01, count)
+    # refine where the reading error is largest: PCHIP's error in a gap of width h grows like h^3, and it
+    # matters for every scenario inside the gap (plus one: a lone crisis scenario still counts), so split
+    # the gap with the largest (count + 1) x h^3
+    nodes = np.array([low, float(np.median(finite)), high]) if count > 2 else np.array([low, high])
+    nodes = np.unique(nodes)
+    while nodes.size < count:
+        inside = np.histogram(finite, bins=nodes)[0]
+        widest = int(np.argmax((inside + 1.0) * np.diff(nodes) ** 3))
+        nodes = np.insert(nodes, widest + 1, 0.5 * (nodes[widest] + nodes[widest + 1]))
+    return nodes
 
 
 def _grid_values(product, model, mc, x_nodes: np.ndarray, v_nodes: np.ndarray, x_end: np.ndarray,
-                 log_ratio: np.ndarray) -> np.ndarray:
+                 log_ratio: np.ndarray, proxy) -> np.ndarray:
     """Price ``product`` (R rows, fields (R, 1) or (R, nodes)) at every grid state and read the values
     (R, K) at the scenarios (x_end, log_ratio) (K,). x_nodes (R, nx): log spot returns per row; v_nodes
-    (nv,): log variance ratios. Calls of exactly ``ROWS_PER_CALL`` rows (the last padded with copies
-    of its first row), so groups share compiled programs; all states of a call share random numbers."""
+    (nv,): log variance ratios. ``proxy`` = (closed-form values at the states (R, nx * nv), at the
+    scenarios (R, K)): the grid of differences is read and the proxy added back (``_stress_proxy``).
+    Calls of exactly ``ROWS_PER_CALL`` rows (the last padded with copies of its first row), so groups
+    share compiled programs; all states of a call share random numbers."""
+    at_nodes, at_scenarios = proxy
     rows = x_nodes.shape[0]
     out = np.empty((rows, x_end.size))
     for start in range(0, rows, ROWS_PER_CALL):
@@ -216,11 +304,27 @@ def _grid_values(product, model, mc, x_nodes: np.ndarray, v_nodes: np.ndarray, x
         take = lambda a: a[padded] if np.ndim(a) == 2 else a  # noqa: E731 - per-row fields; scalars as they are
         part = jax.tree_util.tree_map(take, product)
         values = np.asarray(price(part, _model_at(model, x_nodes[padded], v_nodes), mc).price, dtype=np.float64)
-        grid = np.broadcast_to(values, (padded.size, x_nodes.shape[1] * v_nodes.size)).reshape(
-            padded.size, x_nodes.shape[1], v_nodes.size)
+        states = x_nodes.shape[1] * v_nodes.size
+        grid = np.broadcast_to(values, (padded.size, states))[:chunk.size] - at_nodes[chunk]
+        grid = grid.reshape(chunk.size, x_nodes.shape[1], v_nodes.size)
         for i, row in enumerate(chunk):
-            out[row] = _read_grid(grid[i], x_nodes[row], v_nodes, x_end, log_ratio)
+            out[row] = _read_grid(grid[i], x_nodes[row], v_nodes, x_end, log_ratio) + at_scenarios[row]
     return out
+
+
+def _proxies(task, kind: str, schedule, remaining: float, x_nodes: np.ndarray, v_nodes: np.ndarray,
+             x_end: np.ndarray, log_ratio: np.ndarray, accrued=None, later=(), rows=None):
+    """Closed-form proxy values at the grid states and at the scenarios, for ``rows`` of the task (all by
+    default). ``accrued`` = ((past average, count) at the states, at the scenarios) for Asians."""
+    columns = task.columns if rows is None else {k: v[rows] for k, v in task.columns.items()}
+    continuous = schedule == "continuous"
+    x_states = np.repeat(x_nodes, v_nodes.size, axis=1)
+    v_states = np.tile(v_nodes, x_nodes.shape[1])
+    at_nodes = proxy_values(kind, continuous, columns, task.model, remaining, x_states, v_states,
+                            None if accrued is None else accrued[0], later)
+    at_scenarios = proxy_values(kind, continuous, columns, task.model, remaining, x_end[None, :], log_ratio,
+                                None if accrued is None else accrued[1], later)
+    return np.broadcast_to(at_nodes, x_states.shape), np.broadcast_to(at_scenarios, (x_nodes.shape[0], x_end.size))
 
 
 def _model_at(model, x_nodes: np.ndarray, v_nodes: np.ndarray):
@@ -238,32 +342,23 @@ def _model_at(model, x_nodes: np.ndarray, v_nodes: np.ndarray):
 
 
 def _read_grid(grid: np.ndarray, x_nodes: np.ndarray, v_nodes: np.ndarray, x: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Values (K,) at states (x, v) (K,) from one trade's grid (nx, nv): monotone cubic (PCHIP) in x,
-    where a value can bend sharply (near a barrier, or a strike close to expiry) and must not
-    overshoot; a cubic through the nearest four variance nodes in v, where prices are smooth (and
-    convex in log variance, which a linear reading would overstate)."""
+    """Values (K,) at states (x, v) (K,) from one trade's grid (nx, nv): monotone cubic (PCHIP) along v
+    for every x node, then along x for each scenario. PCHIP because values can bend sharply (near a
+    barrier, or a strike close to expiry) and nodes are unevenly spaced (``_nodes``): it never
+    overshoots, unlike a spline or a polynomial through far nodes."""
     from scipy.interpolate import PchipInterpolator
-    along_x = (PchipInterpolator(x_nodes, grid, axis=0)(np.clip(x, x_nodes[0], x_nodes[-1])) if x_nodes.size > 1
-               else np.broadcast_to(grid[:1], (x.size, v_nodes.size)))              # (K, nv)
-    if v_nodes.size == 1:
-        return along_x[:, 0]
-    window, weights = _local_polynomial_weights(v_nodes, np.clip(v, v_nodes[0], v_nodes[-1]))
-    return np.sum(np.take_along_axis(along_x, window, axis=1) * weights, axis=1)
-
-
-def _local_polynomial_weights(nodes: np.ndarray, points: np.ndarray, order: int = 4):
-    """Lagrange interpolation through the ``order`` nodes nearest each point (all of them when fewer):
-    (window (K, m) node indices, weights (K, m)), value = sum_j weights_j f(nodes[window_j])."""
-    m = min(order, nodes.size)
-    first = np.clip(np.searchsorted(nodes, points) - m // 2, 0, nodes.size - m)
-    window = first[:, None] + np.arange(m)[None, :]
-    at = nodes[window]                                                                  # (K, m)
-    weights = np.ones_like(at)
-    for j in range(m):
-        for i in range(m):
-            if i != j:
-                weights[:, j] *= (points - at[:, i]) / (at[:, j] - at[:, i])
-    return window, weights
+    along_v = (PchipInterpolator(v_nodes, grid, axis=1)(np.clip(v, v_nodes[0], v_nodes[-1])) if v_nodes.size > 1
+               else np.broadcast_to(grid[:, :1], (x_nodes.size, v.size)))            # (nx, K): column k at v[k]
+    if x_nodes.size == 1:
+        return along_v[0]
+    # one PCHIP per scenario along x, evaluated only at that scenario's x (its piece's cubic coefficients)
+    pieces = PchipInterpolator(x_nodes, along_v, axis=0)
+    x = np.clip(x, x_nodes[0], x_nodes[-1])
+    piece = np.clip(np.searchsorted(x_nodes, x, side="right") - 1, 0, x_nodes.size - 2)
+    k = np.arange(x.size)
+    c = pieces.c[:, piece, k]                                                           # (4, K)
+    t = x - x_nodes[piece]
+    return ((c[0] * t + c[1]) * t + c[2]) * t + c[3]
 
 
 def _past_fixings(schedule, expiry: float, horizon: float):
@@ -290,35 +385,28 @@ def _product_at_horizon(task, kind: str, schedule, expiry: float, horizon: float
     if inside.size:
         # log S at each fixing inside the horizon, on the straight log path to the node's spot: (rows, nodes, m)
         x = np.repeat(x_nodes, variance_count, axis=1)
-        log_fixings = np.log(float(np.asarray(task.model.spot))) + x[..., None] * (inside / horizon)
-        seasoned = count > 0
-        log_past = np.where(seasoned, np.log(np.where(seasoned, average, 1.0)), 0.0)
-        total = count + inside.size
-        geometric_average = np.exp((count * log_past + log_fixings.sum(axis=-1)) / total)
-        arithmetic_average = (count * average + np.exp(log_fixings).sum(axis=-1)) / total
-        average = np.where(field("geometric") == 1, geometric_average, arithmetic_average)
-        count = np.broadcast_to(total, average.shape)
+        average = _accrued(columns, np.log(float(np.asarray(task.model.spot))) + x[..., None] * (inside / horizon))
+        count = np.broadcast_to(count + inside.size, average.shape)
     return AsianOption(strike=field("strike"), expiry=remaining, fixings=later, call=field("call"),
                        geometric=field("geometric"), past_average=average, past_count=count)
 
 
 def _barrier_breached(task, schedule, expiry: float, path: np.ndarray) -> np.ndarray:
-    """(rows, K): in each scenario, the barrier is on or beyond the spot today, at the horizon or at a
-    close inside the horizon (continuous monitoring), or on a monitoring date inside it (discrete).
-
-    Today and the horizon count for every monitoring because the engine prices a barrier that the
-    spot is on or beyond as already touched (``BarrierOption``), so the grid could not value them."""
+    """(rows, K): in each scenario, is the barrier knocked by the horizon? Continuous monitoring: the
+    spot is on or beyond it today or at any daily close up to the horizon. Discrete monitoring: at a
+    monitoring date inside the horizon (the close of its nearest day); other days do not count."""
     columns = task.columns
     level = np.log(columns["barrier"] / float(np.asarray(task.model.spot)))[:, None]   # (rows, 1)
     up = columns["up"][:, None] == 1
     horizon_days = path.shape[1]
+    closes = np.concatenate([np.zeros((path.shape[0], 1)), path], axis=1)            # (K, today + H days)
     if schedule == "continuous":
-        days = np.arange(1, horizon_days + 1)
+        seen = closes
     else:
         inside, _ = _past_fixings(schedule, expiry, horizon_days / TRADING_DAYS)
-        days = np.unique(np.concatenate([np.clip(np.rint(inside * TRADING_DAYS).astype(int), 1, horizon_days),
-                                         [horizon_days]]))
-    seen = np.concatenate([np.zeros((path.shape[0], 1)), path[:, days - 1]], axis=1)    # (K, today + days)
+        if inside.size == 0:
+            return np.zeros((level.shape[0], path.shape[0]), dtype=bool)
+        seen = closes[:, np.clip(np.rint(inside * TRADING_DAYS).astype(int), 1, horizon_days)]
     highest, lowest = seen.max(axis=1)[None, :], seen.min(axis=1)[None, :]
     return np.where(up, highest >= level, lowest <= level)
 
@@ -348,8 +436,11 @@ def _assemble(book: PreparedBook, today: pd.DataFrame, horizon_value: np.ndarray
     frame = pd.DataFrame({
         "trade_id": book.trades["trade_id"].array,
         "underlying": book.fields["underlying"],
+        "price_today": np.where(ok, price_today, np.nan),
+        "stderr_today": np.where(ok, today["stderr"].to_numpy(dtype=np.float64), np.nan),
         "value_today": np.where(ok, quantity * price_today, np.nan),
         "mean_pnl": np.where(ok, np.nanmean(np.where(ok[:, None], trade_pnl, 0.0), axis=1), np.nan),
         "status": status.astype(str), "error": error.astype(str),
     }, index=book.trades.index)
-    return BookStress(scenarios, frame, trade_pnl, np.sum(trade_pnl[ok], axis=0))
+    pnl = np.sum(trade_pnl[ok], axis=0) if ok.any() else np.full(scenarios.count, np.nan)
+    return BookStress(scenarios, frame, trade_pnl, pnl)

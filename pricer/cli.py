@@ -379,13 +379,17 @@ def risk(out: Path = typer.Option(Path("risk-report"), "--out", "-o", help="repo
     settings = RiskSettings.quick() if quick else RiskSettings()
     changes = {name: value for name, value in (("window", window), ("refit_every", refit_every),
                                                 ("scenarios", scenarios), ("paths", paths)) if value is not None}
+    minimum = {"window": 100, "refit_every": 1, "scenarios": 100, "paths": 1024}
     for name, value in changes.items():
-        if value < 1 or (name == "window" and value < 100) or (name == "paths" and value < 2):
-            _fail(f"--{name.replace('_', '-')} must be {'>= 100' if name == 'window' else 'a positive integer'}, got {value}")
+        if value < minimum[name]:
+            _fail(f"--{name.replace('_', '-')} must be >= {minimum[name]}, got {value}")
     settings = dataclasses.replace(settings, **changes)
     start = time.perf_counter()
-    with console.status("working") as status:
-        summary = run(out, settings, log=lambda message: (console.print(message), status.update(message)))
+    try:
+        with console.status("working") as status:
+            summary = run(out, settings, log=lambda message: (console.print(message), status.update(message)))
+    except ValueError as exc:   # e.g. a window longer than the data
+        _fail(f"risk: {exc}")
     for title, table in display_tables(summary).items():
         _show(table, title, limit=len(table))
     console.print(f"{time.perf_counter() - start:.0f} s in all; report written to {out}/")

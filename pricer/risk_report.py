@@ -170,7 +170,7 @@ def scenario_sets(returns: pd.DataFrame, fit, settings: RiskSettings) -> dict:
     return {
         "today": garch_scenarios(fit, returns, **common),
         "2008 peak variance": garch_scenarios(fit, returns, start_variance=peak, **common),
-        "regime shift": garch_scenarios(fit, returns, regime=RegimeShift(day=1, long_run_variance_ratio=3.0,
+        "regime shift": garch_scenarios(fit, returns, regime=RegimeShift(day=2, long_run_variance_ratio=3.0,
                                                                          persistence=0.99), **common),
     }
 

@@ -61,7 +61,7 @@ def test_black_scholes_book_pnl_matches_closed_forms():
         return float(geometric_asian_bs_price(SPOT, 100.0, fixings, VOL, RATE, DIVIDEND, True, 0.5))
 
     def geometric_at(k):
-        past_log_sum = np.sum(np.log(SPOT) + x[k] * inside / tau)   # the straight log path to the horizon
+        past_log_sum = np.sum(np.log(SPOT) + path[k, :inside.size])   # fixings on days 1..5: the path's closes
         return float(geometric_asian_bs_price(spot_h[k], 100.0, later, vol_h[k], RATE, DIVIDEND, True, remaining,
                                               past_log_sum=past_log_sum, past_count=inside.size))
 
@@ -91,7 +91,7 @@ def test_black_scholes_book_pnl_matches_closed_forms():
     for knocked in (knocked_out, knocked_in):                # both branches of both barriers are exercised
         assert knocked.any() and not knocked.all()
     # Monte Carlo errors: today's price, and the horizon's at each scenario's state (the product it is then)
-    today_stderr = dict(zip(trades.trade_id, _book_stderr(trades, mc)))
+    today_stderr = dict(zip(trades.trade_id, result.trades["stderr_today"]))
 
     def horizon_product(name, k):
         if name == "E1":
@@ -117,16 +117,12 @@ def test_black_scholes_book_pnl_matches_closed_forms():
         assert np.all(error < tolerance), (name, error.max(), tolerance)
 
 
-def _book_stderr(trades, mc):
-    from pricer import price_book
-    return price_book(trades, MARKET, mc)["stderr"].to_numpy()
-
-
 def test_grid_reading_error_is_below_the_monte_carlo_error():
     """Horizon values read off the default grid against the same trades priced directly at each
-    scenario's exact state with the same random numbers: the difference is the grid's reading error,
-    and it must stay below the price's own standard error (Heston barrier, GJR-GARCH Asian with fixings
-    inside the horizon, Heston European)."""
+    scenario's exact state with the same random numbers: the difference is the grid's reading error
+    (and, for the Asian, the first-order accrual correction's remainder), and it must stay below the
+    price's own standard error (Heston barrier, GJR-GARCH Asian with two fixings inside the horizon,
+    accrued from the scenario's own closes, Heston European)."""
     horizon = 10
     tau = horizon / TRADING_DAYS
     trades = pd.DataFrame([
@@ -140,13 +136,12 @@ def test_grid_reading_error_is_below_the_monte_carlo_error():
     mc = MonteCarlo(paths=4096, seed=11)
     result = revalue_book(trades, MARKET, scenarios, mc=mc)
     assert (result.trades["status"] == "ok").all(), result.trades["error"].tolist()
-    from pricer import price_book
-    today = price_book(trades, MARKET, mc)["price"].to_numpy()
-    horizon_value = result.trade_pnl + today[:, None]
+    horizon_value = result.trade_pnl + result.trades["price_today"].to_numpy()[:, None]
     garch = Garch(50.0, 2e-6, 0.05, 0.93, gamma=0.02, rate=0.02)
     fixings = 0.5 * np.arange(1, 27) / 26
     inside, later = fixings[fixings <= tau], tuple(fixings[fixings > tau] - tau)
-    assert inside.size == 2        # two fixings fall inside the horizon
+    assert inside.size == 2        # two fixings fall inside the horizon, on days 5 and 10
+    closes_gar = scenarios.log_spot_path[:, np.rint(inside * TRADING_DAYS).astype(int) - 1, 1]
     checked = 0
     for k in range(scenarios.count):
         x_idx, x_gar = scenarios.log_return[k]
@@ -155,7 +150,7 @@ def test_grid_reading_error_is_below_the_monte_carlo_error():
         state_gar = Garch(50.0 * np.exp(x_gar), 2e-6, 0.05, 0.93, gamma=0.02, rate=0.02,
                           h0=garch.initial_variance * r_gar)
         cases = [(1, EuropeanOption(3800.0, 1.0 - tau, call=False), state_idx),
-                 (2, AsianOption(50.0, 0.5 - tau, later, past_average=np.mean(50.0 * np.exp(x_gar * inside / tau)),
+                 (2, AsianOption(50.0, 0.5 - tau, later, past_average=np.mean(50.0 * np.exp(closes_gar[k])),
                                  past_count=inside.size), state_gar)]
         touched = np.max(scenarios.log_spot_path[k, :, 0]) >= np.log(4800.0 / 4000.0)
         if touched:
@@ -183,15 +178,14 @@ def test_knock_in_inside_the_horizon_becomes_the_vanilla():
     scenarios = MarketScenarios(("STK",), path, np.ones((2, 1)))
     mc = MonteCarlo(paths=1 << 15, seed=2)
     result = revalue_book(trades, MARKET, scenarios, mc=mc)
-    from pricer import price_book
-    today = price_book(trades, MARKET, mc)
-    value_h = result.trade_pnl[:, 0] + today["price"].to_numpy()
+    today = result.trades["price_today"].to_numpy()
+    value_h = result.trade_pnl[:, 0] + today
     assert value_h[0] == pytest.approx(2.0)
     remaining = 1.0 - 5 / TRADING_DAYS
     vanilla = _bs(SPOT * np.exp(-0.01), 100.0, remaining, VOL, True)
     stderr = price(EuropeanOption(100.0, remaining), BlackScholes(SPOT * np.exp(-0.01), VOL, RATE, DIVIDEND), mc).stderr
     assert abs(value_h[1] - vanilla) < 3 * float(stderr)
-    alive = result.trade_pnl[:, 1] + today["price"].to_numpy()          # scenario 2 never touches: still barriers
+    alive = result.trade_pnl[:, 1] + today          # scenario 2 never touches: still barriers
     state = BlackScholes(SPOT * np.exp(-0.01), VOL, RATE, DIVIDEND)
     for row, knock_in in ((0, False), (1, True)):
         direct = price(BarrierOption(100.0, 103.0, remaining, call=True, up=True, knock_in=knock_in,
@@ -226,6 +220,14 @@ def test_bad_rows_and_short_trades_are_reported_and_the_others_unchanged():
         revalue_book(pd.DataFrame(good), MARKET, scenarios, mc=mc, underlyings={"sp500": "STK"})
     with pytest.raises(ValueError, match="MarketScenarios"):
         revalue_book(pd.DataFrame(good), MARKET, "crash", mc=mc)
+    nothing = revalue_book(pd.DataFrame(bad), MARKET, scenarios, mc=mc)
+    assert np.isnan(nothing.pnl).all()
+    with pytest.raises(ValueError, match="no trade was revalued"):
+        nothing.risk()
+    # today's prices use 4x the paths; their error, which moves every scenario alike, is reported
+    table = clean.risk(levels=(0.95,))
+    expected = np.sum(np.abs([1.0, 5.0]) * clean.trades["stderr_today"].to_numpy())
+    assert table.loc[0, "today_error"] == pytest.approx(expected) and expected > 0
 
 
 def test_scenarios_are_checked():
@@ -237,3 +239,51 @@ def test_scenarios_are_checked():
         MarketScenarios(("A",), np.full((3, 5, 1), np.nan), np.ones((3, 1)))
     unchanged = MarketScenarios.unchanged(["A", "B"], 10)
     assert unchanged.count == 1 and unchanged.horizon_days == 10 and unchanged.log_return.shape == (1, 2)
+
+
+def test_discrete_barrier_counts_only_its_monitoring_dates():
+    """Monthly monitoring (12 dates a year): a scenario that ends beyond the barrier with no date inside the
+    horizon leaves the trade alive (valued as the still-alive barrier), one that is beyond on a date inside
+    the horizon knocks it (rebate)."""
+    horizon = 10
+    trades = pd.DataFrame([dict(trade_id="D1", underlying="STK", product="barrier", call_put="call", strike=100.0,
+                                expiry=0.5, barrier=104.0, barrier_type="up-and-out", rebate=1.0, monitoring=6)])
+    # dates every 1/12 year: 21 trading days; the first is after this 10-day horizon ...
+    path = np.array([[0.0] * 9 + [np.log(104.6 / 100)], [0.0] * 9 + [0.0]])[..., None]
+    scenarios = MarketScenarios(("STK",), path, np.ones((2, 1)))
+    mc = MonteCarlo(paths=1 << 14, seed=4)
+    result = revalue_book(trades, MARKET, scenarios, mc=mc)
+    today = result.trades["price_today"].to_numpy()
+    value = result.trade_pnl[0] + today[0]
+    remaining = 0.5 - horizon / TRADING_DAYS
+    later = tuple(0.5 * np.arange(1, 7) / 6 - horizon / TRADING_DAYS)
+    direct = price(BarrierOption(100.0, 104.0, remaining, call=True, up=True, rebate=1.0, monitoring=later),
+                   BlackScholes(104.6, VOL, RATE, DIVIDEND), mc)
+    assert abs(value[0] - float(direct.price)) < float(direct.stderr) and abs(value[0] - 1.0) > 10 * float(direct.stderr)
+    # ... a 25-day horizon holds the first date (day 21): beyond the barrier on it, the trade is knocked
+    long_path = np.zeros((1, 25, 1))
+    long_path[0, 20:, 0] = np.log(104.6 / 100)
+    knocked = revalue_book(trades, MARKET, MarketScenarios(("STK",), long_path, np.ones((1, 1))), mc=mc)
+    assert knocked.trade_pnl[0, 0] + today[0] == pytest.approx(1.0)
+
+
+def test_grid_reading_on_a_wide_stressed_set():
+    """A crisis-like set: most scenarios calm, a few huge moves and variance spikes (x from -60% to +40%,
+    variance up to 50x). Nodes at the scenarios' quantiles keep the reading error below the Monte Carlo
+    error for a short at-the-money European, where equally spaced nodes would not."""
+    rng = np.random.default_rng(9)
+    count, horizon = 60, 10
+    x = np.concatenate([rng.normal(0.0, 0.03, count - 4), [-0.6, -0.35, 0.25, 0.4]])
+    ratio = np.exp(np.concatenate([rng.normal(0.0, 0.2, count - 4), [np.log(50.0), np.log(20.0), 0.0, 1.0]]))
+    path = x[:, None, None] * (np.arange(1, horizon + 1) / horizon)[None, :, None]
+    scenarios = MarketScenarios(("STK",), path, ratio[:, None])
+    trades = pd.DataFrame([dict(trade_id="S1", underlying="STK", product="european", call_put="call", strike=100.0,
+                                expiry=0.25)])
+    mc = MonteCarlo(paths=1 << 14, seed=6, steps_per_year=4)
+    result = revalue_book(trades, MARKET, scenarios, mc=mc)
+    value = result.trade_pnl[0] + result.trades["price_today"].to_numpy()[0]
+    remaining = 0.25 - horizon / TRADING_DAYS
+    for k in range(count):
+        direct = price(EuropeanOption(100.0, remaining), BlackScholes(SPOT * np.exp(x[k]), VOL * np.sqrt(ratio[k]),
+                                                                      RATE, DIVIDEND), mc)
+        assert abs(value[k] - float(direct.price)) < float(direct.stderr), (k, value[k], float(direct.price))

@@ -70,7 +70,10 @@ def test_regime_shift_moves_the_long_run_variance_and_persistence():
     assert np.all(np.abs(mean - np.array(expected[1:])) < 4 * stderr)
     assert expected[-1] > 2 * long_run        # the shift is visible, not noise
     with pytest.raises(ValueError, match="persistence"):
-        simulate_from_fit(fit, horizon=5, n_paths=10, regime=RegimeShift(day=1, persistence=1.2))
+        simulate_from_fit(fit, horizon=5, n_paths=10, regime=RegimeShift(day=2, persistence=1.2))
+    for day in (1, 6):   # day 1's variance is the start variance; day 6 is past a 5-day horizon
+        with pytest.raises(ValueError, match="regime.day"):
+            simulate_from_fit(fit, horizon=5, n_paths=10, regime=RegimeShift(day=day, long_run_variance_ratio=2.0))
 
 
 def test_joint_shocks_keep_the_assets_correlation():

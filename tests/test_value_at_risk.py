@@ -133,11 +133,12 @@ def test_multi_day_simulated_variance_matches_the_forecast(simulated):
     assert abs(sums.mean() - 10 * fit.mu) < 4 * sums.std() / np.sqrt(sums.size)
 
 
-def test_batch_var_has_one_row_per_series_horizon_level_and_error_columns_stay_nan():
-    sim = simulate(2, 1200, omega=0.02, alpha=0.06, beta=0.9, n_paths=3)
+@pytest.mark.parametrize("dist", ["normal", "t"])
+def test_batch_var_has_one_row_per_series_horizon_level_and_error_columns_stay_nan(dist):
+    sim = simulate(2, 1200, omega=0.02, alpha=0.06, beta=0.9, n_paths=3, nu=8.0 if dist == "t" else None)
     frame = pd.DataFrame(np.asarray(sim.returns), columns=["a", "b", "c"])
     frame.loc[100, "b"] = np.nan
-    fit = fit_garch(frame, percent=True)
+    fit = fit_garch(frame, percent=True, dist=dist)
     assert list(fit.status) == ["ok", "error", "ok"]
     for method in ("parametric", "mc", "fhs"):
         table = garch_var(fit, levels=(0.95, 0.99), horizons=(1, 5), method=method, returns=frame.fillna(0.0),
@@ -193,3 +194,23 @@ def test_portfolio_mc_var_matches_parametric_over_one_day(two_assets):
     # diversification: the portfolio's VaR is below the weighted sum of the assets' VaRs
     single = garch_var(fit, levels=(0.99,), horizons=(1,)).set_index("series")["var"]
     assert exact["var"] < w @ single[["x", "y"]].to_numpy()
+
+
+def test_portfolio_of_one_asset_is_that_asset_for_a_t_fit():
+    """A Student-t fit: the parametric portfolio VaR of a 100% position equals the asset's own VaR (the
+    portfolio's law is the held asset's t), and the Monte Carlo portfolio agrees within sampling error."""
+    rng = np.random.default_rng(4)
+    from calibrator.simulate import garch_paths
+    z = rng.standard_t(6, size=(2500, 2)) * np.sqrt(4 / 6)
+    sim = garch_paths(z, omega=0.03, alpha=0.06, beta=0.9, h0=0.8)
+    frame = pd.DataFrame(np.asarray(sim.returns), columns=["x", "y"])
+    fit = fit_garch(frame, percent=True, dist="t")
+    alone = garch_var(fit, levels=(0.99,), horizons=(1,)).set_index("series").loc["y"]
+    held = portfolio_var(fit, frame, [0.0, 1.0], levels=(0.99,), horizons=(1,)).iloc[0]
+    assert held["var"] == pytest.approx(alone["var"], rel=1e-9) and held["cvar"] == pytest.approx(alone["cvar"], rel=1e-9)
+    n = 200_000
+    mc = portfolio_var(fit, frame, [0.0, 1.0], levels=(0.99,), horizons=(1,), method="mc", n_paths=n, seed=3).iloc[0]
+    nu = fit.nu[1]
+    draws = np.sqrt(fit.forecast(1)[1, 0]) * stats.t.rvs(nu, size=n, random_state=0) * np.sqrt((nu - 2) / nu)
+    simple_vs_log = 0.5 * held["var"] ** 2 / 100
+    assert abs(mc["var"] - held["var"]) < 4 * _quantile_stderr(draws, 0.99) + simple_vs_log
