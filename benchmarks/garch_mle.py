@@ -58,20 +58,42 @@ def _compile_seconds(returns: np.ndarray, vol: str, dist: str) -> float:
     return time.perf_counter() - t0
 
 
-def bench_model(name: str, cfg: dict, n_series: int, n_obs: int, n_arch: int, repeats: int) -> dict:
-    sim = simulate(jax.random.key(2024), n_obs, mu=0.03, n_paths=n_series, **cfg["sim"])
-    r = np.asarray(sim.returns)
-    kw = dict(vol=cfg["vol"], dist=cfg["dist"], mean="constant", percent=True)
+def _scan_mode(mode: str) -> str:
+    """Set the likelihood passes' scan (calibrator.garch_parallel) for the next traces; returns the one used."""
+    from calibrator.garch_parallel import parallel_scans
+    os.environ["EXOTICS_GARCH_SCAN"] = mode
+    jax.clear_caches()
+    return "parallel (prefix scans)" if parallel_scans() else "sequential (lax.scan)"
 
+
+def _time_ours(r, kw, cfg, repeats):
     compile_s = _compile_seconds(r, cfg["vol"], cfg["dist"])
     t0 = time.perf_counter()
-    fit = fit_garch(r, **kw)          # warm-up (compiled above; this also fills JAX's caches)
+    fit = fit_garch(r, **kw)
     first_call_s = time.perf_counter() - t0
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fit = fit_garch(r, **kw)
         times.append(time.perf_counter() - t0)
+    return fit, compile_s, first_call_s, times
+
+
+def bench_model(name: str, cfg: dict, n_series: int, n_obs: int, n_arch: int, repeats: int,
+                other_scans=()) -> dict:
+    sim = simulate(jax.random.key(2024), n_obs, mu=0.03, n_paths=n_series, **cfg["sim"])
+    r = np.asarray(sim.returns)
+    kw = dict(vol=cfg["vol"], dist=cfg["dist"], mean="constant", percent=True)
+    others = {}
+    for mode in other_scans:   # the same batch with the other scan, same run (timed first, then the default)
+        used = _scan_mode(mode)
+        fit_other, c_s, f_s, t_s = _time_ours(r, kw, cfg, repeats)
+        others[mode] = {"scan": used, "compile_s": round(c_s, 3), "first_call_s": round(f_s, 3),
+                        "batch_median_s": round(float(np.median(t_s)), 4), "batch_times_s": [round(t, 4) for t in t_s],
+                        "per_series_ms": round(1e3 * float(np.median(t_s)) / n_series, 4)}
+        print(f"  {mode} scans: batch {others[mode]['batch_median_s']:.3f} s (compile {c_s:.1f} s)", flush=True)
+    scan_used = _scan_mode("auto")
+    fit, compile_s, first_call_s, times = _time_ours(r, kw, cfg, repeats)   # the first call warms up
     ours_s = float(np.median(times))
 
     arch_times, arch_ll, arch_params = [], [], []
@@ -101,6 +123,7 @@ def bench_model(name: str, cfg: dict, n_series: int, n_obs: int, n_arch: int, re
         "n_obs": n_obs,
         "ours": {
             "dtype": "float64 (float32 Newton stage, float64 finish)",
+            "scan": scan_used,
             "compile_s": round(compile_s, 3),
             "first_call_s": round(first_call_s, 3),
             "batch_median_s": round(ours_s, 4),
@@ -116,6 +139,7 @@ def bench_model(name: str, cfg: dict, n_series: int, n_obs: int, n_arch: int, re
             "extrapolated_batch_s": round(arch_per_series * n_series, 3),
             "note": f"loop over the first {n_arch} series only; batch time extrapolated linearly per series",
         },
+        "ours_other_scans": others,
         "speedup_per_series": round(arch_per_series / ours_per_series, 2),
         "speedup_including_compile": round(arch_per_series * n_series / (ours_s + compile_s), 2),
         "agreement_with_arch_same_backcast": {
@@ -135,6 +159,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--out", default=None)
+    parser.add_argument("--other-scans", default="", help="also time the batch with these likelihood scans "
+                        "(comma-separated: sequential, parallel), in the same run")
     args = parser.parse_args(argv)
 
     dev = jax.devices()[0]
@@ -151,7 +177,7 @@ def main(argv=None):
     for name in args.models.split(","):
         print(f"{name}: {args.series} series x {args.nobs} obs ...", flush=True)
         results["models"][name] = res = bench_model(name, MODELS[name], args.series, args.nobs, args.arch_series,
-                                                    args.repeats)
+                                                    args.repeats, [m for m in args.other_scans.split(",") if m])
         print(f"  ours {res['ours']['per_series_ms']:.3f} ms/series (batch {res['ours']['batch_median_s']:.3f} s, "
               f"compile {res['ours']['compile_s']:.1f} s); arch {res['arch']['per_series_ms']:.2f} ms/series; "
               f"speed-up {res['speedup_per_series']:.1f}x; max rel loglik diff "

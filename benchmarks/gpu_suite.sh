@@ -24,5 +24,5 @@ step 45 engine_vs_quantlib python3 benchmarks/engine_vs_quantlib.py --paths 4000
 step 200 book_revaluation python3 benchmarks/book_revaluation.py --paths 100000 --trades 10000 --repeats 1 --rows-per-call 16; save book_revaluation_gpu.json
 step 90 greeks_cost python3 benchmarks/greeks_cost.py --paths 1000000 --repeats 2; save greeks_cost_gpu.json
 step 150 heston_calibration python3 benchmarks/heston_calibration.py --surfaces 1000 --repeats 5 --batch-repeats 2 --skip-round-trip; save heston_calibration_gpu.json
-step 90 garch_mle python3 benchmarks/garch_mle.py --series 10000 --nobs 2500 --arch-series 20 --repeats 3; save garch_mle_gpu.json
+step 120 garch_mle python3 benchmarks/garch_mle.py --series 10000 --nobs 2500 --arch-series 20 --repeats 3 --other-scans sequential; save garch_mle_gpu.json
 echo "=== done $(date +%T)"

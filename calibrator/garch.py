@@ -124,6 +124,9 @@ def variance_filter(resid, omega, alpha, gamma, beta, backcast):
 
     h_0 = omega + (alpha + gamma/2 + beta) * backcast; units of resid squared.
     """
+    from .garch_parallel import parallel_scans, variance_filter_parallel
+    if parallel_scans():   # a prefix scan on GPUs (garch_parallel.py says why)
+        return variance_filter_parallel(resid, omega, alpha, gamma, beta, backcast)
     h0 = omega + (alpha + 0.5 * gamma + beta) * backcast
 
     def step(h, e):
@@ -178,6 +181,11 @@ def negloglik_mean(params: GarchParams, y, bc, spec: GarchSpec):
     mu = params.mu if spec.mean == "constant" else jnp.zeros_like(params.omega)
     gamma = params.gamma if spec.vol == "gjr" else jnp.zeros_like(params.alpha)
     omega, alpha, beta, nu = params.omega, params.alpha, params.beta, params.nu
+    from .garch_parallel import parallel_scans
+    if parallel_scans():   # the variances by a prefix scan, then one reduction (garch_parallel.py)
+        resid = y - mu
+        sigma2 = variance_filter(resid, omega, alpha, gamma, beta, bc)
+        return -jnp.mean(loglik_contributions(resid, sigma2, spec.dist, nu))
     h0 = omega + (alpha + 0.5 * gamma + beta) * bc
     zero = jnp.zeros_like(h0)
     student = spec.dist == "t"

@@ -84,6 +84,9 @@ def negloglik_mean_vgh(spec: GarchSpec, params: GarchParams, y, backcast_fn: Cal
 
     with_opg=True also returns the outer product of the per-observation scores, sum_t s_t s_t' (k, k),
     the "meat" of the robust sandwich covariance (not divided by T)."""
+    from .garch_parallel import negloglik_mean_vgh_parallel, parallel_scans
+    if parallel_scans():   # the same derivatives by prefix scans on GPUs (garch_parallel.py)
+        return negloglik_mean_vgh_parallel(spec, params, y, backcast_fn, with_opg=with_opg)
     names = spec.param_names
     vol_names = tuple(n for n in names if n != "nu")
     student = spec.dist == "t"
