@@ -243,6 +243,8 @@ def _accrued(columns: dict, log_fixings: np.ndarray) -> np.ndarray:
     """Each trade's past average after adding fixings: ``log_fixings`` (rows or 1, n, m) log values,
     averaged arithmetically or geometrically as the trade does. Shape (rows, n)."""
     count, average = columns["past_count"][:, None], columns["past_average"][:, None]
+    if log_fixings.shape[-1] == 0:   # nothing added: the accrual as it was
+        return np.broadcast_to(average, np.broadcast_shapes(average.shape, log_fixings.shape[:-1]))
     seasoned = count > 0
     log_past = np.where(seasoned, np.log(np.where(seasoned, average, 1.0)), 0.0)
     total = count + log_fixings.shape[-1]

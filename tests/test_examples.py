@@ -10,6 +10,7 @@ ARGUMENTS = {
     "desk_pricing_call.py": ["--paths", "4096"],
     "revalue_book.py": ["--paths", "2048", "--limit", "40"],
     "calibration_workflow.py": ["--paths", "4096"],
+    "stress_book.py": ["--paths", "1024", "--scenarios", "200", "--limit", "8"],
 }
 
 
