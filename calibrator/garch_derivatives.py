@@ -77,6 +77,27 @@ def _density_terms(spec: GarchSpec, e, h, nu):
     )
 
 
+def hessian_term(pair, d, dh, d2h):
+    """Observation t's contribution to the log-likelihood's second derivative for the parameter ``pair``
+    (a, b), from the density terms ``d`` and the variance derivatives dh (by name), d2h (by pair, the
+    non-zero ones). Scalars per observation, or arrays over t (the prefix-scan pass)."""
+    a, b = pair
+    if a == "nu" and b == "nu":
+        return d["nunu"]
+    if b == "nu":   # names put nu last
+        return d["hnu"] * dh[a] - (d["enu"] if a == "mu" else 0.0)
+    term = d["hh"] * dh[a] * dh[b]
+    if pair in d2h:
+        term = term + d["h"] * d2h[pair]
+    if a == "mu":
+        term = term - d["eh"] * dh[b]
+    if b == "mu":
+        term = term - d["eh"] * dh[a]
+    if a == "mu" and b == "mu":
+        term = term + d["ee"]
+    return term
+
+
 def negloglik_mean_vgh(spec: GarchSpec, params: GarchParams, y, backcast_fn: Callable, *, with_opg: bool = False):
     """f = -(1/T) loglik of one series y (T,), its gradient (k,) and Hessian (k, k) w.r.t. the natural
     parameters ``spec.param_names``. ``backcast_fn(mu)`` gives the backcast (units of y^2) as a
@@ -141,26 +162,7 @@ def negloglik_mean_vgh(spec: GarchSpec, params: GarchParams, y, backcast_fn: Cal
             g["mu"] = g["mu"] - d["e"]
         if student:
             g["nu"] = g["nu"] + d["nu"]
-        H = dict(c["H"])
-        for (a, b) in hess_pairs:
-            term = None
-            if a != "nu" and b != "nu":
-                term = d["hh"] * dh[a] * dh[b]
-                if (a, b) in d2h:
-                    term = term + d["h"] * d2h[(a, b)]
-                if a == "mu":
-                    term = term - d["eh"] * dh[b]
-                if b == "mu":
-                    term = term - d["eh"] * dh[a]
-                if a == "mu" and b == "mu":
-                    term = term + d["ee"]
-            elif a == "nu" and b == "nu":
-                term = d["nunu"]
-            else:  # one of them is nu (names put nu last, so b == "nu")
-                term = d["hnu"] * dh[a]
-                if a == "mu":
-                    term = term - d["enu"]
-            H[(a, b)] = H[(a, b)] + term
+        H = {pair: c["H"][pair] + hessian_term(pair, d, dh, d2h) for pair in hess_pairs}
         new = dict(f=f, g=g, H=H)
         if with_opg:
             score = {n: d["h"] * dh[n] for n in vol_names}

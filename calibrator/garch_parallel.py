@@ -75,7 +75,7 @@ def negloglik_mean_vgh_parallel(spec: GarchSpec, params: GarchParams, y, backcas
                                 with_opg: bool = False):
     """``garch_derivatives.negloglik_mean_vgh`` by prefix scans: the same f = -(1/T) loglik, gradient and
     Hessian in the natural parameters (and the outer product of scores with ``with_opg``)."""
-    from .garch_derivatives import _density_terms, _symmetric, _t_const
+    from .garch_derivatives import _density_terms, _symmetric, _t_const, hessian_term
     names = spec.param_names
     vol_names = tuple(n for n in names if n != "nu")
     student, const_mean, gjr = spec.dist == "t", spec.mean == "constant", spec.vol == "gjr"
@@ -130,23 +130,7 @@ def negloglik_mean_vgh_parallel(spec: GarchSpec, params: GarchParams, y, backcas
     if student:
         scores["nu"] = d["nu"]
     g = {v: jnp.sum(scores[v]) for v in names}
-    H = {}
-    for (a, b) in _pairs(names):
-        if a != "nu" and b != "nu":
-            term = d["hh"] * dh[a] * dh[b]
-            if (a, b) in d2h:
-                term = term + d["h"] * d2h[(a, b)]
-            if a == "mu":
-                term = term - d["eh"] * dh[b]
-            if b == "mu":
-                term = term - d["eh"] * dh[a]
-            if a == "mu" and b == "mu":
-                term = term + d["ee"]
-        elif a == "nu" and b == "nu":
-            term = d["nunu"]
-        else:
-            term = d["hnu"] * dh[a] - (d["enu"] if a == "mu" else zero)
-        H[(a, b)] = jnp.sum(term)
+    H = {pair: jnp.sum(hessian_term(pair, d, dh, d2h)) for pair in _pairs(names)}
     loglik_sum = jnp.sum(d["phi"])
     if student:
         loglik_sum = loglik_sum + n_obs * _t_const(nu)
