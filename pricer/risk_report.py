@@ -116,7 +116,7 @@ def var_backtests(returns: pd.DataFrame, settings: RiskSettings, out: Path, log)
                            gjr.table.assign(method="GJR-t MLE")], ignore_index=True)
         tables.append(table.assign(asset=name))
         plot_var_backtest(forecasts, out / f"var_backtest_{name.lower()}.png",
-                          title=f"{name}: one-day VaR forecasts and exceptions (window {settings.window} days)")
+                          title=f"{name}, window {settings.window} days")
         log(f"VaR backtest of {name}: {len(garch.forecasts['mle']):,} days, "
             f"{sum(garch.table['seconds'].unique()) + gjr.table['seconds'].iloc[0]:.1f} s")
     table = pd.concat(tables, ignore_index=True)
