@@ -77,6 +77,36 @@ def _density_terms(spec: GarchSpec, e, h, nu):
     )
 
 
+def start_derivatives(vol_names, params: GarchParams, backcast_fn: Callable, zero):
+    """h_0 = omega + (alpha + gamma/2 + beta) backcast(mu) and its gradient (nv,) and Hessian (nv, nv) in
+    ``vol_names`` order: a tiny closed form, differentiated by autodiff outside any loop."""
+    def h0_fn(v):
+        d = dict(zip(vol_names, v))
+        return d["omega"] + (d["alpha"] + 0.5 * d.get("gamma", zero) + d["beta"]) * backcast_fn(d.get("mu", zero))
+
+    v0 = jnp.stack([getattr(params, n) for n in vol_names])
+    return h0_fn(v0), jax.grad(h0_fn)(v0), jax.hessian(h0_fn)(v0)
+
+
+def second_derivative_pairs(vol_names):
+    """The (a, b) entries of d2h_t that can be non-zero."""
+    return [(a, b) for (a, b) in _pairs(vol_names)
+            if (a == "mu" and b in ("mu", "alpha", "gamma", "beta")) or b == "beta" or a == "beta"]
+
+
+def d2h_increment(pair, dh, a_eff, e, neg):
+    """d2h_{t+1}[pair] - beta d2h_t[pair]: the second derivatives of G(x, e_t, h_t) and the beta cross terms."""
+    a, b = pair
+    term = 0.0
+    if a == "beta":
+        term = term + dh[b]
+    if b == "beta":
+        term = term + dh[a]
+    if a == "mu":
+        term = term + {"mu": 2.0 * a_eff, "alpha": -2.0 * e, "gamma": -2.0 * e * neg}.get(b, 0.0)
+    return term
+
+
 def hessian_term(pair, d, dh, d2h):
     """Observation t's contribution to the log-likelihood's second derivative for the parameter ``pair``
     (a, b), from the density terms ``d`` and the variance derivatives dh (by name), d2h (by pair, the
@@ -121,20 +151,8 @@ def negloglik_mean_vgh(spec: GarchSpec, params: GarchParams, y, backcast_fn: Cal
     gamma = params.gamma if gjr else zero
     nu = params.nu if student else None
 
-    # h_0 and its derivatives: a tiny closed form, differentiated by autodiff outside the loop
-    def h0_fn(v):
-        d = dict(zip(vol_names, v))
-        g = d.get("gamma", zero)
-        return d["omega"] + (d["alpha"] + 0.5 * g + d["beta"]) * backcast_fn(d.get("mu", zero))
-
-    v0 = jnp.stack([getattr(params, n) for n in vol_names])
-    h0 = h0_fn(v0)
-    dh0 = jax.grad(h0_fn)(v0)
-    d2h0 = jax.hessian(h0_fn)(v0)
-
-    # entries of d2h that can be non-zero
-    d2_pairs = [(a, b) for (a, b) in _pairs(vol_names)
-                if (a == "mu" and b in ("mu", "alpha", "gamma", "beta")) or b == "beta" or a == "beta"]
+    h0, dh0, d2h0 = start_derivatives(vol_names, params, backcast_fn, zero)
+    d2_pairs = second_derivative_pairs(vol_names)
     idx = {n: i for i, n in enumerate(vol_names)}
     hess_pairs = _pairs(names)
 
@@ -182,21 +200,7 @@ def negloglik_mean_vgh(spec: GarchSpec, params: GarchParams, y, backcast_fn: Cal
             z["gamma"] = neg * e2
         h_new = omega + a_eff * e2 + beta * h
         dh_new = {n: z[n] + beta * dh[n] for n in vol_names}
-        d2h_new = {}
-        for (a, b) in d2_pairs:
-            term = beta * d2h[(a, b)]
-            if a == "beta":
-                term = term + dh[b]
-            if b == "beta":
-                term = term + dh[a]
-            if a == "mu":
-                if b == "mu":
-                    term = term + 2.0 * a_eff
-                elif b == "alpha":
-                    term = term - 2.0 * e
-                elif b == "gamma":
-                    term = term - 2.0 * e * neg
-            d2h_new[(a, b)] = term
+        d2h_new = {pair: beta * d2h[pair] + d2h_increment(pair, dh, a_eff, e, neg) for pair in d2_pairs}
         return dict(h=h_new, dh=dh_new, d2h=d2h_new, **new), None
 
     c, _ = lax.scan(step, carry0, y)

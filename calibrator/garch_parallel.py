@@ -67,15 +67,12 @@ def variance_filter_parallel(resid, omega, alpha, gamma, beta, backcast):
     return linear_filter(beta, inputs, h0)
 
 
-def _pairs(names):
-    return [(a, b) for i, a in enumerate(names) for b in names[i:]]
-
-
 def negloglik_mean_vgh_parallel(spec: GarchSpec, params: GarchParams, y, backcast_fn: Callable, *,
                                 with_opg: bool = False):
     """``garch_derivatives.negloglik_mean_vgh`` by prefix scans: the same f = -(1/T) loglik, gradient and
     Hessian in the natural parameters (and the outer product of scores with ``with_opg``)."""
-    from .garch_derivatives import _density_terms, _symmetric, _t_const, hessian_term
+    from .garch_derivatives import (_density_terms, _pairs, _symmetric, _t_const, d2h_increment, hessian_term,
+                                    second_derivative_pairs, start_derivatives)
     names = spec.param_names
     vol_names = tuple(n for n in names if n != "nu")
     student, const_mean, gjr = spec.dist == "t", spec.mean == "constant", spec.vol == "gjr"
@@ -86,15 +83,9 @@ def negloglik_mean_vgh_parallel(spec: GarchSpec, params: GarchParams, y, backcas
     gamma = params.gamma if gjr else zero
     nu = params.nu if student else None
 
-    def h0_fn(v):
-        d = dict(zip(vol_names, v))
-        return d["omega"] + (d["alpha"] + 0.5 * d.get("gamma", zero) + d["beta"]) * backcast_fn(d.get("mu", zero))
-
-    v0 = jnp.stack([getattr(params, n) for n in vol_names])
-    h0, dh0, d2h0 = h0_fn(v0), jax.grad(h0_fn)(v0), jax.hessian(h0_fn)(v0)
+    h0, dh0, d2h0 = start_derivatives(vol_names, params, backcast_fn, zero)
     idx = {n: i for i, n in enumerate(vol_names)}
-    d2_pairs = [(a, b) for (a, b) in _pairs(vol_names)
-                if (a == "mu" and b in ("mu", "alpha", "gamma", "beta")) or b == "beta" or a == "beta"]
+    d2_pairs = second_derivative_pairs(vol_names)
 
     e = y - mu
     neg = (e < 0).astype(dtype)
@@ -106,16 +97,7 @@ def negloglik_mean_vgh_parallel(spec: GarchSpec, params: GarchParams, y, backcas
     dh_matrix = linear_filter(beta, jnp.stack([z[n] for n in vol_names], axis=1), dh0)   # (T, nv)
     dh = {n: dh_matrix[:, idx[n]] for n in vol_names}
     if d2_pairs:
-        inputs = []
-        for (a, b) in d2_pairs:
-            term = zero * e
-            if a == "beta":
-                term = term + dh[b]
-            if b == "beta":
-                term = term + dh[a]
-            if a == "mu":
-                term = term + {"mu": 2.0 * a_eff, "alpha": -2.0 * e, "gamma": -2.0 * e * neg}.get(b, zero)
-            inputs.append(term)
+        inputs = [jnp.broadcast_to(d2h_increment(pair, dh, a_eff, e, neg), e.shape) for pair in d2_pairs]
         d2h_matrix = linear_filter(beta, jnp.stack(inputs, axis=1), jnp.stack([d2h0[idx[a], idx[b]]
                                                                                for (a, b) in d2_pairs]))
         d2h = {pair: d2h_matrix[:, i] for i, pair in enumerate(d2_pairs)}
