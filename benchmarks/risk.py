@@ -94,7 +94,8 @@ def book_stress_case(scenarios: int, paths: int, repeats: int) -> dict:
     from calibrator import fit_garch
     from pricer import MonteCarlo, price
     from pricer.book import prepare_book
-    from pricer.book_stress import _accrued, _model_at, _past_fixings, _product_at_horizon, revalue_book
+    from pricer.book_stress import _accrued, _past_fixings, _product_at_horizon, revalue_book
+    from pricer.stress_grid import model_at as _model_at
     from pricer.example_book import example_book, example_market
     from pricer.risk_report import STRESS_UNDERLYINGS, RiskSettings, index_returns, scenario_sets
     returns = index_returns()

@@ -14,7 +14,7 @@ How the horizon values are computed (full revaluation on a grid, the classic ris
   ``price`` call per group covers the whole grid (products x states broadcast into one batch), and
   all states share their random numbers (common random numbers), so the grid is smooth in the state;
 * each scenario's value is read off the grid by monotone cubic (PCHIP) interpolation in log variance
-  and in x (``_read_grid`` says why). Nodes sit at quantiles of the scenarios (``_nodes``), where the
+  and in x (``stress_grid.read_grid`` says why). Nodes sit at quantiles of the scenarios (``stress_grid.nodes``), where the
   reading error is largest, so outliers do not coarsen the grid where most scenarios are;
   ``tests/test_book_stress.py`` measures that this reading error is below the Monte Carlo error of a
   price;
@@ -36,15 +36,13 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax
 import numpy as np
 import pandas as pd
 
 from .book import PreparedBook, prepare_book, price_book_groups
-from .engine import MonteCarlo, price
-from .models import BlackScholes, Garch, Heston
+from .engine import MonteCarlo
 from .products import MIN_TIME, AsianOption, BarrierOption, EuropeanOption, schedule_times
-from ._stress_proxy import proxy_values
+from .stress_grid import StressError as _TradeError, distinct, grid_values, nodes, proxies
 from .scenarios import TRADING_DAYS, MarketScenarios
 
 __all__ = ["revalue_book", "BookStress", "STRESS_PATHS"]
@@ -54,9 +52,6 @@ __all__ = ["revalue_book", "BookStress", "STRESS_PATHS"]
 STRESS_PATHS = 4096
 #: today's prices use this many times the grid's paths
 TODAY_PATHS = 4
-#: trades per ``price`` call (a group's last call is padded): one compiled program per product kind,
-#: model and grid size serves every group
-ROWS_PER_CALL = 4
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -141,10 +136,6 @@ def revalue_book(trades: pd.DataFrame, market: pd.DataFrame, scenarios: MarketSc
     return _assemble(book, today, horizon_value, failures, scenarios)
 
 
-class _TradeError(ValueError):
-    """A reason the trades of a group cannot be revalued at the horizon (names the field)."""
-
-
 def _scenario_columns(scenarios: MarketScenarios, underlyings: dict | None) -> dict:
     """book underlying -> column of the scenarios."""
     if underlyings is None:
@@ -175,13 +166,13 @@ def _task_values(task, path: np.ndarray, ratio: np.ndarray, horizon: float, spot
                           f"not revalued")
     rows = task.rows.size
     x_end, log_ratio = path[:, -1], np.log(ratio)
-    v_nodes = _nodes(log_ratio, variance_nodes)
-    x_common = np.broadcast_to(_nodes(x_end, spot_nodes), (rows, min(spot_nodes, _distinct(x_end))))
-    grid = lambda product, x_nodes, proxy: _grid_values(product, task.model, task.mc, x_nodes, v_nodes,  # noqa: E731
+    v_nodes = nodes(log_ratio, variance_nodes)
+    x_common = np.broadcast_to(nodes(x_end, spot_nodes), (rows, min(spot_nodes, distinct(x_end))))
+    grid = lambda product, x_nodes, proxy: grid_values(product, task.model, task.mc, x_nodes, v_nodes,  # noqa: E731
                                                         x_end, log_ratio, proxy)
     if kind == "european":
         product = _product_at_horizon(task, kind, schedule, expiry, horizon, x_common, v_nodes.size)
-        return grid(product, x_common, _proxies(task, kind, schedule, remaining, x_common, v_nodes, x_end, log_ratio))
+        return grid(product, x_common, proxies(task, kind, schedule, remaining, x_common, v_nodes, x_end, log_ratio))
     if kind == "asian":
         return _asian_values(task, schedule, expiry, horizon, path, log_ratio, x_common, v_nodes, grid)
     columns = task.columns
@@ -190,18 +181,18 @@ def _task_values(task, path: np.ndarray, ratio: np.ndarray, horizon: float, spot
         # the scenarios that touch the barrier are knocked (exactly); the grid covers the others, on the
         # side of the barrier where the trade is alive, so no node straddles the jump to the rebate
         level = np.log(columns["barrier"] / float(np.asarray(task.model.spot)))
-        x_nodes = np.stack([_nodes(np.where(k, np.nan, x_end), spot_nodes, limit=(lv, up == 1))
+        x_nodes = np.stack([nodes(np.where(k, np.nan, x_end), spot_nodes, limit=(lv, up == 1))
                             for k, lv, up in zip(knocked, level, columns["up"])])
     else:   # between monitoring dates the value is continuous across the barrier
         x_nodes = x_common
     product = _product_at_horizon(task, kind, schedule, expiry, horizon, x_nodes, v_nodes.size)
-    alive = grid(product, x_nodes, _proxies(task, kind, schedule, remaining, x_nodes, v_nodes, x_end, log_ratio))
+    alive = grid(product, x_nodes, proxies(task, kind, schedule, remaining, x_nodes, v_nodes, x_end, log_ratio))
     knock_in = columns["knock_in"][:, None] == 1
     out = np.where(knocked & ~knock_in, columns["rebate"][:, None], alive)   # a knock-out pays its rebate, then nothing
     wanted = np.flatnonzero(np.any(knocked & knock_in, axis=1))              # knock-ins become Europeans
     if wanted.size:
         vanilla = EuropeanOption(strike=columns["strike"][wanted, None], expiry=remaining, call=columns["call"][wanted, None])
-        proxy = _proxies(task, "european", None, remaining, x_common[wanted], v_nodes, x_end, log_ratio, rows=wanted)
+        proxy = proxies(task, "european", None, remaining, x_common[wanted], v_nodes, x_end, log_ratio, rows=wanted)
         values = grid(vanilla, x_common[wanted], proxy)
         out[wanted] = np.where(knocked[wanted] & knock_in[wanted], values, out[wanted])
     return out
@@ -223,7 +214,7 @@ def _asian_values(task, schedule, expiry: float, horizon: float, path: np.ndarra
 
     def values_of(asian, shift=0.0):
         accrued = ((asian.past_average, asian.past_count), (line + shift, count))
-        return grid(asian, x_nodes, _proxies(task, "asian", schedule, remaining, x_nodes, v_nodes, x_end, log_ratio,
+        return grid(asian, x_nodes, proxies(task, "asian", schedule, remaining, x_nodes, v_nodes, x_end, log_ratio,
                                              accrued=accrued, later=later))
 
     product = _product_at_horizon(task, "asian", schedule, expiry, horizon, x_nodes, v_nodes.size)
@@ -251,116 +242,6 @@ def _accrued(columns: dict, log_fixings: np.ndarray) -> np.ndarray:
     geometric_average = np.exp((count * log_past + log_fixings.sum(axis=-1)) / total)
     arithmetic_average = (count * average + np.exp(log_fixings).sum(axis=-1)) / total
     return np.where(columns["geometric"][:, None] == 1, geometric_average, arithmetic_average)
-
-
-def _distinct(values: np.ndarray) -> int:
-    """1 when all values are equal (a single grid node does), else a large number."""
-    return 1 if np.ptp(values) <= 1e-12 * max(1.0, float(np.max(np.abs(values)))) else np.iinfo(np.int32).max
-
-
-def _nodes(values: np.ndarray, count: int, limit=None) -> np.ndarray:
-    """``count`` increasing grid nodes spanning the finite ``values`` (one node when they are all equal):
-    from the minimum, median and maximum, the gap with the most reading error (scenarios in it, plus one,
-    times its width cubed) is halved until there are ``count``. Dense where the scenarios are, and still spanning
-    the outliers of a crisis set, which equally spaced nodes would spread thinly over.
-
-    With ``limit`` = (log barrier level, up): always ``count`` nodes, on the barrier's safe side (where
-    every finite value already lies): a span of 0.01 from a single value away from the barrier, or the
-    0.2 below (up) / above (down) the level when no value is finite (all knocked; those nodes are not read).
-    """
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        level, up = limit
-        return np.linspace(level - 0.2, level - 0.01, count) if up else np.linspace(level + 0.01, level + 0.2, count)
-    low, high = float(np.min(finite)), float(np.max(finite))
-    if high - low <= 1e-12 * max(1.0, abs(low)):
-        if limit is None:
-            return np.array([low])
-        return np.linspace(low - 0.01, low, count) if limit[1] else np.linspace(low, low + 0.01, count)
-    # refine where the reading error is largest: PCHIP's error in a gap of width h grows like h^3, and it
-    # matters for every scenario inside the gap (plus one: a lone crisis scenario still counts), so split
-    # the gap with the largest (count + 1) x h^3
-    nodes = np.array([low, float(np.median(finite)), high]) if count > 2 else np.array([low, high])
-    nodes = np.unique(nodes)
-    while nodes.size < count:
-        inside = np.histogram(finite, bins=nodes)[0]
-        widest = int(np.argmax((inside + 1.0) * np.diff(nodes) ** 3))
-        nodes = np.insert(nodes, widest + 1, 0.5 * (nodes[widest] + nodes[widest + 1]))
-    return nodes
-
-
-def _grid_values(product, model, mc, x_nodes: np.ndarray, v_nodes: np.ndarray, x_end: np.ndarray,
-                 log_ratio: np.ndarray, proxy) -> np.ndarray:
-    """Price ``product`` (R rows, fields (R, 1) or (R, nodes)) at every grid state and read the values
-    (R, K) at the scenarios (x_end, log_ratio) (K,). x_nodes (R, nx): log spot returns per row; v_nodes
-    (nv,): log variance ratios. ``proxy`` = (closed-form values at the states (R, nx * nv), at the
-    scenarios (R, K)): the grid of differences is read and the proxy added back (``_stress_proxy``).
-    Calls of exactly ``ROWS_PER_CALL`` rows (the last padded with copies of its first row), so groups
-    share compiled programs; all states of a call share random numbers."""
-    at_nodes, at_scenarios = proxy
-    rows = x_nodes.shape[0]
-    out = np.empty((rows, x_end.size))
-    for start in range(0, rows, ROWS_PER_CALL):
-        chunk = np.arange(start, min(start + ROWS_PER_CALL, rows))
-        padded = np.concatenate([chunk, np.full(ROWS_PER_CALL - chunk.size, chunk[0])])
-        take = lambda a: a[padded] if np.ndim(a) == 2 else a  # noqa: E731 - per-row fields; scalars as they are
-        part = jax.tree_util.tree_map(take, product)
-        values = np.asarray(price(part, _model_at(model, x_nodes[padded], v_nodes), mc).price, dtype=np.float64)
-        states = x_nodes.shape[1] * v_nodes.size
-        grid = np.broadcast_to(values, (padded.size, states))[:chunk.size] - at_nodes[chunk]
-        grid = grid.reshape(chunk.size, x_nodes.shape[1], v_nodes.size)
-        for i, row in enumerate(chunk):
-            out[row] = _read_grid(grid[i], x_nodes[row], v_nodes, x_end, log_ratio) + at_scenarios[row]
-    return out
-
-
-def _proxies(task, kind: str, schedule, remaining: float, x_nodes: np.ndarray, v_nodes: np.ndarray,
-             x_end: np.ndarray, log_ratio: np.ndarray, accrued=None, later=(), rows=None):
-    """Closed-form proxy values at the grid states and at the scenarios, for ``rows`` of the task (all by
-    default). ``accrued`` = ((past average, count) at the states, at the scenarios) for Asians."""
-    columns = task.columns if rows is None else {k: v[rows] for k, v in task.columns.items()}
-    continuous = schedule == "continuous"
-    x_states = np.repeat(x_nodes, v_nodes.size, axis=1)
-    v_states = np.tile(v_nodes, x_nodes.shape[1])
-    at_nodes = proxy_values(kind, continuous, columns, task.model, remaining, x_states, v_states,
-                            None if accrued is None else accrued[0], later)
-    at_scenarios = proxy_values(kind, continuous, columns, task.model, remaining, x_end[None, :], log_ratio,
-                                None if accrued is None else accrued[1], later)
-    return np.broadcast_to(at_nodes, x_states.shape), np.broadcast_to(at_scenarios, (x_nodes.shape[0], x_end.size))
-
-
-def _model_at(model, x_nodes: np.ndarray, v_nodes: np.ndarray):
-    """The model at every grid state, fields (R, nx * nv), x-major: spot e^x (x per row), variance e^v."""
-    x = np.repeat(x_nodes, v_nodes.size, axis=1)
-    variance = np.exp(np.tile(v_nodes, x_nodes.shape[1]))[None, :]
-    spot = np.asarray(model.spot, dtype=np.float64) * np.exp(x)
-    if isinstance(model, BlackScholes):
-        return dataclasses.replace(model, spot=spot, vol=np.asarray(model.vol) * np.sqrt(variance))
-    if isinstance(model, Heston):
-        return dataclasses.replace(model, spot=spot, v0=np.asarray(model.v0) * variance)
-    if isinstance(model, Garch):
-        return dataclasses.replace(model, spot=spot, h0=np.asarray(model.initial_variance) * variance)
-    raise _TradeError(f"model {type(model).__name__} has no stress revaluation")
-
-
-def _read_grid(grid: np.ndarray, x_nodes: np.ndarray, v_nodes: np.ndarray, x: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Values (K,) at states (x, v) (K,) from one trade's grid (nx, nv): monotone cubic (PCHIP) along v
-    for every x node, then along x for each scenario. PCHIP because values can bend sharply (near a
-    barrier, or a strike close to expiry) and nodes are unevenly spaced (``_nodes``): it never
-    overshoots, unlike a spline or a polynomial through far nodes."""
-    from scipy.interpolate import PchipInterpolator
-    along_v = (PchipInterpolator(v_nodes, grid, axis=1)(np.clip(v, v_nodes[0], v_nodes[-1])) if v_nodes.size > 1
-               else np.broadcast_to(grid[:, :1], (x_nodes.size, v.size)))            # (nx, K): column k at v[k]
-    if x_nodes.size == 1:
-        return along_v[0]
-    # one PCHIP per scenario along x, evaluated only at that scenario's x (its piece's cubic coefficients)
-    pieces = PchipInterpolator(x_nodes, along_v, axis=0)
-    x = np.clip(x, x_nodes[0], x_nodes[-1])
-    piece = np.clip(np.searchsorted(x_nodes, x, side="right") - 1, 0, x_nodes.size - 2)
-    k = np.arange(x.size)
-    c = pieces.c[:, piece, k]                                                           # (4, K)
-    t = x - x_nodes[piece]
-    return ((c[0] * t + c[1]) * t + c[2]) * t + c[3]
 
 
 def _past_fixings(schedule, expiry: float, horizon: float):

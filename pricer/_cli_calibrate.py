@@ -1,0 +1,130 @@
+"""``exotics calibrate``'s work: a prices file read into clean series (errors name the column and row),
+GARCH fitted per column (batched where the columns span the same rows), and the market rows written
+from the fits (GARCH in decimal daily units, or Heston mapped from GARCH)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .cli import CliError, errors
+
+_DATE_COLUMNS = ("date", "day", "time", "datetime", "timestamp")
+MIN_PRICES = 101   # 100 returns: what calibrator.fit_garch accepts (500+ for reliable estimates)
+TRADING_DAYS = 252
+
+
+def price_series(frame, path: Path) -> dict:
+    """name -> positive float prices (NaN-free), in date order; CliError naming column and row otherwise."""
+    import numpy as np
+    import pandas as pd
+    line = lambda i: f"row {i + 1} (line {i + 2})"  # noqa: E731 - rows from 1 after the header line
+    names = [str(c).strip() for c in frame.columns]
+    dates = [c for c, n in zip(frame.columns, names) if n.lower() in _DATE_COLUMNS]
+    if len(dates) > 1:
+        raise CliError(f"{path}: more than one date column ({', '.join(map(repr, dates))})")
+    if dates:
+        raw = frame[dates[0]]
+        parsed = pd.to_datetime(raw, errors="coerce")
+        bad = parsed.isna().to_numpy()
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise CliError(f"{path}: column {dates[0]!r}, {line(i)}: {raw.iloc[i]!r} is not a date")
+        if parsed.duplicated().any():
+            i = int(np.argmax(parsed.duplicated().to_numpy()))
+            raise CliError(f"{path}: column {dates[0]!r}, {line(i)}: the date {raw.iloc[i]!r} is repeated")
+        order = np.argsort(parsed.to_numpy(), kind="stable")     # oldest first, whatever the file's order
+        frame = frame.drop(columns=dates[0]).iloc[order]
+        positions = order
+    else:
+        positions = np.arange(len(frame))
+    if frame.shape[1] == 0:
+        raise CliError(f"{path}: no price columns (one column per underlying, a date column optional)")
+    series = {}
+    for column in frame.columns:
+        raw = frame[column]
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(np.float64)
+        blank = raw.isna().to_numpy() | raw.astype(str).str.strip().eq("").to_numpy()
+        text = ~blank & np.isnan(values)
+        if text.any():
+            k = int(np.argmax(text))
+            raise CliError(f"{path}: column {column!r}, {line(int(positions[k]))}: {raw.iloc[k]!r} is not a number")
+        bad = ~blank & ~(np.isfinite(values) & (values > 0))
+        if bad.any():
+            k = int(np.argmax(bad))
+            raise CliError(f"{path}: column {column!r}, {line(int(positions[k]))}: a price must be > 0 and finite, "
+                           f"got {values[k]!r}")
+        present = np.flatnonzero(~blank)
+        if present.size:
+            gaps = blank[present[0]:present[-1] + 1]
+            if gaps.any():
+                k = present[0] + int(np.argmax(gaps))
+                raise CliError(f"{path}: column {column!r}, {line(int(positions[k]))}: missing price inside the series "
+                               f"(fill or remove the row)")
+        if present.size < MIN_PRICES:
+            raise CliError(f"{path}: column {column!r} has {present.size} prices; a GARCH fit needs at least "
+                           f"{MIN_PRICES} ({MIN_PRICES - 1} returns), and 500+ for reliable estimates")
+        series[str(column).strip()] = (values[present[0]:present[-1] + 1], int(present[0]), int(present[-1]))
+    return series
+
+
+def fit_garch_columns(series: dict, path: Path, **options) -> dict:
+    """name -> (fit, index in the fit's batch); columns spanning the same rows are fitted in one batch."""
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+    from calibrator import fit_garch
+    spans: dict = {}
+    for name, (values, first, last) in series.items():
+        spans.setdefault((first, last), []).append(name)
+    fits = {}
+    for names in spans.values():
+        returns = pd.DataFrame({n: 100.0 * np.diff(np.log(series[n][0])) for n in names})   # percent, for scale
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                fit = fit_garch(returns, percent=True, **options)
+            except ValueError as exc:
+                raise CliError(f"{path}: {exc}") from None
+        for warning in caught:
+            errors.print(f"[yellow]warning:[/] {path}: {warning.message}", highlight=False)
+        status = np.atleast_1d(np.asarray(fit.status, dtype=object))
+        messages = np.atleast_1d(np.asarray(fit.error, dtype=object))
+        for j, name in enumerate(names):
+            if status[j] == "error":
+                raise CliError(f"{path}: column {name!r}: {messages[j]}")
+            if status[j] != "ok":
+                errors.print(f"[yellow]warning:[/] {path}: column {name!r}: the fit did not converge ({status[j]}); "
+                             f"check the parameters", highlight=False)
+            fits[name] = (fit, j)
+    return fits
+
+
+def market_rows(series: dict, fits: dict, path: Path, *, rate: float, dividend: float, to_heston=None):
+    """The market file: one row per column, model garch (decimal daily units) or heston (annualised)."""
+    import numpy as np
+    import pandas as pd
+    rows = []
+    for name, (values, _, _) in series.items():
+        fit, j = fits[name]
+        pick = lambda value: float(np.atleast_1d(np.asarray(value, dtype=np.float64))[j])  # noqa: E731
+        row = dict(underlying=name, spot=float(values[-1]), rate=rate, dividend=dividend)
+        scale = 1e-4 if fit.percent else 1.0                    # percent^2 -> decimal^2 daily variance
+        alpha, beta, gamma = pick(fit.alpha), pick(fit.beta), pick(fit.gamma)
+        if to_heston is None:
+            row.update(model="garch", omega=pick(fit.omega) * scale, alpha=alpha, beta=beta,
+                       gamma=max(gamma, -alpha), h0=pick(np.atleast_2d(fit.forecast(1))[:, 0]) * scale)
+            if alpha + beta + 0.5 * gamma >= 1:
+                errors.print(f"[yellow]warning:[/] {path}: column {name!r}: alpha + beta + gamma/2 = "
+                             f"{alpha + beta + 0.5 * gamma:.4f} >= 1 (not stationary): price-book will refuse it",
+                             highlight=False)
+        else:
+            heston = to_heston(fit, periods_per_year=TRADING_DAYS)
+            row.update(model="heston", **{k: pick(getattr(heston, k)) for k in ("v0", "kappa", "theta", "xi", "rho")})
+            missing = [k for k in ("v0", "kappa", "theta", "xi", "rho") if not np.isfinite(row[k])]
+            if missing:
+                errors.print(f"[yellow]warning:[/] {path}: column {name!r}: no Heston {', '.join(missing)} from this "
+                             f"fit (see the warnings above): price-book will refuse it", highlight=False)
+        rows.append(row)
+    columns = ["underlying", "model", "spot", "rate", "dividend"]
+    frame = pd.DataFrame(rows)
+    return frame[columns + [c for c in frame.columns if c not in columns]]
