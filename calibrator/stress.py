@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from .ccc import _correlation
 from .fit_result import GarchFit
 from .simulate import garch_paths
 
@@ -186,11 +187,6 @@ def _standardised(fit: GarchFit, returns, usable: np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(z[:, usable])):
         raise ValueError("returns: the standardised residuals are not all finite; pass the data the fit was made on")
     return np.where(usable[None, :], z, 0.0)
-
-
-def _correlation(z: np.ndarray) -> np.ndarray:
-    from .ccc import _correlation as correlation
-    return correlation(z)
 
 
 def _start_variance(fit: GarchFit, value, current: np.ndarray) -> np.ndarray:

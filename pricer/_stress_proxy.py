@@ -20,10 +20,9 @@ import numpy as np
 
 from .analytic import barrier_price, black_scholes_price, geometric_asian_bs_price
 from .models import BlackScholes, Garch, Heston
+from .scenarios import TRADING_DAYS
 
 __all__ = ["proxy_volatility", "proxy_values"]
-
-TRADING_DAYS = 252
 
 
 def proxy_volatility(model, log_variance_ratio: np.ndarray, remaining: float) -> np.ndarray:

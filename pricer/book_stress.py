@@ -115,8 +115,9 @@ def revalue_book(trades: pd.DataFrame, market: pd.DataFrame, scenarios: MarketSc
     scenario_of = _scenario_columns(scenarios, underlyings)
     book = prepare_book(trades, market, mc)
     today_mc = dataclasses.replace(mc, paths=mc.paths * TODAY_PATHS) if today_mc is None else today_mc
-    priced_today = prepare_book(trades, market, today_mc)
-    today = priced_today.assemble(price_book_groups(priced_today))
+    if not isinstance(today_mc, MonteCarlo) or today_mc.dtype != mc.dtype:
+        raise ValueError(f"today_mc must be a pricer.MonteCarlo with mc's dtype ({mc.dtype}), got {today_mc!r}")
+    today = book.assemble(price_book_groups(book, [dataclasses.replace(task, mc=today_mc) for task in book.tasks]))
     n, count = len(book.trades), scenarios.count
     horizon_value = np.full((n, count), np.nan)
     failures = [""] * n
