@@ -67,6 +67,19 @@ def _simulate(key, mu, omega, alpha, gamma, beta, nu, h0, *, n_obs, n_paths, bur
 _recursion_jit = jax.jit(_recursion)
 
 
+def _check_parameters(p: dict) -> None:
+    """omega > 0, alpha >= 0, beta >= 0, alpha + gamma >= 0 (and nu > 2 when given), element by element;
+    ValueError naming the parameter and its first bad value."""
+    checks = [("omega", p["omega"] > 0, "> 0"), ("alpha", p["alpha"] >= 0, ">= 0"), ("beta", p["beta"] >= 0, ">= 0"),
+              ("gamma", p["alpha"] + p["gamma"] >= 0, ">= -alpha")]
+    if "nu" in p:
+        checks.append(("nu", p["nu"] > 2, "> 2"))
+    for name, ok, req in checks:
+        if not np.all(ok):
+            bad = np.broadcast_to(p[name], np.shape(ok))[~np.asarray(ok)]
+            raise ValueError(f"{name} must be {req}; got {bad[0]!r}")
+
+
 def garch_paths(shocks, *, omega, alpha, beta, gamma=0.0, mu=0.0, h0) -> Simulation:
     """Run the GARCH/GJR recursion on given unit-variance shocks: r_t = mu + sqrt(h_t) z_t.
 
@@ -97,11 +110,7 @@ def garch_paths(shocks, *, omega, alpha, beta, gamma=0.0, mu=0.0, h0) -> Simulat
         if not np.all(np.isfinite(a)):
             raise ValueError(f"{name} must be finite")
         arrays[name] = a if a.ndim == 2 else np.broadcast_to(a, (n_paths,))
-    for name, ok, req in (("omega", arrays["omega"] > 0, "> 0"), ("alpha", arrays["alpha"] >= 0, ">= 0"),
-                          ("beta", arrays["beta"] >= 0, ">= 0"),
-                          ("gamma", arrays["alpha"] + arrays["gamma"] >= 0, ">= -alpha")):
-        if not np.all(ok):
-            raise ValueError(f"{name} must be {req}")
+    _check_parameters(arrays)
     start = np.asarray(h0, dtype=float)
     start = np.broadcast_to(start, (n_paths,)) if start.ndim == 0 else start
     if start.shape != (n_paths,) or not np.all(start > 0) or not np.all(np.isfinite(start)):
@@ -158,13 +167,7 @@ def simulate(key, n_obs: int, *, omega, alpha, beta, gamma=0.0, mu=0.0, nu=None,
     if sizes and sizes != {n_paths}:
         raise ValueError(f"parameter arrays have length {sizes.pop()} but n_paths={n_paths}")
     p = {k: np.broadcast_to(a, (n_paths,)) for k, a in arrays.items()}
-    checks = [("omega", p["omega"] > 0, "> 0"), ("alpha", p["alpha"] >= 0, ">= 0"), ("beta", p["beta"] >= 0, ">= 0"),
-              ("gamma", p["alpha"] + p["gamma"] >= 0, ">= -alpha")]
-    if nu is not None:
-        checks.append(("nu", p["nu"] > 2, "> 2"))
-    for name, ok, req in checks:
-        if not np.all(ok):
-            raise ValueError(f"{name} must be {req}; got {p[name][~ok][0]!r}")
+    _check_parameters(p)
     pers = p["alpha"] + 0.5 * p["gamma"] + p["beta"]
     if h0 is None:
         if np.any(pers >= 1):

@@ -76,7 +76,8 @@ def barrier_survival(continuous: bool) -> Accumulator:
     Continuous monitoring: between grid points the log price is a Brownian bridge, which crosses the
     barrier b with probability exp(-2 (b - x0)(b - x1) / variance) when both ends are on the safe side.
     Discrete monitoring: the barrier is checked at the monitoring dates only (today is not one, so a
-    spot beyond the barrier today is not a knock). Hits are rebated at the step's end. The survival probability is a smooth function of the path, so pathwise Greeks exist.
+    spot beyond the barrier today is not a knock). Hits are rebated at the step's end. The survival
+    probability is a smooth function of the path, so pathwise Greeks exist.
     """
 
     def safe(x, product):
