@@ -32,16 +32,17 @@ def standardise(returns, demean: bool):
 
 
 def _acf(x, lags):
-    """Autocorrelations of each column of x (T, N) at the static ``lags``: (len(lags), N).
+    """Autocorrelations of each ROW of x (N, T) at the static ``lags``: (len(lags), N).
 
     sum_t xc_t xc_{t+k} / sum_t xc_t^2 for every lag from one zero-padded FFT (no wrap-around:
-    the padded length is at least T + max lag)."""
-    xc = x - jnp.mean(x, axis=0)
-    T = x.shape[0]
+    the padded length is at least T + max lag). Rows, because XLA's CPU FFT along the last axis is
+    ~3x faster than along the first (summary_features transposes its (T, N) input once)."""
+    xc = x - jnp.mean(x, axis=1, keepdims=True)
+    T = x.shape[1]
     size = _fft_size(T + max(lags))
-    spectrum = jnp.fft.rfft(xc, n=size, axis=0)
-    products = jnp.fft.irfft(spectrum * jnp.conj(spectrum), n=size, axis=0)   # lag products, (size, N)
-    return products[np.asarray(lags)] / (products[0] + 1e-12 * T)
+    spectrum = jnp.fft.rfft(xc, n=size, axis=1)
+    products = jnp.fft.irfft(spectrum * jnp.conj(spectrum), n=size, axis=1)   # lag products, (N, size)
+    return (products[:, np.asarray(lags)] / (products[:, :1] + 1e-12 * T)).T
 
 
 def _fft_size(n: int) -> int:
@@ -71,12 +72,16 @@ def summary_features(u, robust=None):
     """u: (T, N) unit-RMS series -> (N, N_FEATURES) scale-free features (T >= 101).
     robust: ``robust_scale(u)`` if already computed (N,), else computed here."""
     T = u.shape[0]
-    a = jnp.abs(u)
     robust = robust_scale(u) if robust is None else robust.astype(u.dtype)
+    a = jnp.abs(u)
     c = jnp.minimum(a / robust, CLIP)
-    acf_sq = _acf(u * u, LAGS)
-    acf_abs = _acf(a, LAGS)
-    acf_clip = _acf(c, LAGS)
+    # autocorrelations along rows (N, T) (see _acf), the moments along columns: XLA on a CPU reduces
+    # over the first axis of (T, N) faster than over the last axis of the transposed copy
+    ut = u.T
+    at = jnp.abs(ut)
+    acf_sq = _acf(ut * ut, LAGS)
+    acf_abs = _acf(at, LAGS)
+    acf_clip = _acf(jnp.minimum(at / robust[:, None], CLIP), LAGS)
     kurt = jnp.mean(u ** 4, axis=0)
     cc = c - jnp.mean(c, axis=0)
     kurt_c = jnp.mean(cc ** 4, axis=0) / jnp.mean(cc ** 2, axis=0) ** 2

@@ -224,7 +224,8 @@ def fit_garch(returns, method: str = "mle", vol: str = "garch", dist: str = "nor
     method: "mle" (exact maximum likelihood) or "nn" (the neural calibrator with the shipped weights,
         vol="garch" only; see nn_fit.py). For "nn": ``fallback="mle"`` refits series flagged out of the
         training distribution by MLE; ``refine`` = Newton steps on the exact likelihood after the network
-        (the hybrid); ``nn_arch`` = "mlp" (default) or "lstm". The result is an ``NNGarchFit`` (a GarchFit
+        (0 = none); ``nn_arch`` = "hybrid" (default: network, five Newton steps and a learned gate
+        between them, see hybrid.py), "mlp" (the network alone, fastest) or "lstm". The result is an ``NNGarchFit`` (a GarchFit
         with ``ood``, ``ood_reason`` and ``fallback`` per series).
     dist: "normal" or "t" (Student-t scaled to unit variance, 2.05 < nu < 500 as in arch).
     mean: "zero" or "constant".

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 from .features import N_FEATURES
 
-__all__ = ["SummaryMLP", "LSTMEncoder", "ARCHITECTURES", "head", "build"]
+__all__ = ["SummaryMLP", "LSTMEncoder", "HybridGate", "ARCHITECTURES", "head", "build"]
 
 
 class SummaryMLP(nn.Module):
@@ -45,7 +45,19 @@ class LSTMEncoder(nn.Module):
         return nn.Dense(3)(pooled)
 
 
-ARCHITECTURES = {"mlp": SummaryMLP, "lstm": LSTMEncoder}
+class HybridGate(nn.Module):
+    """The gate of the hybrid calibrator (hybrid.py): standardised gate inputs (N, N_GATE_INPUTS) -> three
+    logits, the weights on the network's estimate of persistence, alpha's share and long-run variance."""
+    hidden: tuple = (64, 64)
+
+    @nn.compact
+    def __call__(self, x):
+        for width in self.hidden:
+            x = nn.gelu(nn.Dense(width)(x))
+        return nn.Dense(3)(x)
+
+
+ARCHITECTURES = {"mlp": SummaryMLP, "lstm": LSTMEncoder, "hybrid": HybridGate}
 
 
 def build(arch: str, **kwargs) -> nn.Module:
@@ -54,8 +66,14 @@ def build(arch: str, **kwargs) -> nn.Module:
     return ARCHITECTURES[arch](**kwargs)
 
 
+def input_features(arch: str) -> int:
+    """Width of the stored input standardisation (feature_mean / feature_std) of ``arch``."""
+    from .hybrid import N_GATE_INPUTS
+    return {"mlp": N_FEATURES, "hybrid": N_GATE_INPUTS}.get(arch, 1)
+
+
 def input_shape(arch: str, T: int = 500):
-    return (2, N_FEATURES) if arch == "mlp" else (2, T, 1)
+    return (2, T, 1) if arch == "lstm" else (2, input_features(arch))
 
 
 def head(z):

@@ -3,7 +3,9 @@
 1. each column is made unit-free (u = (r - m) / RMS; m = 0 or the mean), features.py computes its inputs;
 2. the network (networks.py, weights from calibrator/weights/, no training step) gives alpha, beta and
    the long-run variance ratio v, constrained by construction; omega = (1 - alpha - beta) * v * scale^2;
-3. optional ``refine`` Newton steps on the exact likelihood (the hybrid: the MLE code's _Problem and
+   The default architecture, "hybrid" (hybrid.py), adds Newton steps on the exact likelihood from the
+   network's estimate and a learned gate that mixes the two;
+3. optional ``refine`` further Newton steps on the exact likelihood (the MLE code's _Problem and
    minimize_newton, not a second implementation);
 4. loglik from the exact likelihood at those parameters and h_t from the variance filter, assembled into
    the same ``GarchFit`` as the MLE (via garch_fit._assemble), plus per-series out-of-distribution flags
@@ -23,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _validation as val
-from . import networks
+from . import hybrid, networks
 from .features import N_FEATURES, robust_scale, sequence_inputs, summary_features
 from .fit_result import GarchFit
 from .garch import GarchSpec, loglik_contributions, variance_filter
@@ -35,7 +37,7 @@ __all__ = ["fit_nn", "NNGarchFit", "load_weights", "predict", "WeightsError", "O
            "WEIGHTS_DIR", "DEFAULT_ARCH", "MIN_LENGTH"]
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-DEFAULT_ARCH = "mlp"
+DEFAULT_ARCH = "hybrid"
 MIN_LENGTH = 250             # the shortest training length
 FEATURE_Z_MAX = 8.0          # a standardised input further out than this is unlike the training data
 PERS_RANGE = (0.7, 0.999)
@@ -75,7 +77,7 @@ def _template(arch, meta):
     model = networks.build(arch, **meta.get("network_kwargs", {}))
     x0 = jnp.zeros(networks.input_shape(arch, 8), jnp.float32)
     shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), x0)["params"])
-    nf = N_FEATURES if arch == "mlp" else 1
+    nf = networks.input_features(arch)
     return model, {"params": shapes, "feature_mean": jax.ShapeDtypeStruct((nf,), jnp.float32),
                    "feature_std": jax.ShapeDtypeStruct((nf,), jnp.float32)}
 
@@ -120,6 +122,19 @@ def load_weights(arch: str = DEFAULT_ARCH, directory=None):
     nonfinite = [k for k in want if not np.all(np.isfinite(got[k]))]
     if nonfinite:
         raise WeightsError(f"{wpath}: non-finite values in {nonfinite[:4]}")
+    if arch == "hybrid":   # the gate reads the mlp's outputs: it must be the mlp it was trained on
+        steps = meta.get("newton_steps")
+        if not (isinstance(steps, int) and 1 <= steps <= 20):
+            raise WeightsError(f"{mpath}: newton_steps must be a whole number from 1 to 20, got {steps!r}")
+        from .training import stage1_of
+        try:
+            found = stage1_of(directory)["sha256"]
+        except FileNotFoundError:
+            found = None
+        if found != meta.get("stage1", {}).get("sha256"):
+            raise WeightsError(f"{mpath}: the hybrid's gate was trained on other mlp weights than "
+                               f"{directory / 'mlp.msgpack'} ({'missing' if found is None else 'SHA-256 differs'}); "
+                               f"retrain it with `exotics train-calibrator --arch hybrid`")
     variables = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), raw)
     return model, variables, meta
 
@@ -145,10 +160,17 @@ def _predict(model, arch, stride, variables, u, robust):
 def predict(u, arch: str = DEFAULT_ARCH, directory=None):
     """Network estimates for unit-RMS series u (T, N): dict of (N,) arrays alpha, beta, persistence, v,
     and zmax (largest standardised input; large = unlike training)."""
-    model, variables, meta = _cached(arch, None if directory is None else str(directory))
+    directory = None if directory is None else str(directory)
+    model, variables, meta = _cached(arch, directory)
     # the median behind the robust scale by numpy's selection: XLA's sort is ~9x slower on a CPU
-    robust = jnp.asarray(robust_scale(np.asarray(u), np), jnp.float32) if arch == "mlp" else None
-    out, zmax = _predict(model, arch, int(meta.get("lstm_stride", 1)), variables, jnp.asarray(u), robust)
+    robust = jnp.asarray(robust_scale(np.asarray(u), np), jnp.float32) if arch != "lstm" else None
+    if arch == "hybrid":
+        mlp_model, mlp_variables, _ = _cached("mlp", directory)
+        raw, cands, zmax = hybrid.stage_inputs(mlp_model, mlp_variables, jnp.asarray(u, jnp.float32), robust,
+                                               int(meta["newton_steps"]))
+        out = hybrid.apply_gate(model, variables, raw, cands)
+    else:
+        out, zmax = _predict(model, arch, int(meta.get("lstm_stride", 1)), variables, jnp.asarray(u), robust)
     out = {k: np.asarray(v, np.float64) for k, v in out.items()}
     out["zmax"] = np.asarray(zmax, np.float64)
     return out
@@ -178,9 +200,11 @@ def _finish(y, moments, theta0, *, spec: GarchSpec, refine: int):
                     last_resid=resid[-1], iterations=iters, decrement=jnp.zeros((), yy.dtype), cov=nan,
                     cov_hessian=nan, converged=jnp.ones((), bool))
 
-    out = jax.vmap(one, in_axes=(1, 0, 0))(y, moments, theta0)
-    out["sigma2"] = out["sigma2"].T
-    return out
+    keys = ("theta", "x", "f", "sigma2", "backcast", "last_resid", "iterations", "decrement", "cov",
+            "cov_hessian", "converged")
+    # sigma2 straight out as (T, N), the scan's own layout: no transposed copy of the batch
+    return jax.vmap(one, in_axes=(1, 0, 0), out_axes={k: 1 if k == "sigma2" else 0 for k in keys})(
+        y, moments, theta0)
 
 
 def _theta0(spec, omega, alpha, beta, nu):
@@ -197,6 +221,36 @@ def _theta0(spec, omega, alpha, beta, nu):
                      for i in range(len(omega))])
 
 
+def _standardise(prep, spec: GarchSpec, bad):
+    """Unit-free series for the network: y = (r - loc) / scale, (T, N) float64, with loc = 0 and scale the
+    root mean square (zero mean) or loc the mean and scale the standard deviation (constant mean); the
+    columns that cannot be fitted are replaced by the first good one (their results are discarded).
+    Returns (y, loc, scale, moments (N, 3) = mean y, mean y^2, 1 as _finish wants them). One output
+    allocation and the column moments already computed by the checks: a 10,000 x 2,500 batch is 200 MB."""
+    mean, mean_square = prep.column_moments()
+    first_good = int(np.argmax(~bad))
+    if spec.mean == "constant":
+        loc = mean.copy()
+        scale = np.sqrt(np.maximum(mean_square - mean * mean, 0.0))
+        # cancellation when |mean| >> std: those few columns get numpy's two-pass std
+        shaky = np.flatnonzero(~bad & (mean * mean > 1e-6 * mean_square))
+        if shaky.size:
+            scale[shaky] = np.std(prep.data[:, shaky], axis=0)
+    else:
+        loc, scale = np.zeros_like(mean), np.sqrt(mean_square)
+    loc[bad], scale[bad] = loc[first_good], scale[first_good]
+    y = np.empty_like(prep.data)
+    np.subtract(prep.data, loc, out=y)
+    y *= 1.0 / scale
+    if bad.any():
+        y[:, bad] = y[:, [first_good]]
+    m1 = np.where(bad, mean[first_good], mean)
+    m1 = (m1 - loc) / scale
+    moments = np.stack([m1 if spec.mean == "zero" else np.zeros_like(m1), np.ones_like(m1), np.ones_like(m1)],
+                       axis=1)
+    return y, loc, scale, moments
+
+
 def _nu_from_kurtosis(y, sigma2):
     z = y / np.sqrt(sigma2)
     k = np.mean(z ** 4, axis=0) / np.mean(z ** 2, axis=0) ** 2 - 3.0
@@ -207,11 +261,15 @@ def fit_nn(returns, vol="garch", dist="normal", mean="zero", percent=False, *, a
            refine: int = 0, fallback: str | None = None, weights_dir=None, dtype=None) -> NNGarchFit:
     """The neural calibrator behind ``fit_garch(..., method="nn")``. See the module docstring.
 
-    arch: "mlp" (default, summary-statistics network) or "lstm". refine: Newton steps on the exact
-    likelihood after the network (0 = pure network; 1-3 = the hybrid). fallback: None or "mle" (exact MLE
+    arch: "hybrid" (default: the summary-statistics network, Newton steps on the exact likelihood and a
+    learned gate between the two, hybrid.py), "mlp" (the network alone) or "lstm". refine: further Newton
+    steps on the exact likelihood after that (0 = none; they move the estimate towards the MLE, outliers
+    and all). fallback: None or "mle" (exact MLE
     for the series flagged out of distribution). dist="t": alpha, beta from the network, nu from the
     kurtosis of the standardised residuals (refine > 0 then polishes all of them).
     """
+    if arch not in networks.ARCHITECTURES:
+        raise ValueError(f"nn_arch={arch!r} is unknown; choose one of {sorted(networks.ARCHITECTURES)}")
     spec = GarchSpec(vol=vol, dist=dist, mean=mean)
     if spec.vol != "garch":
         raise ValueError("method='nn' covers vol='garch' (the network was trained on GARCH(1,1)); "
@@ -234,13 +292,7 @@ def fit_nn(returns, vol="garch", dist="normal", mean="zero", percent=False, *, a
     good = ~bad
     val.warn_short(prep, stacklevel=4)
     val.warn_scale(prep, good, bool(percent), stacklevel=4)
-    data = prep.data.copy()
-    data[:, bad] = data[:, [int(np.argmax(good))]]
-    if spec.mean == "constant":
-        loc, scale = data.mean(axis=0), data.std(axis=0)
-    else:
-        loc, scale = np.zeros(N), np.sqrt(np.mean(data * data, axis=0))
-    y = (data - loc) / scale
+    y, loc, scale, moments = _standardise(prep, spec, bad)
     dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
 
     pred = predict(jnp.asarray(y, jnp.float32), arch, weights_dir)
@@ -252,10 +304,10 @@ def fit_nn(returns, vol="garch", dist="normal", mean="zero", percent=False, *, a
             jnp.asarray(y), jnp.asarray(omega_std), jnp.asarray(alpha), jnp.asarray(beta))).T
         nu = _nu_from_kurtosis(y, h)
     theta0 = _theta0(spec, omega_std, alpha, beta, nu)
-    moments = np.stack([y.mean(axis=0), (y * y).mean(axis=0), np.ones(N)], axis=1)
     out = _finish(jnp.asarray(y, dtype), jnp.asarray(moments, dtype), jnp.asarray(theta0, dtype),
                   spec=spec, refine=refine)
-    out = jax.tree.map(lambda a: np.array(a, np.float64) if a.dtype != bool else np.array(a), out)
+    # read-only views where possible (sigma2 is T x N); the MLE fallback below copies what it overwrites
+    out = jax.tree.map(lambda a: np.asarray(a, np.float64) if a.dtype != bool else np.asarray(a), out)
 
     # out-of-distribution flags, per series
     reasons = [[] for _ in range(N)]
@@ -281,6 +333,7 @@ def fit_nn(returns, vol="garch", dist="normal", mean="zero", percent=False, *, a
         sub = jax.tree.map(lambda a: np.asarray(a, np.float64) if a.dtype != bool else np.asarray(a), sub)
         for key in out:
             if key in sub:
+                out[key] = np.array(out[key])
                 if key == "sigma2":
                     out[key][:, idx] = sub[key]
                 else:

@@ -26,12 +26,13 @@ class GarchStream:
     window: returns kept for re-estimation; refit_every: steps between re-estimations (0 = never);
     min_obs: returns needed before the first re-estimation (>= 250, the network's shortest training
     length); params: starting (omega, alpha, beta) as a dict, default RiskMetrics-like alpha 0.06,
-    beta 0.93 with omega set from the first return's square; arch / refine / fallback: passed to the
-    neural calibrator (nn_fit.fit_nn); method="mle" re-estimates by exact MLE instead.
+    beta 0.93 with omega set from the first return's square; arch (None: the default, "hybrid"; "mlp"
+    is the cheapest) / refine / fallback: passed to the neural calibrator (nn_fit.fit_nn);
+    method="mle" re-estimates by exact MLE instead.
     """
 
     def __init__(self, window: int = 2500, refit_every: int = 250, *, min_obs: int = 250, params=None,
-                 arch: str = "mlp", refine: int = 0, method: str = "nn", fallback: str | None = None):
+                 arch: str | None = None, refine: int = 0, method: str = "nn", fallback: str | None = None):
         if window < 250:
             raise ValueError(f"window must be >= 250 returns, got {window}")
         if refit_every < 0:

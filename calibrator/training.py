@@ -13,7 +13,9 @@ writes weights + a metadata JSON that ``nn_fit.load_weights`` validates.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -23,8 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import networks
-from .features import N_FEATURES, sequence_inputs, standardise, summary_features
+from . import hybrid, networks
+from .features import robust_scale, sequence_inputs, standardise, summary_features
 from .simulate import simulate
 
 __all__ = ["make_dataset", "train", "PRIORS", "LENGTHS", "WEIGHTS_VERSION"]
@@ -92,33 +94,50 @@ def targets_of(r, p):
     return np.stack([p["alpha"], p["persistence"], np.log(lr / np.mean(r * r, axis=0))], axis=1)
 
 
-def make_dataset(seed: int, n_per_length: int, lengths=LENGTHS, arch: str = "mlp", lstm_stride: int = 1,
-                 progress=None):
-    """Mixed training set. mlp: X (n, N_FEATURES); lstm: list of (X (n, T', 1), y) per length."""
+def _training_blocks(seed: int, n_per_length: int, lengths):
+    """(returns (T, n), params) blocks of the training mixture, normal then Student-t, per length."""
     rng = np.random.default_rng(seed)
-    blocks = []
-    for i, T in enumerate(lengths):
+    for T in lengths:
         sub = int(rng.integers(0, 2**31 - 1))
         for j, nu in enumerate((None, "prior")):
             n = int(round(n_per_length * (1.0 - PRIORS["p_student"] if nu is None else PRIORS["p_student"])))
-            r, p = simulate_set(sub + j, n, T, student_nu=nu, outliers="prior", regime=True,
-                                contaminate_share=PRIORS["p_contaminated"], regime_share=PRIORS["p_regime"])
-            y = targets_of(r, p)
-            u, _, _ = standardise(jnp.asarray(r, jnp.float32), demean=False)
-            x = summary_features(u) if arch == "mlp" else sequence_inputs(u, lstm_stride).transpose(1, 0, 2)
-            blocks.append((np.asarray(x), y.astype(np.float32)))
-            if progress is not None:
-                progress()
-    if arch == "mlp":
-        X = np.concatenate([b[0] for b in blocks])
-        Y = np.concatenate([b[1] for b in blocks])
-        ok = np.all(np.isfinite(X), axis=1)
-        return X[ok], Y[ok]
-    return blocks
+            yield simulate_set(sub + j, n, T, student_nu=nu, outliers="prior", regime=True,
+                               contaminate_share=PRIORS["p_contaminated"], regime_share=PRIORS["p_regime"])
 
 
-def _loss(z, y):
-    out = networks.head(z)
+def make_dataset(seed: int, n_per_length: int, lengths=LENGTHS, arch: str = "mlp", lstm_stride: int = 1,
+                 progress=None, weights_dir=None, newton_steps: int = hybrid.NEWTON_STEPS):
+    """Mixed training set. mlp: (X (n, N_FEATURES), Y); lstm: list of (X (n, T', 1), Y) per length;
+    hybrid: (X (n, N_GATE_INPUTS), candidates (n, 6), Y) from the mlp weights in ``weights_dir`` (default:
+    the shipped ones). Y (n, 3): ``targets_of``. Rows with non-finite inputs are dropped."""
+    if arch == "hybrid":
+        from .nn_fit import load_weights
+        mlp_model, mlp_variables, _ = load_weights("mlp", weights_dir)
+    blocks = []
+    for r, p in _training_blocks(seed, n_per_length, lengths):
+        y = targets_of(r, p).astype(np.float32)
+        u, _, _ = standardise(jnp.asarray(r, jnp.float32), demean=False)
+        if arch == "hybrid":
+            raw, cands, _ = hybrid.stage_inputs(mlp_model, mlp_variables, u, robust_scale(np.asarray(u), np),
+                                                newton_steps)
+            blocks.append((np.asarray(raw), np.asarray(cands), y))
+        elif arch == "mlp":
+            blocks.append((np.asarray(summary_features(u)), y))
+        else:
+            blocks.append((np.asarray(sequence_inputs(u, lstm_stride).transpose(1, 0, 2)), y))
+        if progress is not None:
+            progress()
+    if arch == "lstm":
+        return blocks
+    arrays = [np.concatenate(column) for column in zip(*blocks)]
+    ok = np.all([np.all(np.isfinite(a.reshape(len(a), -1)), axis=1) for a in arrays], axis=0)
+    return tuple(a[ok] for a in arrays)
+
+
+def _loss(z, y, cands=None):
+    """Mean squared error of alpha and persistence (x100) plus 0.1 x that of log long-run variance.
+    z: the network's raw outputs; for the hybrid, the gate's logits, mixed over ``cands``."""
+    out = networks.head(z) if cands is None else hybrid.mix(z, cands)
     la = (out["alpha"] - y[:, 0]) ** 2
     lp = (out["persistence"] - y[:, 1]) ** 2
     lv = (jnp.log(out["v"]) - y[:, 2]) ** 2
@@ -127,8 +146,13 @@ def _loss(z, y):
 
 def train(arch: str = "mlp", *, seed: int = 0, n_per_length: int = 4000, steps: int = 3000, batch: int = 512,
           lr: float = 2e-3, out_dir: str | Path | None = None, lengths=LENGTHS, lstm_stride: int = 1,
-          checkpoint_every: int = 1000, quiet: bool = False, **net_kwargs):
-    """Train one architecture; returns (params, norm, metadata). Writes weights + metadata to out_dir."""
+          checkpoint_every: int = 1000, quiet: bool = False, weights_dir=None,
+          newton_steps: int = hybrid.NEWTON_STEPS, **net_kwargs):
+    """Train one architecture; returns (params, norm, metadata). Writes weights + metadata to out_dir.
+
+    arch="hybrid" trains the gate of hybrid.py on top of the mlp weights in ``weights_dir`` (default: the
+    shipped ones); its metadata records their SHA-256 and the mlp files are copied beside it, so that
+    out_dir is a complete weights folder (load_weights checks the pair)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     model = networks.build(arch, **net_kwargs)
@@ -137,15 +161,16 @@ def train(arch: str = "mlp", *, seed: int = 0, n_per_length: int = 4000, steps: 
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TextColumn("{task.fields[info]}"), TimeElapsedColumn(), disable=quiet) as prog:
         task = prog.add_task(f"simulating ({arch})", total=n_blocks, info="")
-        data = make_dataset(seed, n_per_length, lengths, arch, lstm_stride, progress=lambda: prog.advance(task))
-        if arch == "mlp":
-            X, Y = data
-            mean, std = X.mean(axis=0), X.std(axis=0) + 1e-6
-            X = (X - mean) / std
-            blocks = [(X, Y)]
-        else:
+        data = make_dataset(seed, n_per_length, lengths, arch, lstm_stride, progress=lambda: prog.advance(task),
+                            weights_dir=weights_dir, newton_steps=newton_steps)
+        if arch == "lstm":
             blocks = data
             mean, std = np.zeros(1, np.float32), np.ones(1, np.float32)
+        else:   # one block (X, [candidates,] Y); X standardised as nn_fit / hybrid.apply_gate will
+            X = data[0]
+            mean, std = X.mean(axis=0), X.std(axis=0) + 1e-6
+            X = (X - mean) / std
+            blocks = [(np.clip(X, -10.0, 10.0) if arch == "hybrid" else X, *data[1:])]
         key = jax.random.key(seed + 1)
         x0 = jnp.asarray(blocks[0][0][:2])
         params = model.init(key, x0)["params"]
@@ -154,8 +179,9 @@ def train(arch: str = "mlp", *, seed: int = 0, n_per_length: int = 4000, steps: 
         state = opt.init(params)
 
         @jax.jit
-        def step(params, state, x, y):
-            loss, g = jax.value_and_grad(lambda p: _loss(model.apply({"params": p}, x), y))(params)
+        def step(params, state, x, *rest):   # rest: (y,) or, for the hybrid, (candidates, y)
+            y, cands = rest[-1], (rest[0] if len(rest) == 2 else None)
+            loss, g = jax.value_and_grad(lambda p: _loss(model.apply({"params": p}, x), y, cands))(params)
             upd, state = opt.update(g, state, params)
             return optax.apply_updates(params, upd), state, loss
 
@@ -163,9 +189,9 @@ def train(arch: str = "mlp", *, seed: int = 0, n_per_length: int = 4000, steps: 
         task2 = prog.add_task(f"training {arch}", total=steps, info="")
         ema = None
         for it in range(steps):
-            xb, yb = blocks[it % len(blocks)] if arch != "mlp" else blocks[0]
-            idx = rng.integers(0, xb.shape[0], min(batch, xb.shape[0]))
-            params, state, loss = step(params, state, jnp.asarray(xb[idx]), jnp.asarray(yb[idx]))
+            block = blocks[it % len(blocks)]
+            idx = rng.integers(0, block[0].shape[0], min(batch, block[0].shape[0]))
+            params, state, loss = step(params, state, *(jnp.asarray(a[idx]) for a in block))
             ema = float(loss) if ema is None else 0.98 * ema + 0.02 * float(loss)
             prog.update(task2, advance=1, info=f"loss {ema:.4f}")
             if out_dir is not None and checkpoint_every and (it + 1) % checkpoint_every == 0:
@@ -173,9 +199,28 @@ def train(arch: str = "mlp", *, seed: int = 0, n_per_length: int = 4000, steps: 
                                                               lstm_stride, net_kwargs, ema, time.time() - t0),
                        suffix=".ckpt")
     meta = _meta(arch, seed, n_per_length, steps, lengths, lstm_stride, net_kwargs, ema, time.time() - t0)
+    if arch == "hybrid":
+        meta["stage1"] = stage1_of(weights_dir)
+        meta["newton_steps"] = int(newton_steps)
     if out_dir is not None:
         _write(out_dir, arch, params, mean, std, meta)
+        if arch == "hybrid":
+            source = Path(weights_dir) if weights_dir is not None else _shipped()
+            for name in ("mlp.msgpack", "mlp.json"):
+                if (Path(out_dir) / name).resolve() != (source / name).resolve():
+                    shutil.copyfile(source / name, Path(out_dir) / name)
     return params, (mean, std), meta
+
+
+def _shipped() -> Path:
+    from .nn_fit import WEIGHTS_DIR
+    return WEIGHTS_DIR
+
+
+def stage1_of(weights_dir=None) -> dict:
+    """What the hybrid's gate was trained on: the mlp weights file's SHA-256."""
+    path = (Path(weights_dir) if weights_dir is not None else _shipped()) / "mlp.msgpack"
+    return dict(architecture="mlp", sha256=hashlib.sha256(path.read_bytes()).hexdigest())
 
 
 def _meta(arch, seed, n_per_length, steps, lengths, stride, net_kwargs, loss, seconds):

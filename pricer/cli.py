@@ -285,22 +285,43 @@ def bench(paths: int = typer.Option(1_000_000, help="our engine's paths"),
 
 
 @app.command("train-calibrator")
-def train_calibrator(arch: str = typer.Option("mlp", help="network: mlp (summary statistics) or lstm"),
+def train_calibrator(arch: str = typer.Option("mlp", help="network: mlp (summary statistics), lstm, or hybrid "
+                                                             "(the gate over mlp + Newton; needs mlp weights)"),
                      out: Path = typer.Option(Path("calibrator-weights"), "--out", "-o",
                                               help="folder for ARCH.msgpack + ARCH.json (and checkpoints/)"),
                      seed: int = typer.Option(0, help="data and initialisation seed"),
                      series: int = typer.Option(6000, help="simulated series per training length"),
                      steps: int = typer.Option(4000, help="optimiser steps (Adam, cosine decay)"),
                      batch: int = typer.Option(512, help="series per step"),
-                     lr: float = typer.Option(2e-3, help="peak learning rate")):
-    """Train the neural GARCH calibrator on simulated series; copy the output into calibrator/weights/ to ship it."""
+                     lr: float = typer.Option(2e-3, help="peak learning rate"),
+                     lengths: str = typer.Option("", help="series lengths to simulate, comma separated "
+                                                          "(default 250,500,1000,2000,3000,5000; lstm 250,500,1000)"),
+                     mlp_weights: Path = typer.Option(None, "--mlp-weights",
+                                                      help="hybrid only: folder with the mlp weights to build on "
+                                                           "(default: the shipped ones)")):
+    """Train the neural GARCH calibrator on simulated series; copy the output into calibrator/weights/ to ship it.
+
+    The shipped hybrid: --arch hybrid --seed 1 --series 20000 --steps 12000 --batch 1024."""
     try:
-        if arch not in ("mlp", "lstm"):
-            raise CliError(f"--arch must be mlp or lstm, got {arch!r}")
+        if arch not in ("mlp", "lstm", "hybrid"):
+            raise CliError(f"--arch must be mlp, lstm or hybrid, got {arch!r}")
+        if mlp_weights is not None and arch != "hybrid":
+            raise CliError("--mlp-weights applies to --arch hybrid only")
+        if mlp_weights is not None and not (Path(mlp_weights) / "mlp.msgpack").is_file():
+            raise CliError(f"--mlp-weights {mlp_weights}: no mlp.msgpack there")
         if series < 1 or steps < 1 or batch < 1 or not lr > 0:
             raise CliError("--series, --steps, --batch and --lr must be positive")
         from calibrator.training import train
         kwargs = dict(lengths=(250, 500, 1000), lstm_stride=4) if arch == "lstm" else {}
+        if arch == "hybrid":
+            kwargs = dict(weights_dir=mlp_weights)
+        if lengths:
+            try:
+                kwargs["lengths"] = tuple(int(part) for part in lengths.split(","))
+            except ValueError:
+                raise CliError(f"--lengths must be whole numbers separated by commas, got {lengths!r}") from None
+            if min(kwargs["lengths"]) < 250:
+                raise CliError(f"--lengths must be >= 250 (the summary features need it), got {lengths!r}")
         _, _, meta = train(arch, seed=seed, n_per_length=series, steps=steps, batch=batch, lr=lr, out_dir=out,
                            **kwargs)
         console.print(f"wrote {out / (arch + '.msgpack')} and {out / (arch + '.json')} "
