@@ -130,22 +130,49 @@ def streaming_time(n_updates=20000):
     return per_update, s2.refits
 
 
-def sp500_windows(step: int = 50):
-    """Rolling 2,500-day windows of S&P 500 log returns (arch.data.sp500): NN vs MLE persistence."""
+PLOT = Path(__file__).resolve().parent.parent / "docs" / "nn_vs_mle_sp500_persistence.png"
+
+
+def sp500_windows(step: int = 50, plot: Path | None = PLOT):
+    """Rolling 2,500-day windows of S&P 500 log returns (arch.data.sp500): NN vs MLE persistence, and a
+    plot of both against each window's last day (``plot``; None: no plot)."""
     from arch.data import sp500
-    r = np.diff(np.log(sp500.load()["Adj Close"].to_numpy()))
-    W = np.stack([r[s:s + T] for s in range(0, len(r) - T + 1, step)], axis=1)
+    prices = sp500.load()["Adj Close"]
+    r = np.diff(np.log(prices.to_numpy()))
+    starts = range(0, len(r) - T + 1, step)
+    W = np.stack([r[s:s + T] for s in starts], axis=1)
+    ends = [prices.index[s + T] for s in starts]          # r[i] is the return into day i + 1
+    curves = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ml = fit_garch(W, method="mle")
+        curves["MLE (exact)"] = np.asarray(ml.persistence)
         out = dict(windows=W.shape[1], step_days=step)
         for name, kw in (("hybrid (default)", {}), ("mlp", dict(nn_arch="mlp")),
                          ("mlp + 5 Newton, no gate", dict(nn_arch="mlp", refine=5)), ("lstm", dict(nn_arch="lstm"))):
             f = fit_garch(W, method="nn", **kw)
-            d = np.abs(np.asarray(f.persistence) - np.asarray(ml.persistence))
+            curves[name] = np.asarray(f.persistence)
+            d = np.abs(curves[name] - curves["MLE (exact)"])
             out[name] = dict(share_within_0_02=float(np.mean(d <= 0.02)), median_abs_diff=float(np.median(d)),
                              max_abs_diff=float(d.max()), ood_flagged=int(np.sum(f.ood)))
     out["mle_persistence_range"] = [float(np.min(ml.persistence)), float(np.max(ml.persistence))]
+    if plot is not None:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(9, 4))
+        mle = curves["MLE (exact)"]
+        ax.fill_between(ends, mle - 0.02, mle + 0.02, color="0.85", label="MLE +- 0.02")
+        for name in ("MLE (exact)", "hybrid (default)", "mlp"):
+            ax.plot(ends, curves[name], lw=1.6 if name.startswith("MLE") else 1.0,
+                    color="k" if name.startswith("MLE") else None, label=name)
+        ax.set_ylabel("persistence alpha + beta")
+        ax.set_title(f"S&P 500, rolling {T:,}-day windows every {step} days: neural calibrator vs MLE")
+        ax.legend(loc="lower left")
+        fig.tight_layout()
+        fig.savefig(plot, dpi=110)
+        plt.close(fig)
+        out["plot"] = str(plot.relative_to(PLOT.parent.parent))
     return out
 
 
