@@ -3,7 +3,9 @@
 Objective: the sum of squared implied-volatility errors, in vol points (1 vol point = 0.01):
 sse = sum_i (100 (sigma_model,i - sigma_market,i))^2 over the options of a surface.
 
-Pipeline (one surface; a batch of surfaces is ``jax.vmap`` of it, padded to common shapes):
+Pipeline (one surface; a batch of surfaces is ``jax.vmap`` of it, padded to common shapes). Step 1 lives in
+_heston_pricing.py, step 3 and the bounds in _heston_lm.py, the inputs' checks in _heston_surface.py; this file
+batches them, verifies the quadrature and assembles the result:
 
 1. Prices. Heston European prices by Fourier inversion of the little-trap characteristic function
    (``pricer.analytic.heston_characteristic_function``), Lewis' form with a Black-Scholes control variate, as in
@@ -40,7 +42,6 @@ is extra (seconds per batch shape and node count; the first call pays it).
 from __future__ import annotations
 
 import dataclasses
-import math
 import warnings
 from functools import partial
 from typing import Any
@@ -49,27 +50,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-from jax import lax
 
-from pricer.analytic import _gauss_legendre, heston_characteristic_function
-
+from ._heston_lm import BOUNDS, VOL_POINTS, _lm_one, _to_natural, _to_unconstrained
+from ._heston_pricing import _model_beta, _quadrature, _upper_limits, _vols_from_beta
 from ._heston_surface import GENERIC_START, _Data, _initial, _label, _prepare, _rate_function
 from .heston_map import FIELDS, HestonParams
-from .implied_vol import implied_total_vol_otm, normalised_black_log
 
 __all__ = ["calibrate_heston", "HestonCalibration", "heston_implied_vols", "BOUNDS", "GENERIC_START"]
 
 # ------------------------------------------------------------------------------------------------ settings
-BOUNDS = {"v0": (1e-5, 4.0), "kappa": (1e-3, 50.0), "theta": (1e-5, 4.0), "xi": (1e-3, 10.0)}
-RHO_MAX = 0.999
-SCAN_U = np.geomspace(0.25, 2.0e5, 64)  # where the integrand's size is probed to place U_e
-SCAN_TOL = 1e-15                        # integrand level treated as zero
 NODE_BUCKETS = (32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)  # powers of two: few compiled programs
 U_SAFETY = 2.5                          # U from the scan at the start of a pass, times this
 BETA_TOL = {8: 1e-15, 4: 1e-7}          # ... or normalised prices this close (by dtype size: float64, float32)
 QUAD_TOL = {8: 1e-9, 4: 2e-5}           # max |implied vol(N, U) - implied vol(2N, fresh U)| accepted
 MAX_PASSES = 4
-VOL_POINTS = 100.0
 
 
 # ------------------------------------------------------------------------------------------------ result (inputs: _heston_surface.py)
@@ -105,161 +99,6 @@ class HestonCalibration:
                     f"converged={bool(self.converged)})")
         return (f"HestonCalibration({len(self.surface_ids)} surfaces, {int(np.sum(self.converged))} converged, "
                 f"median sse={float(np.median(self.sse)):.6g} vol pts^2)")
-
-
-# ------------------------------------------------------------------------------------------------ transforms
-def _logit(p):
-    p = np.clip(p, 1e-9, 1 - 1e-9)
-    return np.log(p) - np.log1p(-p)
-
-
-def _to_natural(y, feller):
-    """Unconstrained y (..., 5) -> (v0, kappa, theta, xi, rho) within BOUNDS (and Feller where ``feller``, a bool
-    that may be traced: both parameterisations share one compiled program)."""
-    def pos(name, z):
-        lo, hi = (math.log(b) for b in BOUNDS[name])
-        return jnp.exp(lo + (hi - lo) * jax.nn.sigmoid(z))
-
-    v0, kappa, theta = pos("v0", y[..., 0]), pos("kappa", y[..., 1]), pos("theta", y[..., 2])
-    xi = jnp.where(feller, jnp.sqrt(2.0 * kappa * theta) * jax.nn.sigmoid(y[..., 3]), pos("xi", y[..., 3]))
-    rho = RHO_MAX * jnp.tanh(y[..., 4])
-    return v0, kappa, theta, xi, rho
-
-
-def _to_unconstrained(p: np.ndarray, feller: bool) -> np.ndarray:
-    """Inverse of _to_natural (numpy, (S, 5)); values outside the bounds are moved just inside."""
-    y = np.empty_like(p)
-    for j, name in enumerate(("v0", "kappa", "theta", "xi")):
-        lo, hi = (math.log(b) for b in BOUNDS[name])
-        y[:, j] = _logit((np.log(np.maximum(p[:, j], 1e-300)) - lo) / (hi - lo))
-    if feller:
-        v0, kappa, theta = (np.exp(np.log(BOUNDS[n][0]) + np.log(BOUNDS[n][1] / BOUNDS[n][0])
-                                   / (1 + np.exp(-y[:, j]))) for j, n in enumerate(("v0", "kappa", "theta")))
-        y[:, 3] = _logit(np.minimum(p[:, 3] / np.sqrt(2 * kappa * theta), 0.99))
-    y[:, 4] = np.arctanh(np.clip(p[:, 4] / RHO_MAX, -0.999, 0.999))
-    return y
-
-
-# ------------------------------------------------------------------------------------------------ pricing
-def _mean_variance(t, v0, kappa, theta):
-    """E[int_0^t v ds] (the Black-Scholes control variate's total variance)."""
-    return theta * t - (v0 - theta) * jnp.expm1(-kappa * t) / kappa
-
-
-def _integrand(params, expiries, u):
-    """Lewis integrand (psi_BS - psi)(1/2 + i u) / (u^2 + 1/4), complex, shape of u; expiries broadcast against u."""
-    v0, kappa, theta, xi, rho = params
-    var = _mean_variance(expiries, v0, kappa, theta)
-    psi = heston_characteristic_function(u - 0.5j, 0.0, expiries, v0, kappa, theta, xi, rho, 0.0, 0.0)
-    q = u * u + 0.25
-    return (jnp.exp(-0.5 * var * q) - psi) / q
-
-
-def _upper_limits(params, expiries):
-    """U_e (E,): the first scan point past the last one where |integrand| > SCAN_TOL, for one surface."""
-    scan = jnp.asarray(SCAN_U, expiries.dtype)
-    g = jnp.abs(_integrand(params, expiries[:, None], scan[None, :]))
-    big = g > SCAN_TOL
-    last = jnp.max(jnp.where(big, jnp.arange(scan.shape[0]), -1), axis=1)
-    return scan[jnp.minimum(last + 1, scan.shape[0] - 1)]
-
-
-def _quadrature(upper, data_x, data_eidx, n_nodes: int):
-    """Nodes u (E, N) and strike weights w cos(u x), w sin(u x) (M, N) for one surface."""
-    nodes, weights = _gauss_legendre(n_nodes)
-    dtype = upper.dtype
-    u = upper[:, None] * jnp.asarray(nodes, dtype)[None, :]
-    w = upper[:, None] * jnp.asarray(weights, dtype)[None, :]
-    ue, we = u[data_eidx], w[data_eidx]
-    phase = ue * data_x[:, None]
-    return {"u": u, "wcos": we * jnp.cos(phase), "wsin": we * jnp.sin(phase)}
-
-
-def _model_beta(params, x, eidx, expiries, quad):
-    """Normalised OTM Heston prices beta = price / (discount sqrt(F K)) (M,) of one surface: the call for K >= F,
-    the put otherwise (their Fourier correction is the same; only the Black part differs)."""
-    v0, kappa, theta, xi, rho = params
-    g = _integrand(params, expiries[:, None], quad["u"])          # (E, N): one CF evaluation per expiry and node
-    # rows of g for each option by a one-hot product, not g[eidx]: XLA fuses a gather with its producer and would
-    # re-evaluate the characteristic function once per *option* (8x slower on the DAX surface)
-    pick = jax.nn.one_hot(eidx, expiries.shape[0], dtype=quad["wcos"].dtype)   # (M, E)
-    integral = jnp.sum(quad["wcos"] * (pick @ g.real) - quad["wsin"] * (pick @ g.imag), axis=1)
-    var = _mean_variance(expiries[eidx], v0, kappa, theta)
-    return jnp.exp(normalised_black_log(-jnp.abs(x), jnp.sqrt(var))) + integral / jnp.pi
-
-
-def _model_vols(params, x, eidx, expiries, quad):
-    """Model implied vols (M,) of one surface: normalised OTM Heston prices -> implied vol."""
-    return _vols_from_beta(_model_beta(params, x, eidx, expiries, quad), x, eidx, expiries)
-
-
-def _vols_from_beta(beta, x, eidx, expiries):
-    x_otm = -jnp.abs(x)
-    upper = jnp.exp(0.5 * x_otm)
-    beta = jnp.clip(beta, upper * 1e-300, upper * (1.0 - 1e-15))   # outside: no vol exists; keep it finite
-    return implied_total_vol_otm(x_otm, jnp.log(beta)) / jnp.sqrt(expiries[eidx])
-
-
-# ------------------------------------------------------------------------------------------------ LM
-def _lm_one(y0, x, eidx, mvol, mask, expiries, quad, *, feller, max_iter, ftol, xtol, gtol):
-    """Levenberg-Marquardt for one surface from unconstrained y0 (5,). Returns (y, sse, iterations, converged).
-
-    The loop body evaluates residuals and Jacobian once, at the trial point, then accepts or rejects it and proposes
-    the next step; the first pass evaluates y0 (always accepted). So the (large) residual-and-Jacobian graph appears
-    once in the program -- half the compile time of evaluating y0 before the loop. iterations counts LM steps
-    (trial points after y0).
-    """
-    def residuals(y):
-        vols = _model_vols(_to_natural(y, feller), x, eidx, expiries, quad)
-        return VOL_POINTS * (vols - mvol) * mask
-
-    def value_and_jac(y):
-        r, push = jax.linearize(residuals, y)
-        jac = jax.vmap(push, out_axes=1)(jnp.eye(y.shape[0], dtype=y.dtype))
-        r = jnp.where(jnp.isfinite(r), r, 1e10)
-        return r, jnp.where(jnp.isfinite(jac), jac, 0.0)
-
-    def propose(r, jac, lam):
-        a = jac.T @ jac
-        g = jac.T @ r
-        d = jnp.maximum(jnp.diag(a), 1e-12 * jnp.max(jnp.diag(a)) + 1e-30)   # Marquardt's scaling
-        step = jnp.linalg.solve(a + lam * jnp.diag(d), -g)
-        predicted = step @ (lam * d * step - g)                            # decrease of |r|^2 the model predicts
-        return step, predicted, g
-
-    dtype = y0.dtype
-    zero = jnp.zeros((), dtype)
-    init = dict(y=y0, r=jnp.zeros_like(mvol), jac=jnp.zeros(mvol.shape + y0.shape, dtype), f=zero + jnp.inf,
-                trial=y0, step=jnp.zeros_like(y0), predicted=zero, lam=zero + 1e-3, nu=zero + 2.0,
-                it=jnp.asarray(0, jnp.int32), done=jnp.asarray(False), conv=jnp.asarray(False))
-
-    def body(s):
-        r_new, j_new = value_and_jac(s["trial"])
-        f_new = r_new @ r_new
-        first = s["it"] == 0
-        actual = s["f"] - f_new
-        accept = first | ((actual > 0) & jnp.isfinite(f_new))
-        gain = actual / jnp.where(s["predicted"] > 0, s["predicted"], 1.0)
-        lam = jnp.where(accept, s["lam"] * jnp.maximum(1.0 / 3.0, 1.0 - (2.0 * gain - 1.0) ** 3), s["lam"] * s["nu"])
-        lam = jnp.where(first, s["lam"], lam)                               # Nielsen's damping update
-        nu = jnp.where(accept, 2.0, 2.0 * s["nu"])
-        y = jnp.where(accept, s["trial"], s["y"])
-        r = jnp.where(accept, r_new, s["r"])
-        jac = jnp.where(accept, j_new, s["jac"])
-        f = jnp.where(accept, f_new, s["f"])
-        step, predicted, g = propose(r, jac, lam)
-        f_old = s["f"]
-        small_f = ~first & accept & (actual <= ftol * f_old) & (s["predicted"] <= ftol * f_old)
-        small_x = ~first & (jnp.sqrt(s["step"] @ s["step"]) <= xtol * (jnp.sqrt(y @ y) + xtol))
-        small_g = jnp.max(jnp.abs(g)) <= gtol
-        conv = small_f | small_x | small_g | (f <= 1e-24)
-        it = s["it"] + 1
-        done = conv | (it > max_iter) | ~jnp.isfinite(lam) | (lam > 1e30)
-        return dict(y=y, r=r, jac=jac, f=f, trial=y + step, step=step, predicted=predicted, lam=lam, nu=nu, it=it,
-                    done=done, conv=conv)
-
-    state = lax.while_loop(lambda s: ~s["done"], body, init)
-    return state["y"], state["f"], state["it"] - 1, state["conv"]
 
 
 @jax.jit

@@ -10,7 +10,7 @@ most ``TASK_ROWS`` trades (``prepare_book``); (5) price each task (``price_task`
 batch shares its paths, locally or on Dask workers (``price_book_groups``); (6) assemble one output row
 per trade, in input order (``PreparedBook.assemble``). The command line's resumable runs use the same
 steps, writing each task's result to disk as it comes (``pricer.book_resume``, behind ``pricer.cli``);
-cell parsing and per-row messages live in ``pricer._book_cells``.
+steps (1)-(3) live in ``pricer._book_fields``, cell parsing and per-row messages in ``pricer._book_cells``.
 
 Why a trade's result does not depend on the rest of the book, bit for bit:
 
@@ -38,9 +38,9 @@ import jax
 import numpy as np
 import pandas as pd
 
-from ._book_cells import _choice_field, _column, _Errors, _is_blank, _number_field, _row_labels, _show, _to_float
+from ._book_cells import _Errors, _row_labels
+from ._book_fields import _build_models, _greek_names, _normalised, _validate
 from .engine import MonteCarlo, price
-from .models import BlackScholes, Garch, Heston
 from .products import AsianOption, BarrierOption, EuropeanOption
 
 __all__ = ["price_book", "prepare_book", "price_book_groups", "price_task", "PreparedBook", "BookTask",
@@ -51,31 +51,6 @@ ROWS_PER_CALL = 16
 #: most trades in one task (a piece of a group: the unit of work of a Dask worker and of a resumable
 #: run's part files); any cut gives the same numbers, this one only sets the granularity
 TASK_ROWS = 256
-#: sanity limits on schedules and maturities (a grid of 252 steps a year up to this many years)
-MAX_EXPIRY = 100.0
-MIN_EXPIRY = 1e-6
-MAX_DATES = 10_000
-MAX_PAST_COUNT = 1_000_000
-
-PRODUCTS = ("european", "barrier", "asian")
-CALL_PUT = ("call", "put")
-BARRIER_TYPES = ("up-and-out", "up-and-in", "down-and-out", "down-and-in")
-AVERAGES = ("arithmetic", "geometric")
-MODELS = {
-    # name: (class, required numeric fields, optional fields with defaults)
-    "black_scholes": (BlackScholes, ("spot", "rate", "vol"), {"dividend": 0.0}),
-    "heston": (Heston, ("spot", "rate", "v0", "kappa", "theta", "xi", "rho"), {"dividend": 0.0}),
-    "garch": (Garch, ("spot", "rate", "omega", "alpha", "beta"),
-              {"dividend": 0.0, "gamma": 0.0, "h0": None, "price_of_risk": 0.0}),
-}
-#: greeks every model answers; other names (a model parameter, "correlation" for Heston's rho,
-#: "gamma_garch" for GJR's gamma: see pricer.greeks) apply to the underlyings whose model has them
-GENERIC_GREEKS = ("delta", "gamma", "vega", "rho")
-_GREEK_NAMES = {"rho": "correlation", "gamma": "gamma_garch"}   # the parameter names the Greek names shadow
-ALL_GREEKS = frozenset(GENERIC_GREEKS).union(
-    _GREEK_NAMES.get(f.name, f.name) for cls, _, _ in MODELS.values() for f in dataclasses.fields(cls))
-_BARRIER_FLAGS = {"up-and-out": (1.0, 0.0), "up-and-in": (1.0, 1.0), "down-and-out": (0.0, 0.0), "down-and-in": (0.0, 1.0)}
-_CONTINUOUS = "continuous"
 
 
 def price_book(trades: pd.DataFrame, market: pd.DataFrame, mc: MonteCarlo | None = None, greeks=(), *,
@@ -341,180 +316,6 @@ def _canonical(value) -> str:
             return [norm(x) for x in array.astype(np.float64).reshape(-1).tolist()] + [list(array.shape)]
         return repr(v)
     return json.dumps(norm(value), separators=(",", ":"))
-
-
-# --------------------------------------------------------------------------------------------------
-# structure
-
-
-def _normalised(frame, name: str, required: tuple[str, ...]) -> pd.DataFrame:
-    """Column names stripped and lower-cased; raises ValueError when the table is unusable."""
-    if not isinstance(frame, pd.DataFrame):
-        raise ValueError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}")
-    names = [str(c).strip().lower() for c in frame.columns]
-    duplicates = sorted({c for c in names if names.count(c) > 1})
-    if duplicates:
-        raise ValueError(f"{name} has duplicate columns: {', '.join(duplicates)}")
-    missing = [c for c in required if c not in names]
-    if missing:
-        raise ValueError(f"{name} has no {' or '.join(repr(c) for c in missing)} column "
-                         f"(columns: {', '.join(names) if names else 'none'})")
-    frame = frame.copy()
-    frame.columns = names
-    return frame
-
-
-def _greek_names(greeks) -> tuple[str, ...]:
-    if isinstance(greeks, str):
-        greeks = (greeks,)
-    try:
-        names = tuple(greeks)
-    except TypeError:
-        raise ValueError(f"greeks must be a name or a sequence of names, got {greeks!r}") from None
-    for g in names:
-        if not isinstance(g, str) or g not in ALL_GREEKS:
-            raise ValueError(f"unknown greek {g!r}; known: {', '.join(GENERIC_GREEKS)} or a model parameter "
-                             f"({', '.join(sorted(ALL_GREEKS - set(GENERIC_GREEKS)))})")
-    if len(set(names)) != len(names):
-        raise ValueError(f"greeks has repeated names: {names}")
-    return names
-
-
-# --------------------------------------------------------------------------------------------------
-# market
-
-
-def _build_models(market: pd.DataFrame):
-    """underlying -> model for usable rows; underlying -> message for unusable ones."""
-    models, problems, seen = {}, {}, {}
-    names = market["underlying"].tolist()
-    for position, value in enumerate(names):
-        if _is_blank(value):
-            continue
-        seen.setdefault(_show(value, limit=10_000), []).append(position)
-    for underlying, positions in seen.items():
-        if len(positions) > 1:
-            rows = ", ".join(str(p + 1) for p in positions)
-            problems[underlying] = f"underlying {underlying!r} has {len(positions)} market rows ({rows})"
-            continue
-        position = positions[0]
-        label = f"market row {position + 1} ({underlying})"
-        row_errors = _Errors(1)
-        row = market.iloc[[position]]
-        kind = _choice_field(row_errors, row["model"].map(_model_alias), "model", np.ones(1, bool), tuple(MODELS))[0]
-        if row_errors.messages[0]:
-            problems[underlying] = f"{label}: {'; '.join(row_errors.messages[0])}"
-            continue
-        cls, required, optional = MODELS[kind]
-        params = {}
-        for field in required:
-            params[field] = _number_field(row_errors, _column(row, field), field, np.ones(1, bool))[0]
-        for field, default in optional.items():
-            if field == "h0":
-                h0 = _number_field(row_errors, _column(row, field), field, np.ones(1, bool), default=np.nan)[0]
-                params[field] = None if np.isnan(h0) else h0
-            else:
-                params[field] = _number_field(row_errors, _column(row, field), field, np.ones(1, bool), default=default)[0]
-        if not row_errors.messages[0]:
-            try:
-                models[underlying] = cls(**{k: (v if v is None else float(v)) for k, v in params.items()})
-            except ValueError as exc:  # the model's own message names the field
-                row_errors.messages[0].append(str(exc))
-        if row_errors.messages[0]:
-            problems[underlying] = f"{label}, {kind}: {'; '.join(row_errors.messages[0])}"
-    return models, problems
-
-
-def _model_alias(value):
-    return value.strip().lower().replace("-", "_").replace(" ", "_") if isinstance(value, str) else value
-
-
-# --------------------------------------------------------------------------------------------------
-# trades
-
-
-def _validate(trades: pd.DataFrame, errors: _Errors, models: dict, model_errors: dict) -> dict:
-    """Parse and check every trade field; returns numpy columns (garbage where a row has errors)."""
-    n = len(trades)
-    every = np.ones(n, dtype=bool)
-    col = lambda name: _column(trades, name)  # noqa: E731
-
-    # trade_id: present and unique (every row of a repeated id is an error)
-    ids = trades["trade_id"].tolist()
-    blank_id = np.array([_is_blank(t) for t in ids], dtype=bool)
-    errors.add(blank_id, "trade_id is missing")
-    keys = pd.Series([None if b else _show(t, limit=10_000) for t, b in zip(ids, blank_id)], dtype=object)
-    repeated = keys.notna().to_numpy() & keys.duplicated(keep=False).to_numpy()
-    if repeated.any():
-        first = {}
-        for i in np.flatnonzero(repeated):
-            first.setdefault(keys[i], []).append(i + 1)
-        errors.add(repeated, lambda i: f"trade_id {keys[i]!r} is repeated (rows {', '.join(map(str, first[keys[i]]))})")
-
-    # underlying: known and with a usable market row
-    raw_underlying = col("underlying").tolist()
-    underlying = np.array([None if _is_blank(u) else _show(u, limit=10_000) for u in raw_underlying], dtype=object)
-    for i, name in enumerate(underlying):
-        if name is None:
-            errors.messages[i].append("underlying is missing")
-        elif name in model_errors:
-            errors.messages[i].append(model_errors[name])
-        elif name not in models:
-            errors.messages[i].append(f"underlying {name!r} is not in market")
-
-    product = _choice_field(errors, col("product"), "product", every, PRODUCTS)
-    is_barrier = product == "barrier"
-    is_asian = product == "asian"
-    call_put = _choice_field(errors, col("call_put"), "call_put", every, CALL_PUT)
-    strike = _number_field(errors, col("strike"), "strike", every, check=lambda x: x > 0, requirement="> 0")
-    expiry = _number_field(errors, col("expiry"), "expiry", every, check=lambda x: x > 0, requirement="> 0 (years)",
-                           minimum=MIN_EXPIRY, maximum=MAX_EXPIRY)
-    quantity = _number_field(errors, col("quantity"), "quantity", every, default=1.0)
-
-    barrier = _number_field(errors, col("barrier"), "barrier", is_barrier, check=lambda x: x > 0, requirement="> 0")
-    barrier_type = _choice_field(errors, col("barrier_type"), "barrier_type", is_barrier, BARRIER_TYPES)
-    rebate = _number_field(errors, col("rebate"), "rebate", is_barrier, default=0.0, check=lambda x: x >= 0, requirement=">= 0")
-    monitoring = _monitoring(errors, col("monitoring"), is_barrier)
-
-    fixings = _number_field(errors, col("fixings"), "fixings", is_asian, check=lambda x: x >= 1,
-                            requirement="a number of fixings >= 1", integer=True, maximum=MAX_DATES)
-    average = _choice_field(errors, col("average"), "average", is_asian, AVERAGES, default="arithmetic")
-    past_average = _number_field(errors, col("past_average"), "past_average", is_asian, default=0.0,
-                                 check=lambda x: x >= 0, requirement=">= 0")
-    past_count = _number_field(errors, col("past_count"), "past_count", is_asian, default=0.0,
-                               check=lambda x: x >= 0, requirement=">= 0", integer=True, maximum=MAX_PAST_COUNT)
-    with np.errstate(invalid="ignore"):
-        seasoned_without_average = is_asian & (past_count > 0) & (past_average == 0)
-    errors.add(seasoned_without_average, "past_average must be > 0 when past_count > 0, got 0.0")
-
-    up = np.array([_BARRIER_FLAGS.get(t, (0.0, 0.0))[0] for t in barrier_type], dtype=np.float64)
-    knock_in = np.array([_BARRIER_FLAGS.get(t, (0.0, 0.0))[1] for t in barrier_type], dtype=np.float64)
-    return {
-        "underlying": underlying, "product": product, "call": (call_put == "call").astype(np.float64),
-        "strike": strike, "expiry": expiry, "quantity": quantity, "barrier": barrier, "up": up,
-        "knock_in": knock_in, "rebate": rebate, "monitoring": monitoring, "fixings": fixings,
-        "geometric": (average == "geometric").astype(np.float64), "past_average": past_average,
-        "past_count": past_count,
-    }
-
-
-def _monitoring(errors: _Errors, series: pd.Series, applies: np.ndarray) -> np.ndarray:
-    """"continuous" (also when blank) or a whole number of equally spaced monitoring dates."""
-    raw = series.tolist()
-    out = np.empty(len(raw), dtype=object)
-    for i, value in enumerate(raw):
-        if not applies[i]:
-            continue
-        if _is_blank(value) or (isinstance(value, str) and value.strip().lower() == _CONTINUOUS):
-            out[i] = _CONTINUOUS
-            continue
-        number, state = _to_float(value)
-        if state != 0 or not (1 <= number <= MAX_DATES) or number != round(number):
-            errors.messages[i].append(f"monitoring must be 'continuous' or a whole number of dates in "
-                                      f"[1, {MAX_DATES}], got {_show(value)!r}")
-        else:
-            out[i] = int(number)
-    return out
 
 
 # --------------------------------------------------------------------------------------------------
