@@ -51,8 +51,14 @@ class Prepared:
     def column_std(self):
         """Standard deviation per column from ``column_moments`` (for scale checks, not estimation)."""
         mean, mean_square = self.column_moments()
-        with np.errstate(invalid="ignore"):
-            return np.sqrt(np.maximum(mean_square - mean * mean, 0.0))
+        with np.errstate(invalid="ignore", over="ignore"):
+            std = np.sqrt(np.maximum(mean_square - mean * mean, 0.0))
+        # squares that overflow (values ~1e200) give inf - inf: the two-pass std says how large it is
+        redo = np.flatnonzero(np.isinf(mean_square) & np.isfinite(mean))
+        if redo.size:
+            with np.errstate(invalid="ignore", over="ignore"):
+                std[redo] = np.std(self.data[:, redo], axis=0)
+        return std
 
 
 def prepare_returns(returns) -> Prepared:
@@ -116,8 +122,9 @@ def column_errors(prep: Prepared) -> list[str | None]:
     with np.errstate(invalid="ignore"):
         low, high = data.min(axis=0), data.max(axis=0)
         scale = np.maximum(np.abs(low), np.abs(high))
-        # a range above 1e-6 of the scale implies std > 2e-10 of it (T <= 1e7): not constant
-        near = np.flatnonzero(~has_bad & (high - low <= 1e-6 * scale))
+        # a range above 1e-6 of the scale implies std > 2e-10 of it (T <= 1e7): not constant; unless the
+        # squares underflow (values ~1e-170), where the exact test decides too
+        near = np.flatnonzero(~has_bad & ((high - low <= 1e-6 * scale) | ~(mean_square > 0.0)))
         constant = np.zeros(data.shape[1], bool)
         if near.size:
             std = np.std(data[:, near], axis=0)
@@ -129,6 +136,11 @@ def column_errors(prep: Prepared) -> list[str | None]:
         what = "NaN" if np.isnan(value) else ("inf" if value > 0 else "-inf")
         errors[j] = (f"column {prep.columns[j]!r}: non-finite value ({what}) at {_label(prep, row)}; "
                      f"drop or fill missing returns before fitting")
+    # finite values whose squares overflow float64 (|r| ~ 1e155 and up): no likelihood can be computed
+    overflow = ~has_bad & np.isinf(mean_square)
+    for j in np.flatnonzero(overflow):
+        errors[j] = (f"column {prep.columns[j]!r}: values as large as {scale[j]:.3g} overflow float64 when "
+                     f"squared; returns are per-period changes, so check the units and rescale")
     for j in np.flatnonzero(constant):
         errors[j] = (f"column {prep.columns[j]!r}: the series is constant ({data[0, j]!r}); a GARCH model "
                      f"needs varying returns")
@@ -153,13 +165,13 @@ def warn_scale(prep: Prepared, good: np.ndarray, percent: bool, stacklevel: int)
     """DataScaleWarning when the returns' scale contradicts ``percent=`` or is numerically extreme."""
     std = prep.column_std()
     where = (lambda cols: "" if prep.single else f" (columns {_names(prep, cols)})")
-    extreme = np.flatnonzero(good & ((std < TINY_STD) | (std > HUGE_STD)))
+    extreme = np.flatnonzero(good & ((std < TINY_STD) | ~(std <= HUGE_STD)))
     if extreme.size:
         warnings.warn(
             f"returns are poorly scaled: standard deviation {std[extreme[0]]:.3g} per period{where(extreme)}. "
             f"Estimation standardises each series internally, but check the units: rescale to percent "
             f"(x100, with percent=True) or decimals", DataScaleWarning, stacklevel=stacklevel)
-        good = good & ~((std < TINY_STD) | (std > HUGE_STD))
+        good = good & ~((std < TINY_STD) | ~(std <= HUGE_STD))
     if percent:
         odd = np.flatnonzero(good & (std < PERCENT_STD_LOOKS_DECIMAL))
         if odd.size:

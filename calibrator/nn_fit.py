@@ -89,8 +89,10 @@ def load_weights(arch: str = DEFAULT_ARCH, directory=None):
     wpath, mpath = directory / f"{arch}.msgpack", directory / f"{arch}.json"
     for p in (wpath, mpath):
         if not p.is_file():
+            hint = (" (this folder holds mlp weights only: pass nn_arch='mlp', or train the hybrid's gate on them)"
+                    if arch == "hybrid" and (directory / "mlp.msgpack").is_file() else "")
             raise WeightsError(f"{p}: file not found (the neural calibrator needs {arch}.msgpack and {arch}.json; "
-                               f"train them with `exotics train-calibrator` or reinstall the package)")
+                               f"train them with `exotics train-calibrator` or reinstall the package){hint}")
     try:
         meta = json.loads(mpath.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -124,14 +126,18 @@ def load_weights(arch: str = DEFAULT_ARCH, directory=None):
         raise WeightsError(f"{wpath}: non-finite values in {nonfinite[:4]}")
     if arch == "hybrid":   # the gate reads the mlp's outputs: it must be the mlp it was trained on
         steps = meta.get("newton_steps")
-        if not (isinstance(steps, int) and 1 <= steps <= 20):
+        if not (isinstance(steps, int) and not isinstance(steps, bool) and 1 <= steps <= 20):
             raise WeightsError(f"{mpath}: newton_steps must be a whole number from 1 to 20, got {steps!r}")
         from .training import stage1_of
         try:
             found = stage1_of(directory)["sha256"]
         except FileNotFoundError:
             found = None
-        if found != meta.get("stage1", {}).get("sha256"):
+        stage1 = meta.get("stage1")
+        expected = stage1.get("sha256") if isinstance(stage1, dict) else None
+        if expected is None:
+            raise WeightsError(f"{mpath}: no stage1.sha256 (the mlp weights the gate was trained on)")
+        if found != expected:
             raise WeightsError(f"{mpath}: the hybrid's gate was trained on other mlp weights than "
                                f"{directory / 'mlp.msgpack'} ({'missing' if found is None else 'SHA-256 differs'}); "
                                f"retrain it with `exotics train-calibrator --arch hybrid`")

@@ -150,11 +150,13 @@ def train(arch: str = "mlp", *, seed: int = 0, n_per_length: int = 4000, steps: 
           newton_steps: int = hybrid.NEWTON_STEPS, **net_kwargs):
     """Train one architecture; returns (params, norm, metadata). Writes weights + metadata to out_dir.
 
-    arch="hybrid" trains the gate of hybrid.py on top of the mlp weights in ``weights_dir`` (default: the
-    shipped ones); its metadata records their SHA-256 and the mlp files are copied beside it, so that
+    arch="hybrid" trains the gate of hybrid.py on top of the mlp weights in ``weights_dir`` (default: those
+    in out_dir if it has some, else the shipped ones); its metadata records their SHA-256 and the mlp files are copied beside it, so that
     out_dir is a complete weights folder (load_weights checks the pair)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    if arch == "hybrid":
+        weights_dir = _stage1_source(weights_dir, out_dir)
     model = networks.build(arch, **net_kwargs)
     t0 = time.time()
     n_blocks = len(lengths) * 2
@@ -210,6 +212,21 @@ def train(arch: str = "mlp", *, seed: int = 0, n_per_length: int = 4000, steps: 
                 if (Path(out_dir) / name).resolve() != (source / name).resolve():
                     shutil.copyfile(source / name, Path(out_dir) / name)
     return params, (mean, std), meta
+
+
+def _stage1_source(weights_dir, out_dir) -> Path:
+    """Where the hybrid's mlp comes from: ``weights_dir``; else out_dir when it holds mlp weights (train the
+    mlp, then the gate, into one folder); else the shipped ones. Refuses an out_dir whose mlp differs from
+    the source (copying the source there would overwrite it)."""
+    out_mlp = Path(out_dir) / "mlp.msgpack" if out_dir is not None else None
+    if weights_dir is None:
+        return Path(out_dir) if out_mlp is not None and out_mlp.is_file() else _shipped()
+    source = Path(weights_dir)
+    if out_mlp is not None and out_mlp.is_file() and out_mlp.resolve() != (source / "mlp.msgpack").resolve() \
+            and out_mlp.read_bytes() != (source / "mlp.msgpack").read_bytes():
+        raise ValueError(f"{out_mlp} holds other mlp weights than {source / 'mlp.msgpack'}: training the hybrid "
+                         f"there would replace them; choose another output folder")
+    return source
 
 
 def _shipped() -> Path:

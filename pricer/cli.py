@@ -298,10 +298,12 @@ def train_calibrator(arch: str = typer.Option("mlp", help="network: mlp (summary
                                                           "(default 250,500,1000,2000,3000,5000; lstm 250,500,1000)"),
                      mlp_weights: Path = typer.Option(None, "--mlp-weights",
                                                       help="hybrid only: folder with the mlp weights to build on "
-                                                           "(default: the shipped ones)")):
+                                                           "(default: those in --out, else the shipped ones)")):
     """Train the neural GARCH calibrator on simulated series; copy the output into calibrator/weights/ to ship it.
 
-    The shipped hybrid: --arch hybrid --seed 1 --series 20000 --steps 12000 --batch 1024."""
+    The hybrid (the default calibrator) is a gate trained on one mlp: after retraining the mlp, train the
+    hybrid into the same folder (it then builds on that mlp) and ship both. The shipped hybrid: --arch hybrid
+    --seed 1 --series 20000 --steps 12000 --batch 1024."""
     try:
         if arch not in ("mlp", "lstm", "hybrid"):
             raise CliError(f"--arch must be mlp, lstm or hybrid, got {arch!r}")
@@ -328,6 +330,8 @@ def train_calibrator(arch: str = typer.Option("mlp", help="network: mlp (summary
                       f"(final loss {meta['final_loss']:.4f}, {meta['train_seconds']:.0f} s on {meta['device']})")
     except CliError as exc:
         _fail(str(exc))
+    except ValueError as exc:   # e.g. an output folder holding other mlp weights than the hybrid's source
+        _fail(f"train-calibrator: {exc}")
 
 
 def main():  # pragma: no cover - console entry point

@@ -78,6 +78,30 @@ def test_constant_series_raises():
         fit_garch(np.full(300, 0.01))
 
 
+@pytest.mark.parametrize("method", ["mle", "nn"])
+def test_series_whose_squares_underflow_are_constant_for_both_methods(method):
+    """The checks read column moments; where the squares underflow they fall back to the exact test."""
+    tiny = np.zeros(300)
+    tiny[7] = 5e-324
+    for r in (tiny, 1e-170 * np.random.default_rng(0).standard_normal(300)):
+        with pytest.raises(ValueError, match="constant"):
+            fit_garch(r, method=method)
+
+
+@pytest.mark.parametrize("method", ["mle", "nn"])
+def test_values_whose_squares_overflow_are_refused_naming_the_column(paths, method):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)    # and no overflow noise on the way
+        with pytest.raises(ValueError, match=r"column 0: values as large as .*e\+200 overflow"):
+            fit_garch(1e200 * paths[:, 0], method=method)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ShortSeriesWarning)
+            batch = fit_garch(np.stack([paths[:, 0], 1e200 * paths[:, 1]], axis=1), method=method)
+    assert list(batch.status) == ["ok", "error"] and "overflow" in batch.error[1]
+    with pytest.warns(DataScaleWarning, match="poorly scaled"):   # large but computable: a warning
+        fit_garch(1e5 * paths[:, 0], method=method)
+
+
 def test_bad_columns_do_not_spoil_the_batch(paths):
     good = paths[:, :4]
     bad = good.copy()

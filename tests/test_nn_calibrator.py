@@ -4,6 +4,7 @@ MLE on small held-out simulated sets (seed never used in training; 2,500 obs; al
 persistence 0.8-0.995)."""
 from __future__ import annotations
 
+import json
 import shutil
 import warnings
 
@@ -224,8 +225,19 @@ def test_hybrid_gate_refuses_other_mlp_weights(tmp_path):
     (tmp_path / "mlp.msgpack").write_bytes(bytes(blob))
     with pytest.raises(WeightsError, match="trained on other mlp weights.*SHA-256 differs"):
         load_weights("hybrid", tmp_path)
+    meta = json.loads((tmp_path / "hybrid.json").read_text())
+    for broken, message in ((dict(meta, stage1="mlp"), "no stage1.sha256"),
+                            (dict(meta, newton_steps=True), "newton_steps must be a whole number")):
+        (tmp_path / "hybrid.json").write_text(json.dumps(broken))
+        with pytest.raises(WeightsError, match=message):
+            load_weights("hybrid", tmp_path)
+    (tmp_path / "hybrid.json").write_text(json.dumps(meta))
     (tmp_path / "mlp.msgpack").unlink()
     with pytest.raises(WeightsError, match="missing"):
+        load_weights("hybrid", tmp_path)
+    (tmp_path / "hybrid.json").unlink()
+    with pytest.raises(WeightsError, match="mlp weights only: pass nn_arch='mlp'"):
+        shutil.copy(src / "mlp.msgpack", tmp_path / "mlp.msgpack")
         load_weights("hybrid", tmp_path)
 
 
@@ -267,6 +279,12 @@ def test_train_calibrator_cli_writes_loadable_weights(tmp_path):
     assert bad.exit_code == 2 and "--arch hybrid only" in bad.output
     bad = runner.invoke(app, ["train-calibrator", "--lengths", "300,x", "--out", str(tmp_path)])
     assert bad.exit_code == 2 and "--lengths" in bad.output
+    # the gate on the shipped mlp into a folder holding another mlp: refused, the folder's mlp kept
+    before = (tmp_path / "mlp.msgpack").read_bytes()
+    shipped = load_weights.__globals__["WEIGHTS_DIR"]
+    bad = runner.invoke(app, ["train-calibrator", "--arch", "hybrid", "--mlp-weights", str(shipped), *small])
+    assert bad.exit_code == 2 and "holds other mlp weights" in bad.output
+    assert (tmp_path / "mlp.msgpack").read_bytes() == before
 
 
 def test_training_is_reproducible_from_its_seed():
