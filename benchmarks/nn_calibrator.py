@@ -9,29 +9,31 @@ Accuracy: RMSE of alpha and of alpha + beta for each network, the gated hybrid (
 the network + Newton steps without the gate, and our exact MLE (same optimum as arch's; arch itself is
 timed on a few series).
 
-Measured on the 2-core CPU (Intel Xeon, load average ~1.5, float64 enabled: JAX_ENABLE_X64=1; 300
+Measured on the 2-core CPU (Intel Xeon, load average ~1.5-1.8, float64 enabled: JAX_ENABLE_X64=1; 300
 held-out series per set; speed over 10,000 series x 2,500 obs, median of 3 warm runs, compile apart; MLE
 speed over 500 series; arch over 100 in the same run):
 
 | method                          | clean: RMSE a / a+b | 1% outliers     | Student-t(5)    | per series | vs arch |
 |---------------------------------|---------------------|-----------------|-----------------|------------|---------|
-| hybrid: mlp + 5 Newton + gate * | 0.0178 / 0.0351     | 0.0243 / 0.0412 | 0.0253 / 0.0354 | 0.28 ms    | 33x     |
-| mlp (summary stats)             | 0.0233 / 0.0427     | 0.0245 / 0.0438 | 0.0282 / 0.0407 | 0.16 ms    | 57x     |
-| mlp + 5 Newton, no gate         | 0.0183 / 0.0451     | 0.0896 / 0.1167 | 0.0295 / 0.0641 | 0.46 ms    | 20x     |
-| lstm (brief CPU train)          | 0.0298 / 0.0521     | 0.0288 / 0.0476 | 0.0439 / 0.0451 | 0.29 ms    | 32x     |
-| MLE (ours, exact)               | 0.0178 / 0.0639     | 0.0911 / 0.1903 | 0.0313 / 0.0916 | 0.84 ms    | 11x     |
-| arch 8, one at a time           | (same optimum)      |                 |                 | 9.3 ms     | 1x      |
+| hybrid: mlp + 5 Newton + gate * | 0.0178 / 0.0361     | 0.0232 / 0.0391 | 0.0253 / 0.0349 | 0.27 ms    | 33x     |
+| mlp (summary stats)             | 0.0227 / 0.0421     | 0.0234 / 0.0402 | 0.0278 / 0.0389 | 0.17 ms    | 53x     |
+| mlp + 5 Newton, no gate         | 0.0178 / 0.0471     | 0.0894 / 0.1193 | 0.0294 / 0.0644 | 0.46 ms    | 19x     |
+| lstm (brief CPU train)          | 0.0298 / 0.0521     | 0.0288 / 0.0476 | 0.0439 / 0.0451 | 0.28 ms    | 32x     |
+| MLE (ours, exact)               | 0.0178 / 0.0639     | 0.0911 / 0.1903 | 0.0313 / 0.0916 | 0.8-1.3 ms | 7-11x   |
+| arch 8, one at a time           | (same optimum)      |                 |                 | 8.9 ms     | 1x      |
 
-* the default (``fit_garch(method="nn")``). Clean alpha: 0.01784 against the MLE's 0.01780 on these 300
+* the default (``fit_garch(method="nn")``). Clean alpha: 0.01783 against the MLE's 0.01780 on these 300
 series, i.e. at parity (+0.2%); on five other held-out / validation sets of 120-400 series it ranged from
--4% to +1.6% of the MLE's. Its persistence RMSE is about half the MLE's, which fails now and then
-(optima at the boundary). With outliers: 3.7x (alpha) and 4.6x (persistence) below MLE. Its Newton
-steps run in float32, the no-gate row's refine steps in the caller's float64 (hence slower). The mlp's
-time is mostly the features (autocorrelations by FFT along rows, 5-smooth lengths; moments along
-columns; the median behind the robust scale by numpy's selection, XLA's sort being ~9x slower on a
-CPU). Runs on this shared machine vary by ~+-25%. S&P 500 rolling 2,500-day windows (51, every 50
-days): |NN - MLE persistence| <= 0.02 on 96% (hybrid), 92% (mlp), 98% (lstm). Streaming update: ~0.15
-microseconds. H100: not measured (no GPU in the sessions that wrote this).
+-4% to +2% of the MLE's. Its persistence RMSE is about half the MLE's, which fails now and then (optima
+at the boundary). With outliers: 3.9x (alpha) and 4.9x (persistence) below MLE. Its Newton steps run in
+float32, the no-gate row's refine steps in the caller's float64 (hence slower). The mlp's time is
+mostly the features (autocorrelations by FFT along rows, 5-smooth lengths; moments along columns; the
+median behind the robust scale by numpy's selection, XLA's sort being ~9x slower on a CPU). Runs on this
+shared machine vary by ~+-25% (the MLE's row shows it). S&P 500 rolling 2,500-day windows (51, every 50
+days): |NN - MLE persistence| <= 0.02 on 100% (hybrid, median 0.005), 96% (mlp), 98% (lstm); plot in
+docs/nn_vs_mle_sp500_persistence.png. Streaming update: ~0.15 microseconds. H100: not measured (no GPU
+in the sessions that wrote this). Weights: mlp data seed 2 (180,000 series, 16,000 steps), gate data
+seed 1 (120,000 series, 12,000 steps), both trained on this CPU.
 """
 from __future__ import annotations
 

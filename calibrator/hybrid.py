@@ -15,7 +15,7 @@ Three stages per series, all batched:
 Why a gate rather than either estimate: on clean normal series the likelihood is efficient and the gate
 leans on theta_k; with additive outliers it leans on the network; with fat tails (Student-t) a blend beats
 both, their errors being only partly correlated. The gate was trained on simulated series from the same
-priors as the network (training.py), data seed 1 (the network's was 0). Measured (benchmarks/
+priors as the network (training.py), data seed 1 (the network's was 2). Measured (benchmarks/
 nn_calibrator.py): 3 Newton steps left the candidate short of the optimum on some series, 5 brought the
 clean-data alpha RMSE to the MLE's; standard errors as extra gate inputs did not help.
 

@@ -302,8 +302,9 @@ def train_calibrator(arch: str = typer.Option("mlp", help="network: mlp (summary
     """Train the neural GARCH calibrator on simulated series; copy the output into calibrator/weights/ to ship it.
 
     The hybrid (the default calibrator) is a gate trained on one mlp: after retraining the mlp, train the
-    hybrid into the same folder (it then builds on that mlp) and ship both. The shipped hybrid: --arch hybrid
-    --seed 1 --series 20000 --steps 12000 --batch 1024."""
+    hybrid into the same folder (it then builds on that mlp) and ship both. The shipped ones: --arch mlp
+    --seed 2 --series 30000 --steps 16000 --batch 1024, then --arch hybrid --seed 1 --series 20000
+    --steps 12000 --batch 1024."""
     try:
         if arch not in ("mlp", "lstm", "hybrid"):
             raise CliError(f"--arch must be mlp, lstm or hybrid, got {arch!r}")
