@@ -96,7 +96,7 @@ def test_values_whose_squares_overflow_are_refused_naming_the_column(paths, meth
             fit_garch(1e200 * paths[:, 0], method=method)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ShortSeriesWarning)
-            batch = fit_garch(np.stack([paths[:, 0], 1e200 * paths[:, 1]], axis=1), method=method)
+            batch = fit_garch(np.stack([paths[:, 0], 1e200 * paths[:, 1]], axis=1), method=method, percent=True)
     assert list(batch.status) == ["ok", "error"] and "overflow" in batch.error[1]
     with pytest.warns(DataScaleWarning, match="poorly scaled"):   # large but computable: a warning
         fit_garch(1e5 * paths[:, 0], method=method)
