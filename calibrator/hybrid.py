@@ -20,7 +20,11 @@ nn_calibrator.py): 3 Newton steps left the candidate short of the optimum on som
 clean-data alpha RMSE to the MLE's; standard errors as extra gate inputs did not help.
 
 Stage 2 and 3 run in float32 whatever the caller's dtype (the gate was trained on float32 inputs); the
-final likelihood and variance filter (nn_fit._finish) use the caller's dtype.
+final likelihood and variance filter (nn_fit._finish) use the caller's dtype. On a GPU the Newton passes
+use the prefix-scan likelihood (garch_parallel.py): its float32 rounding differs from the sequential
+scan's, and five unconverged Newton steps carry that on, so estimates there differ from a CPU's by up
+to ~0.3% in alpha and ~1% in omega (measured on CPU with EXOTICS_GARCH_SCAN=parallel), far inside their
+standard errors.
 """
 from __future__ import annotations
 
