@@ -119,7 +119,7 @@ def column_errors(prep: Prepared) -> list[str | None]:
         nonfinite = ~np.isfinite(data[:, suspect])
         has_bad[suspect] = nonfinite.any(axis=0)
         first_bad[suspect] = np.argmax(nonfinite, axis=0)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         low, high = data.min(axis=0), data.max(axis=0)
         scale = np.maximum(np.abs(low), np.abs(high))
         # a range above 1e-6 of the scale implies std > 2e-10 of it (T <= 1e7): not constant; unless the
@@ -142,7 +142,7 @@ def column_errors(prep: Prepared) -> list[str | None]:
         errors[j] = (f"column {prep.columns[j]!r}: values as large as {scale[j]:.3g} overflow float64 when "
                      f"squared; returns are per-period changes, so check the units and rescale")
     for j in np.flatnonzero(constant):
-        errors[j] = (f"column {prep.columns[j]!r}: the series is constant ({data[0, j]!r}); a GARCH model "
+        errors[j] = (f"column {prep.columns[j]!r}: the series is constant ({float(data[0, j])!r}); a GARCH model "
                      f"needs varying returns")
     return errors
 

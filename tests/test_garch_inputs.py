@@ -98,6 +98,8 @@ def test_values_whose_squares_overflow_are_refused_naming_the_column(paths, meth
             warnings.simplefilter("ignore", ShortSeriesWarning)
             batch = fit_garch(np.stack([paths[:, 0], 1e200 * paths[:, 1]], axis=1), method=method, percent=True)
     assert list(batch.status) == ["ok", "error"] and "overflow" in batch.error[1]
+    with pytest.raises(ValueError, match=r"the series is constant \(1e\+180\)"):   # constant beats overflow
+        fit_garch(np.full(300, 1e180), method=method)
     with pytest.warns(DataScaleWarning, match="poorly scaled"):   # large but computable: a warning
         fit_garch(1e5 * paths[:, 0], method=method)
 
