@@ -50,10 +50,11 @@ _SPEC = GarchSpec()
 _PERS_MAX = 1.0 - 1e-6
 
 
-def theta_of(omega, alpha, persistence):
+def theta_of(omega, alpha, persistence, persistence_max: float = _PERS_MAX):
     """Unconstrained (log omega, logit persistence, arcsin sqrt(alpha / persistence)), (N, 3): the MLE's
-    coordinates (transforms.params_to_theta for zero-mean normal GARCH), points on a bound nudged inside."""
-    pers = jnp.clip(persistence, 1e-9, _PERS_MAX)
+    coordinates (transforms.params_to_theta for zero-mean normal GARCH), points on a bound nudged inside
+    (persistence at most ``persistence_max``; the gate was trained with the default)."""
+    pers = jnp.clip(persistence, 1e-9, persistence_max)
     share = jnp.clip(alpha / pers, 1e-12, 1.0)
     return jnp.stack([jnp.log(jnp.maximum(omega, 1e-12)), jnp.log(pers) - jnp.log1p(-pers),
                       jnp.arcsin(jnp.sqrt(share))], axis=-1)

@@ -217,12 +217,9 @@ def _theta0(spec, omega, alpha, beta, nu):
     """transforms.params_to_theta for a batch: vectorised for normal GARCH, per series otherwise."""
     if spec.dist == "normal":
         a = np.maximum(alpha, 1e-12)
-        pers = np.minimum(a + np.maximum(beta, 1e-12), 1.0 - 1e-9)
-        cols = [np.log(np.maximum(omega, 1e-12)), np.log(pers) - np.log1p(-pers),
-                np.arcsin(np.sqrt(np.minimum(a / pers, 1.0)))]
-        if spec.mean == "constant":
-            cols.insert(0, np.zeros_like(omega))
-        return np.stack(cols, axis=1)
+        pers = a + np.maximum(beta, 1e-12)
+        theta = np.asarray(hybrid.theta_of(omega, a, pers, persistence_max=1.0 - 1e-9), np.float64)
+        return np.concatenate([np.zeros((len(omega), 1)), theta], axis=1) if spec.mean == "constant" else theta
     return np.stack([params_to_theta(spec, 0.0, omega[i], alpha[i], 0.0, beta[i], nu[i])
                      for i in range(len(omega))])
 
