@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from calibrator import GarchFit, fit_garch
+from calibrator import GarchFit, ShortSeriesWarning, fit_garch
 from calibrator.garch import GarchParams, GarchSpec, loglik
 from calibrator.nn_fit import NNGarchFit, OutOfDistributionWarning, WeightsError, load_weights
 from calibrator.training import simulate_set
@@ -138,7 +138,8 @@ def test_refine_newton_steps_raise_the_likelihood(clean):
 
 def test_short_series_flagged_and_fallback_to_mle():
     r, _ = simulate_set(HELDOUT_SEED + 9, 3, 200, alpha=(0.05, 0.1), persistence=(0.9, 0.95))
-    with pytest.warns(OutOfDistributionWarning, match="fewer than the 250"):
+    with pytest.warns(OutOfDistributionWarning, match="fewer than the 250"), \
+            pytest.warns(ShortSeriesWarning, match="200 observations"):
         nn = fit_garch(r, method="nn")
     assert np.all(nn.ood) and "250" in nn.ood_reason[0]
     with warnings.catch_warnings():
