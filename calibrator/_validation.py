@@ -51,14 +51,9 @@ class Prepared:
     def column_std(self):
         """Standard deviation per column from ``column_moments`` (for scale checks, not estimation)."""
         mean, mean_square = self.column_moments()
+        # NaN where the squares overflow: column_errors refuses those columns anyway
         with np.errstate(invalid="ignore", over="ignore"):
-            std = np.sqrt(np.maximum(mean_square - mean * mean, 0.0))
-        # squares that overflow (values ~1e200) give inf - inf: the two-pass std says how large it is
-        redo = np.flatnonzero(np.isinf(mean_square) & np.isfinite(mean))
-        if redo.size:
-            with np.errstate(invalid="ignore", over="ignore"):
-                std[redo] = np.std(self.data[:, redo], axis=0)
-        return std
+            return np.sqrt(np.maximum(mean_square - mean * mean, 0.0))
 
 
 def prepare_returns(returns) -> Prepared:
@@ -165,13 +160,13 @@ def warn_scale(prep: Prepared, good: np.ndarray, percent: bool, stacklevel: int)
     """DataScaleWarning when the returns' scale contradicts ``percent=`` or is numerically extreme."""
     std = prep.column_std()
     where = (lambda cols: "" if prep.single else f" (columns {_names(prep, cols)})")
-    extreme = np.flatnonzero(good & ((std < TINY_STD) | ~(std <= HUGE_STD)))
+    extreme = np.flatnonzero(good & ((std < TINY_STD) | (std > HUGE_STD)))
     if extreme.size:
         warnings.warn(
             f"returns are poorly scaled: standard deviation {std[extreme[0]]:.3g} per period{where(extreme)}. "
             f"Estimation standardises each series internally, but check the units: rescale to percent "
             f"(x100, with percent=True) or decimals", DataScaleWarning, stacklevel=stacklevel)
-        good = good & ~((std < TINY_STD) | ~(std <= HUGE_STD))
+        good = good & ~((std < TINY_STD) | (std > HUGE_STD))
     if percent:
         odd = np.flatnonzero(good & (std < PERCENT_STD_LOOKS_DECIMAL))
         if odd.size:

@@ -21,7 +21,7 @@ the same objective written plainly, and the tests check these derivatives agains
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -75,6 +75,40 @@ def _density_terms(spec: GarchSpec, e, h, nu):
         hnu=0.5 * r * (w - n1 * c * w * omw),
         enu=-e * r * c * omw * (1.0 - n1 * c * omw),
     )
+
+
+class PassSetup(NamedTuple):
+    """What both derivative passes (this sequential one and garch_parallel's prefix scans) start from."""
+    names: tuple
+    vol_names: tuple
+    student: bool
+    const_mean: bool
+    gjr: bool
+    zero: jax.Array
+    mu: jax.Array
+    omega: jax.Array
+    alpha: jax.Array
+    beta: jax.Array
+    gamma: jax.Array
+    nu: object
+    h0: jax.Array
+    dh0: jax.Array
+    d2h0: jax.Array
+    d2_pairs: list
+    idx: dict
+
+
+def pass_setup(spec: GarchSpec, params: GarchParams, backcast_fn: Callable, dtype) -> PassSetup:
+    """The parameters by role (zero where the spec lacks them) and the filter's starting derivatives."""
+    names = spec.param_names
+    vol_names = tuple(n for n in names if n != "nu")
+    student, const_mean, gjr = spec.dist == "t", spec.mean == "constant", spec.vol == "gjr"
+    zero = jnp.zeros((), dtype)
+    h0, dh0, d2h0 = start_derivatives(vol_names, params, backcast_fn, zero)
+    return PassSetup(names, vol_names, student, const_mean, gjr, zero, params.mu if const_mean else zero,
+                     params.omega, params.alpha, params.beta, params.gamma if gjr else zero,
+                     params.nu if student else None, h0, dh0, d2h0, second_derivative_pairs(vol_names),
+                     {n: i for i, n in enumerate(vol_names)})
 
 
 def start_derivatives(vol_names, params: GarchParams, backcast_fn: Callable, zero):
@@ -138,22 +172,8 @@ def negloglik_mean_vgh(spec: GarchSpec, params: GarchParams, y, backcast_fn: Cal
     from .garch_parallel import negloglik_mean_vgh_parallel, parallel_scans
     if parallel_scans():   # the same derivatives by prefix scans on GPUs (garch_parallel.py)
         return negloglik_mean_vgh_parallel(spec, params, y, backcast_fn, with_opg=with_opg)
-    names = spec.param_names
-    vol_names = tuple(n for n in names if n != "nu")
-    student = spec.dist == "t"
-    const_mean = spec.mean == "constant"
-    gjr = spec.vol == "gjr"
-    dtype = y.dtype
-    zero = jnp.zeros((), dtype)
-
-    mu = params.mu if const_mean else zero
-    omega, alpha, beta = params.omega, params.alpha, params.beta
-    gamma = params.gamma if gjr else zero
-    nu = params.nu if student else None
-
-    h0, dh0, d2h0 = start_derivatives(vol_names, params, backcast_fn, zero)
-    d2_pairs = second_derivative_pairs(vol_names)
-    idx = {n: i for i, n in enumerate(vol_names)}
+    (names, vol_names, student, const_mean, gjr, zero, mu, omega, alpha, beta, gamma, nu, h0, dh0, d2h0, d2_pairs,
+     idx) = pass_setup(spec, params, backcast_fn, y.dtype)
     hess_pairs = _pairs(names)
 
     carry0 = dict(
@@ -190,7 +210,7 @@ def negloglik_mean_vgh(spec: GarchSpec, params: GarchParams, y, backcast_fn: Cal
                 score["nu"] = d["nu"] + nu_const_grad
             new["opg"] = {(a, b): c["opg"][(a, b)] + score[a] * score[b] for (a, b) in hess_pairs}
         # advance the variance and its derivatives
-        neg = (e < 0).astype(dtype)
+        neg = (e < 0).astype(y.dtype)
         e2 = e * e
         a_eff = alpha + gamma * neg if gjr else alpha
         z = {"omega": 1.0, "alpha": e2, "beta": h}

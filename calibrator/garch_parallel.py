@@ -71,21 +71,10 @@ def negloglik_mean_vgh_parallel(spec: GarchSpec, params: GarchParams, y, backcas
                                 with_opg: bool = False):
     """``garch_derivatives.negloglik_mean_vgh`` by prefix scans: the same f = -(1/T) loglik, gradient and
     Hessian in the natural parameters (and the outer product of scores with ``with_opg``)."""
-    from .garch_derivatives import (_density_terms, _pairs, _symmetric, _t_const, d2h_increment, hessian_term,
-                                    second_derivative_pairs, start_derivatives)
-    names = spec.param_names
-    vol_names = tuple(n for n in names if n != "nu")
-    student, const_mean, gjr = spec.dist == "t", spec.mean == "constant", spec.vol == "gjr"
+    from .garch_derivatives import _density_terms, _pairs, _symmetric, _t_const, d2h_increment, hessian_term, pass_setup
+    (names, vol_names, student, const_mean, gjr, zero, mu, omega, alpha, beta, gamma, nu, h0, dh0, d2h0, d2_pairs,
+     idx) = pass_setup(spec, params, backcast_fn, y.dtype)
     dtype = y.dtype
-    zero = jnp.zeros((), dtype)
-    mu = params.mu if const_mean else zero
-    omega, alpha, beta = params.omega, params.alpha, params.beta
-    gamma = params.gamma if gjr else zero
-    nu = params.nu if student else None
-
-    h0, dh0, d2h0 = start_derivatives(vol_names, params, backcast_fn, zero)
-    idx = {n: i for i, n in enumerate(vol_names)}
-    d2_pairs = second_derivative_pairs(vol_names)
 
     e = y - mu
     neg = (e < 0).astype(dtype)

@@ -15,9 +15,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from .features import N_FEATURES
+from .features import N_FEATURES, summary_features
 
-__all__ = ["SummaryMLP", "LSTMEncoder", "HybridGate", "ARCHITECTURES", "head", "build"]
+__all__ = ["SummaryMLP", "LSTMEncoder", "HybridGate", "ARCHITECTURES", "head", "build", "summary_network"]
 
 
 class SummaryMLP(nn.Module):
@@ -81,3 +81,11 @@ def head(z):
     pers = jax.nn.sigmoid(z[:, 0] + 2.5)           # offsets: an untrained net starts near 0.92 / 0.1
     alpha = jax.nn.sigmoid(z[:, 1] - 2.0) * pers
     return dict(alpha=alpha, beta=pers - alpha, persistence=pers, v=jnp.exp(z[:, 2]))
+
+
+def summary_network(model, variables, u, robust):
+    """The summary-statistics network on unit-RMS series u (T, N) (``robust``: features.robust_scale(u)):
+    (``head``'s dict of (N,) outputs, the standardised features z (N, N_FEATURES) it read)."""
+    x = summary_features(u, robust).astype(jnp.float32)
+    z = (x - variables["feature_mean"]) / variables["feature_std"]
+    return head(model.apply({"params": variables["params"]}, z)), z

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import _validation as val
 from . import hybrid, networks
-from .features import N_FEATURES, robust_scale, sequence_inputs, summary_features
+from .features import robust_scale, sequence_inputs
 from .fit_result import GarchFit
 from .garch import GarchSpec, loglik_contributions, variance_filter
 from .optimize import minimize_newton
@@ -153,14 +153,10 @@ def _cached(arch, directory):
 @partial(jax.jit, static_argnames=("model", "arch", "stride"))
 def _predict(model, arch, stride, variables, u, robust):
     if arch == "mlp":
-        x = summary_features(u, robust).astype(jnp.float32)
-        z = (x - variables["feature_mean"]) / variables["feature_std"]
-    else:
-        z = sequence_inputs(u.astype(jnp.float32), stride).transpose(1, 0, 2)
-        x = jnp.zeros((u.shape[1], N_FEATURES), jnp.float32)
-    out = networks.head(model.apply({"params": variables["params"]}, z))
-    zmax = jnp.max(jnp.abs(z), axis=tuple(range(1, z.ndim))) if arch == "mlp" else jnp.zeros(u.shape[1])
-    return out, zmax
+        out, z = networks.summary_network(model, variables, u, robust)
+        return out, jnp.max(jnp.abs(z), axis=1)
+    z = sequence_inputs(u.astype(jnp.float32), stride).transpose(1, 0, 2)
+    return networks.head(model.apply({"params": variables["params"]}, z)), jnp.zeros(u.shape[1])
 
 
 def predict(u, arch: str = DEFAULT_ARCH, directory=None):
