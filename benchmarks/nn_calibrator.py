@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import time
 import warnings
 from pathlib import Path
@@ -51,6 +50,7 @@ import numpy as np
 from calibrator import fit_garch
 from calibrator.streaming import GarchStream
 from calibrator.training import simulate_set
+from pricer.benchmark import timed
 
 HELDOUT_SEED = 777_000_001
 T = 2500
@@ -76,19 +76,6 @@ METHODS = {
     "lstm": dict(method="nn", nn_arch="lstm"),
     "MLE (ours, exact)": dict(method="mle"),
 }
-
-
-def timed(fn, repeat=3):
-    """(median seconds of ``repeat`` runs after a warm-up, seconds of the warm-up run: compile + one run)."""
-    t0 = time.perf_counter()
-    fn()  # warm-up / compile
-    first = time.perf_counter() - t0
-    ts = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts), first
 
 
 def accuracy(n: int, methods=METHODS):
@@ -210,16 +197,18 @@ def main(argv=None):
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            sec, first = timed(lambda: fit_garch(r, **kw))
+            timing = timed(lambda: fit_garch(r, **kw), 3)
+        sec = timing["median_s"]
         speed[name] = dict(seconds_total=sec, seconds_per_series=sec / args.series, series=args.series,
-                           compile_seconds=max(first - sec, 0.0))
+                           compile_seconds=timing["compile_s"])
         print(name, speed[name])
     r_small = r[:, :500]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        sec, first = timed(lambda: fit_garch(r_small, method="mle"))
+        timing = timed(lambda: fit_garch(r_small, method="mle"), 3)
+    sec = timing["median_s"]
     speed["MLE (ours, exact)"] = dict(seconds_total=sec, seconds_per_series=sec / 500, series=500,
-                                      compile_seconds=max(first - sec, 0.0))
+                                      compile_seconds=timing["compile_s"])
     if args.arch_series > 0:    # 0: no arch on this machine (the GPU image lacks it); the CPU figure stands
         a = arch_time(args.arch_series)
         speed["arch 8 (one series at a time)"] = dict(seconds_per_series=a, series=args.arch_series,
