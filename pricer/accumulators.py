@@ -2,8 +2,12 @@
 explicit state, so paths are never stored and memory is bounded by a chunk of paths.
 
 Shapes: path values ``x`` (log spot) are (M, n) with M = 1 (paths shared by the batch) or P;
-product fields are (P, 1); states are (P, n). ``StepData.events`` holds this step's (P, 1) rows of the
-grid's event tables; ``discount`` is exp(-r t) at the step's end, (M, 1).
+product fields are (P, 1). ``StepData.events`` holds this step's (E, 1) rows of the grid's event
+tables, E = 1 when every product of the batch has the same dates (``engine.prepare`` then keeps one
+column) or P; ``discount`` is exp(-r t) at the step's end, (M, 1). A state that depends on the path
+and the dates alone (the spot at expiry, the running average) is (max(M, E), n): one row for a batch
+of strikes on shared paths and dates, so its cost per step does not grow with the batch; a state that
+depends on product fields too (barrier survival) is (P, n).
 """
 from __future__ import annotations
 
@@ -23,15 +27,15 @@ class StepData(NamedTuple):
 
 
 class Accumulator(NamedTuple):
-    init: Callable    # (x0 (M, n), product) -> state
+    init: Callable    # (x0 (M, n), product, event_rows E) -> state
     update: Callable  # (state, StepData, product) -> state
 
 
 def chain(**accumulators: Accumulator) -> Accumulator:
     """Run several accumulators side by side; the state is a dict keyed by their names."""
 
-    def init(x0, product):
-        return {name: acc.init(x0, product) for name, acc in accumulators.items()}
+    def init(x0, product, event_rows):
+        return {name: acc.init(x0, product, event_rows) for name, acc in accumulators.items()}
 
     def update(state, step, product):
         return {name: acc.update(state[name], step, product) for name, acc in accumulators.items()}
@@ -43,11 +47,16 @@ def _rows(x0, product_field):
     return jnp.zeros(jnp.broadcast_shapes(x0.shape, jnp.shape(product_field)), x0.dtype)
 
 
+def _path_rows(x0, event_rows):
+    """Zeros (max(M, E), n): a state that depends only on the paths and the event dates."""
+    return jnp.zeros(jnp.broadcast_shapes(x0.shape, (event_rows, 1)), x0.dtype)
+
+
 def terminal_value() -> Accumulator:
     """S at the product's expiry."""
 
-    def init(x0, product):
-        return _rows(x0, product.expiry) + jnp.exp(x0)
+    def init(x0, product, event_rows):
+        return _path_rows(x0, event_rows) + jnp.exp(x0)
 
     def update(state, step, product):
         return jnp.where(step.events["expiry"] > 0, jnp.exp(step.x_next), state)
@@ -58,8 +67,8 @@ def terminal_value() -> Accumulator:
 def running_average() -> Accumulator:
     """Sums of S and of log S over the product's fixing dates (arithmetic and geometric averages)."""
 
-    def init(x0, product):
-        zeros = _rows(x0, product.expiry)
+    def init(x0, product, event_rows):
+        zeros = _path_rows(x0, event_rows)
         return {"sum": zeros, "sum_log": zeros}
 
     def update(state, step, product):
@@ -84,11 +93,11 @@ def barrier_survival(continuous: bool) -> Accumulator:
         log_barrier = jnp.log(product.barrier)
         return jnp.where(product.up > 0, x < log_barrier, x > log_barrier)
 
-    def init(x0, product):
+    def init(x0, product, event_rows):
         # continuous monitoring watches today too: a spot on or beyond the barrier has touched it. Discrete
         # monitoring watches its dates only, all after today, so such a spot is not (yet) a knock.
         alive = safe(x0, product).astype(x0.dtype) if continuous else jnp.ones_like(x0)
-        survival = alive + _rows(x0, product.expiry)
+        survival = alive + _rows(_path_rows(x0, event_rows), product.barrier)
         return {"survival": survival, "rebate": product.rebate * (1.0 - survival)}
 
     def update(state, step, product):

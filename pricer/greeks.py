@@ -90,7 +90,7 @@ def moved_fields(tangents) -> tuple[str, ...]:
 def price_with_greeks(product, model, mc, names):
     names = tuple(dict.fromkeys(names))
     _check_names(names, model)
-    setup = prepare(product, model, mc)
+    setup = prepare(product, model, mc, derivatives=len(names))
     discrete = isinstance(product, BarrierOption) and not product.continuous
     # Heston under Euler full truncation: the pathwise derivative of sqrt(v+) is unbounded as v -> 0+, so
     # pathwise Greeks have heavy tails (measured: spread over seeds 2x the reported stderr for a barrier

@@ -212,3 +212,18 @@ def test_vega_rebuilt_from_its_parameters_equals_vega_alone(model, units):
     rebuilt = price(product, model, mc, greeks=("delta",) + units + ("vega",))
     np.testing.assert_allclose(rebuilt.greeks["vega"], alone.greeks["vega"], rtol=1e-12)
     np.testing.assert_allclose(rebuilt.greeks_stderr["vega"], alone.greeks_stderr["vega"], rtol=1e-10)
+
+
+def test_greeks_do_not_depend_on_the_chunk_of_paths():
+    """The Greeks run in smaller chunks than the price (each path carries its tangents); the numbers
+    must not move with the chunk: the same as with the price's chunk and with one of a single block."""
+    model = Heston(spot=100.0, v0=0.04, kappa=1.5, theta=0.05, xi=0.6, rho=-0.7, rate=0.03, dividend=0.01)
+    product = BarrierOption(strike=100.0, barrier=80.0, expiry=1.0, up=False, rebate=1.0)
+    names = ("delta", "vega", "kappa", "correlation")
+    results = [price(product, model, MonteCarlo(paths=12_288, steps_per_year=52, seed=3, chunk_paths=chunk), greeks=names)
+               for chunk in (None, 12_288, 1024)]
+    for other in results[1:]:
+        np.testing.assert_allclose(other.price, results[0].price, rtol=1e-6)
+        for name in names:
+            np.testing.assert_allclose(other.greeks[name], results[0].greeks[name], rtol=1e-5)
+            np.testing.assert_allclose(other.greeks_stderr[name], results[0].greeks_stderr[name], rtol=1e-4)

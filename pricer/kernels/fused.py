@@ -126,7 +126,7 @@ def program_moments(model, product, arrays, key, *, blocks, antithetic, scheme, 
                                  tuple(sign * z for z in normals), dt, t_end, events, scheme)
                          for (state, acc_state), sign in zip(carry, signs))
 
-        start = tuple((state, accumulator.init(state["x"], tile_product))
+        start = tuple((state, accumulator.init(state["x"], tile_product, next(iter(table_refs.values())).shape[0]))
                       for state in (tile_model.init(per_program, dtype) for _ in signs))
         final = lax.fori_loop(0, steps_ref[0], body, start)
         pairs = [path_samples(tile_model, tile_product, acc_state, context, use_control) for _, acc_state in final]
