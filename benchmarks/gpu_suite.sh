@@ -20,11 +20,12 @@ python3 -c "import jax; print('jax', jax.__version__, jax.devices())"
 
 # in order of what is least measured: a lease that ends early keeps the steps already done. A device
 # command may run 10 minutes at most, so name the steps to run in one call, e.g.
-#     bash benchmarks/gpu_suite.sh gpu_throughput engine_vs_quantlib book_revaluation     (~8 min)
+#     bash benchmarks/gpu_suite.sh scan_profile gpu_throughput engine_vs_quantlib book_revaluation  (~9 min)
 #     bash benchmarks/gpu_suite.sh nn_calibrator greeks_cost heston_calibration garch_mle  (~7 min)
-ALL="gpu_throughput engine_vs_quantlib book_revaluation nn_calibrator greeks_cost heston_calibration garch_mle"
+ALL="scan_profile gpu_throughput engine_vs_quantlib book_revaluation nn_calibrator greeks_cost heston_calibration garch_mle"
 for name in ${@:-$ALL}; do
   case $name in
+    scan_profile) step 60 $name python3 benchmarks/scan_profile.py --paths 4000000 --repeats 3; save scan_profile_gpu.json ;;
     gpu_throughput) step 200 $name python3 benchmarks/gpu_throughput.py --paths 16M --sweep 1M,4M,16M,64M --repeats 2; save gpu_throughput_gpu.json ;;
     engine_vs_quantlib) step 45 $name python3 benchmarks/engine_vs_quantlib.py --paths 4000000 --quantlib-paths 20000; save engine_vs_quantlib_gpu.json ;;
     book_revaluation) step 200 $name python3 benchmarks/book_revaluation.py --paths 100000 --trades 10000 --repeats 1 --rows-per-call 16; save book_revaluation_gpu.json ;;

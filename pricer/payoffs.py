@@ -14,7 +14,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .accumulators import barrier_survival, chain, running_average, terminal_value
+from .accumulators import barrier_survival, chain, running_average, spot_at_expiry, terminal_value
 from .models import BlackScholes, Heston
 from .products import AsianOption, BarrierOption, EuropeanOption
 
@@ -49,11 +49,11 @@ def _past_log_sum(product):
 
 def discounted_payoff(product, state, model, context):
     discount = model.discount(context["expiry_time"])
-    spot_at_expiry = state["terminal"]
+    terminal = spot_at_expiry(state)
     if isinstance(product, EuropeanOption):
-        return discount * _vanilla(spot_at_expiry, product.strike, product.call)
+        return discount * _vanilla(terminal, product.strike, product.call)
     if isinstance(product, BarrierOption):
-        vanilla = discount * _vanilla(spot_at_expiry, product.strike, product.call)
+        vanilla = discount * _vanilla(terminal, product.strike, product.call)
         survival = state["barrier"]["survival"]
         knock_out = vanilla * survival + state["barrier"]["rebate"]
         knock_in = vanilla * (1.0 - survival) + product.rebate * discount * survival
@@ -61,7 +61,7 @@ def discounted_payoff(product, state, model, context):
     arithmetic, geometric = _asian_averages(product, state["average"], context["fixing_count"])
     average = jnp.where(product.geometric > 0, geometric, arithmetic)
     fixed = _vanilla(average, product.strike, product.call)
-    floating = _vanilla(spot_at_expiry, average, product.call)
+    floating = _vanilla(terminal, average, product.call)
     return discount * jnp.where(product.floating_strike > 0, floating, fixed)
 
 
@@ -69,9 +69,9 @@ def control_samples(product, state, model, context):
     """Control variate per path, C (P, n); its expectation is ``control_mean``."""
     discount = model.discount(context["expiry_time"])
     if isinstance(product, EuropeanOption) or (isinstance(product, BarrierOption) and not _analytic(model)):
-        return discount * state["terminal"]
+        return discount * spot_at_expiry(state)
     if isinstance(product, BarrierOption):
-        return discount * _vanilla(state["terminal"], product.strike, product.call)
+        return discount * _vanilla(spot_at_expiry(state), product.strike, product.call)
     arithmetic, geometric = _asian_averages(product, state["average"], context["fixing_count"])
     linear = discount * arithmetic
     if not _analytic(model):
