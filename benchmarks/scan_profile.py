@@ -8,6 +8,9 @@ numbers on the candidate causes in one run, on any device:
 * ``minimal``: one jitted ``fori_loop`` over the same 252 steps with the same counter-based generator
   (``pricer.random``: Threefry-2x32 words -> Box–Muller) and a GBM step, state (n,) in the loop: the
   floor for this generator on this device;
+* ``minimal_dynamic_steps``: the same loop with a traced step count (a while loop whose condition is on the
+  device, as in the engine, whose grids are padded to a shared capacity);
+* ``minimal_vmapped_lanes``: the same loop vmapped over 8 lanes of paths, as the engine runs them on a GPU;
 * ``minimal_jax_random``: the same loop with ``jax.random.normal`` (XLA's own Threefry lowering);
 * ``minimal_no_rng``: the same loop reading one fixed normal array: the memory/launch floor;
 * the compiled core's loop bodies (the time loop and the loops around it): how many kernels (fusions,
@@ -69,6 +72,25 @@ def minimal_loops(paths: int):
             return x + drift + vol * jnp.sqrt(dt) * z
         return payoff(jax.lax.fori_loop(0, STEPS, body, jnp.full((paths,), jnp.log(100.0), jnp.float32)))
 
+    @jax.jit
+    def dynamic_steps(steps):
+        def body(k, x):
+            z = normals_from_words(random_words(key, path_index, k.astype(jnp.uint32)), jnp.float32)
+            return x + drift + vol * jnp.sqrt(dt) * z.reshape(-1)
+        return payoff(jax.lax.fori_loop(0, steps, body, jnp.full((paths,), jnp.log(100.0), jnp.float32)))
+
+    lanes = 8
+    lane_index = path_index.reshape(lanes, -1)
+
+    @jax.jit
+    def vmapped_lanes():
+        def lane(index):
+            def body(k, x):
+                z = normals_from_words(random_words(key, index, k.astype(jnp.uint32)), jnp.float32)
+                return x + drift + vol * jnp.sqrt(dt) * z.reshape(-1)
+            return jax.lax.fori_loop(0, STEPS, body, jnp.full((2 * index.shape[0],), jnp.log(100.0), jnp.float32))
+        return payoff(jax.vmap(lane)(lane_index))
+
     fixed = jax.random.normal(jax.random.key(2), (paths,), jnp.float32)
 
     @jax.jit
@@ -77,7 +99,9 @@ def minimal_loops(paths: int):
             return x + drift + vol * jnp.sqrt(dt) * z * (1.0 + 1e-7 * k.astype(jnp.float32))
         return payoff(jax.lax.fori_loop(0, STEPS, body, jnp.full((paths,), jnp.log(100.0), jnp.float32)))
 
-    return {"minimal": ours, "minimal_jax_random": jax_random, "minimal_no_rng": lambda: no_rng(fixed)}
+    steps = jnp.asarray(STEPS, jnp.int32)
+    return {"minimal": ours, "minimal_dynamic_steps": lambda: dynamic_steps(steps), "minimal_vmapped_lanes": vmapped_lanes,
+            "minimal_jax_random": jax_random, "minimal_no_rng": lambda: no_rng(fixed)}
 
 
 def loop_kernels(hlo_text: str) -> list[dict]:
