@@ -90,13 +90,14 @@ def moved_fields(tangents) -> tuple[str, ...]:
 def price_with_greeks(product, model, mc, names):
     names = tuple(dict.fromkeys(names))
     _check_names(names, model)
-    setup = prepare(product, model, mc, derivatives=len(names))
     discrete = isinstance(product, BarrierOption) and not product.continuous
     # Heston under Euler full truncation: the pathwise derivative of sqrt(v+) is unbounded as v -> 0+, so
     # pathwise Greeks have heavy tails (measured: spread over seeds 2x the reported stderr for a barrier
     # vega at 252 steps). Central differences on the same paths have a finite variance.
     truncated_euler = isinstance(model, Heston) and mc.scheme == "euler"
     first_order = tuple(n for n in names if n != "gamma")
+    # the paths carry a tangent per pathwise first-order Greek (at most; gamma and central differences none)
+    setup = prepare(product, model, mc, derivatives=0 if discrete or truncated_euler else len(first_order))
     all_tangents = [tangent(setup.model, n) for n in first_order]
     # a directional derivative is linear in its direction: a Greek whose tangent is a combination of
     # single-field tangents also asked for (vega with v0 and theta, GARCH vega with omega) is that

@@ -63,7 +63,8 @@ def program_moments(model, product, arrays, key, *, blocks, antithetic, scheme, 
     """The kernel's raw output: (programs, slots, P) moments of (Y, C) over each program's samples.
 
     ``model`` / ``product``: the engine's flattened pytrees, leaves (P, 1) or (1, 1); ``arrays``: the
-    simulation arrays of ``engine.prepare`` (grid, event tables (S, P), expiry times (P, 1)); ``blocks``
+    simulation arrays of ``engine.prepare`` (grid, event tables (S, E) with E = 1 when the products share
+    their dates, else P; expiry times (P, 1)); ``blocks``
     blocks of ``block_samples`` samples. Slots: mean Y, mean C, sum dY^2, sum dC^2, sum dY dC, count.
     ``first_program`` ((1,) int32) and ``programs``: run only that range of programs (a device's share).
     """
@@ -94,7 +95,8 @@ def program_moments(model, product, arrays, key, *, blocks, antithetic, scheme, 
     product_leaves, product_tree = jax.tree_util.tree_flatten(product)
     event_names = sorted(arrays["events"])
     context_names = [k for k in ("expiry_time", "fixing_count") if k in arrays]
-    # event tables transposed to (P, S): the kernel reads a step's column as the (P, 1) rows it needs
+    # event tables transposed to (E, S): the kernel reads a step's column as the (E, 1) rows it needs (a
+    # single shared row is passed whole to every tile, see ``tiled``)
     tables = [pad_steps(pad_rows(arrays["events"][name].T), 1) for name in event_names]
     row_inputs = ([pad_rows(a) for a in model_leaves] + [pad_rows(a) for a in product_leaves]
                   + [pad_rows(arrays[k]) for k in context_names] + tables)
