@@ -42,7 +42,7 @@ STEPS = 252
 
 
 def minimal_loops(paths: int):
-    """{name: jitted fn() -> price-like scalar} for the three minimal GBM loops over STEPS daily steps."""
+    """{name: fn() -> price-like scalar} for the minimal GBM loops (module docstring) over STEPS daily steps."""
     import jax
     import jax.numpy as jnp
     from pricer.random import normals_from_words, random_words, seed_key
@@ -56,12 +56,31 @@ def minimal_loops(paths: int):
     def payoff(x):
         return jnp.exp(-rate) * jnp.mean(jnp.maximum(jnp.exp(x) - 100.0, 0.0))
 
+    def gbm_step(index):
+        """fori_loop body: one GBM step of the paths ``index`` (antithetic pairs: 2 paths an index)."""
+        def body(k, x):
+            z = normals_from_words(random_words(key, index, k.astype(jnp.uint32)), jnp.float32)
+            return x + drift + vol * jnp.sqrt(dt) * z.reshape(-1)
+        return body
+
+    def start(count):
+        return jnp.full((count,), jnp.log(100.0), jnp.float32)
+
     @jax.jit
     def ours():
-        def body(k, x):
-            z = normals_from_words(random_words(key, path_index, k.astype(jnp.uint32)), jnp.float32)
-            return x + drift + vol * jnp.sqrt(dt) * z.reshape(-1)
-        return payoff(jax.lax.fori_loop(0, STEPS, body, jnp.full((paths,), jnp.log(100.0), jnp.float32)))
+        return payoff(jax.lax.fori_loop(0, STEPS, gbm_step(path_index), start(paths)))
+
+    @jax.jit
+    def dynamic_steps(steps):
+        return payoff(jax.lax.fori_loop(0, steps, gbm_step(path_index), start(paths)))
+
+    lanes = 8
+    lane_index = path_index.reshape(lanes, -1)
+
+    @jax.jit
+    def vmapped_lanes():
+        lane = lambda index: jax.lax.fori_loop(0, STEPS, gbm_step(index), start(2 * index.shape[0]))  # noqa: E731
+        return payoff(jax.vmap(lane)(lane_index))
 
     @jax.jit
     def jax_random():
@@ -70,26 +89,7 @@ def minimal_loops(paths: int):
         def body(k, x):
             z = jax.random.normal(jax.random.fold_in(base, k), (paths,), jnp.float32)
             return x + drift + vol * jnp.sqrt(dt) * z
-        return payoff(jax.lax.fori_loop(0, STEPS, body, jnp.full((paths,), jnp.log(100.0), jnp.float32)))
-
-    @jax.jit
-    def dynamic_steps(steps):
-        def body(k, x):
-            z = normals_from_words(random_words(key, path_index, k.astype(jnp.uint32)), jnp.float32)
-            return x + drift + vol * jnp.sqrt(dt) * z.reshape(-1)
-        return payoff(jax.lax.fori_loop(0, steps, body, jnp.full((paths,), jnp.log(100.0), jnp.float32)))
-
-    lanes = 8
-    lane_index = path_index.reshape(lanes, -1)
-
-    @jax.jit
-    def vmapped_lanes():
-        def lane(index):
-            def body(k, x):
-                z = normals_from_words(random_words(key, index, k.astype(jnp.uint32)), jnp.float32)
-                return x + drift + vol * jnp.sqrt(dt) * z.reshape(-1)
-            return jax.lax.fori_loop(0, STEPS, body, jnp.full((2 * index.shape[0],), jnp.log(100.0), jnp.float32))
-        return payoff(jax.vmap(lane)(lane_index))
+        return payoff(jax.lax.fori_loop(0, STEPS, body, start(paths)))
 
     fixed = jax.random.normal(jax.random.key(2), (paths,), jnp.float32)
 
@@ -97,7 +97,7 @@ def minimal_loops(paths: int):
     def no_rng(z):
         def body(k, x):
             return x + drift + vol * jnp.sqrt(dt) * z * (1.0 + 1e-7 * k.astype(jnp.float32))
-        return payoff(jax.lax.fori_loop(0, STEPS, body, jnp.full((paths,), jnp.log(100.0), jnp.float32)))
+        return payoff(jax.lax.fori_loop(0, STEPS, body, start(paths)))
 
     steps = jnp.asarray(STEPS, jnp.int32)
     return {"minimal": ours, "minimal_dynamic_steps": lambda: dynamic_steps(steps), "minimal_vmapped_lanes": vmapped_lanes,
