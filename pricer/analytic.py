@@ -132,26 +132,37 @@ def barrier_price(spot, strike, barrier, expiry, vol, rate, dividend, rebate, ca
     return jnp.where(breached, jnp.where(is_in, vanilla, rebate), unbreached)
 
 
-def _fixing_setup(fixing_times, past_count, dtype):
-    """Fixing times cast to the dtype of the scalar inputs; total number of fixings N = past_count + n."""
+def _fixing_setup(fixing_times, past_count, dtype, fixing_weights=None):
+    """Fixing times cast to the dtype of the scalar inputs, their weights (1 a fixing, 0 an entry that only
+    pads the array to a shared length), the count n of future fixings and the total N = past_count + n."""
     times = jnp.atleast_1d(jnp.asarray(fixing_times, dtype))
-    return times, jnp.asarray(past_count, dtype) + times.shape[0]
+    weights = jnp.ones_like(times) if fixing_weights is None else jnp.broadcast_to(jnp.asarray(fixing_weights, dtype), times.shape)
+    n = jnp.sum(weights)
+    return times, weights, n, jnp.asarray(past_count, dtype) + n
+
+
+def _weighted_min_sum(values, weights):
+    """sum_ij w_i w_j min(v_i, v_j): the covariance sum of a Brownian-like process sampled at ``values``."""
+    return jnp.sum(weights[:, None] * weights[None, :] * jnp.minimum(values[:, None], values[None, :]))
 
 
 def geometric_asian_bs_price(spot, strike, fixing_times, vol, rate, dividend, call, expiry,
-                             past_log_sum=0.0, past_count=0):
+                             past_log_sum=0.0, past_count=0, fixing_weights=None):
     """Discrete geometric-average-price (fixed strike) Asian under Black-Scholes.
 
     ``fixing_times``: (n,) future fixing times in (0, expiry], years. Payoff at ``expiry``: max(+-(G - K), 0) with
     G = exp((past_log_sum + sum_k log S(t_k)) / (past_count + n)); ``past_log_sum`` is the sum of the logs of the
     ``past_count`` fixings already observed. Rates/dividend yield continuous, vol annualised; discount exp(-rate*expiry).
+    ``fixing_weights``: (n,) 1 for a fixing, 0 for an entry that only pads ``fixing_times`` (at its end, repeating
+    the last time) to a length shared by other schedules, the times then increasing; None: every entry is a
+    fixing, in any order.
     """
     dtype, (spot, strike, vol, rate, dividend, expiry, past_log_sum) = _floats(
         spot, strike, vol, rate, dividend, expiry, past_log_sum)
-    times, n_tot = _fixing_setup(fixing_times, past_count, dtype)
-    mean = (past_log_sum + times.shape[0] * jnp.log(spot)
-            + (rate - dividend - 0.5 * vol * vol) * jnp.sum(times)) / n_tot
-    variance = vol * vol * jnp.sum(jnp.minimum(times[:, None], times[None, :])) / (n_tot * n_tot)
+    times, weights, n, n_tot = _fixing_setup(fixing_times, past_count, dtype, fixing_weights)
+    mean = (past_log_sum + n * jnp.log(spot)
+            + (rate - dividend - 0.5 * vol * vol) * jnp.sum(weights * times)) / n_tot
+    variance = vol * vol * _weighted_min_sum(times, weights) / (n_tot * n_tot)
     return _black(jnp.exp(mean + 0.5 * variance), strike, jnp.sqrt(variance), jnp.exp(-rate * expiry),
                   _sign(call, dtype))
 
@@ -259,9 +270,9 @@ def heston_price(spot, strike, expiry, v0, kappa, theta, xi, rho, rate, dividend
 
 
 def geometric_asian_heston_price(spot, strike, fixing_times, v0, kappa, theta, xi, rho, rate, dividend, call,
-                                 expiry, past_log_sum=0.0, past_count=0):
-    """Discrete geometric-average-price (fixed strike) Asian under Heston; payoff and seasoning as in
-    :func:`geometric_asian_bs_price`, Heston parameters as in :func:`heston_price`.
+                                 expiry, past_log_sum=0.0, past_count=0, fixing_weights=None):
+    """Discrete geometric-average-price (fixed strike) Asian under Heston; payoff, seasoning and padding
+    (``fixing_weights``) as in :func:`geometric_asian_bs_price`, Heston parameters as in :func:`heston_price`.
 
     The MGF of sum_k log S(t_k) is exponential-affine (Kim & Wee 2014): going backwards over the fixing intervals the
     log-price coefficient is constant on each interval (it grows by b / N at each fixing) and the variance coefficient
@@ -270,11 +281,13 @@ def geometric_asian_heston_price(spot, strike, fixing_times, v0, kappa, theta, x
     """
     dtype, (spot, strike, v0, kappa, theta, xi, rho, rate, dividend, expiry, past_log_sum) = _floats(
         spot, strike, v0, kappa, theta, xi, rho, rate, dividend, expiry, past_log_sum)
-    times, n_tot = _fixing_setup(fixing_times, past_count, dtype)
-    times = jnp.sort(times)
-    n = times.shape[0]
+    times, weights, n, n_tot = _fixing_setup(fixing_times, past_count, dtype, fixing_weights)
+    if fixing_weights is None:
+        times = jnp.sort(times)
+    # else the times come padded from the engine, increasing: left unsorted, the weights stay unbatched
+    # in a vmap over rows, and the cond below stays a real branch
     taus = jnp.diff(times, prepend=jnp.zeros((1,), dtype))[::-1]  # latest interval first
-    counts = jnp.arange(1, n + 1, dtype=dtype)  # number of fixings at or after the end of each interval
+    counts = jnp.cumsum(weights[::-1])  # number of fixings at or after the end of each interval
 
     def log_mgf(b):  # log E[exp((b / N) sum_k X(t_k))] - b (n / N) X(0)
         s = b / n_tot
@@ -283,8 +296,13 @@ def geometric_asian_heston_price(spot, strike, fixing_times, v0, kappa, theta, x
             a, c = carry
             tau, count = interval
             coef = count * s
-            da, c = _riccati(coef, c, tau, kappa, theta, xi, rho)
-            return (a + da + coef * (rate - dividend) * tau, c), None
+
+            def advance():
+                da, c_next = _riccati(coef, c, tau, kappa, theta, xi, rho)
+                return a + da + coef * (rate - dividend) * tau, c_next
+            # padding entries (after the last fixing: count 0, zero length) change nothing; a cond skips
+            # them (a real branch where the weights are shared by a vmapped batch, as in the engine)
+            return jax.lax.cond(count > 0, advance, lambda: (a, c)), None
 
         zero = jnp.zeros_like(b)
         (a, c), _ = jax.lax.scan(step, (zero, zero), (taus, counts))
@@ -295,6 +313,6 @@ def geometric_asian_heston_price(spot, strike, fixing_times, v0, kappa, theta, x
     log_fwd = jnp.real(first[0])
     fwd = jnp.exp((past_log_sum + n * jnp.log(spot)) / n_tot + log_fwd)  # E[G]
     ev = _mean_integrated_variance(times, v0, kappa, theta)  # increasing in t
-    variance = jnp.sum(jnp.minimum(ev[:, None], ev[None, :])) / (n_tot * n_tot)
+    variance = _weighted_min_sum(ev, weights) / (n_tot * n_tot)
     return _lewis_price(lambda b: log_mgf(b) - b * log_fwd, fwd, strike, variance, jnp.exp(-rate * expiry),
                         _sign(call, dtype), dtype, scan_log_psi=first[1:] - scan_b * log_fwd)

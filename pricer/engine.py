@@ -186,13 +186,26 @@ def prepare(product, model, mc: MonteCarlo, derivatives: int = 0) -> Setup:
         flat_product = dataclasses.replace(flat_product, monitoring=1)
     if isinstance(product, AsianOption):
         arrays["fixing_count"] = jnp.asarray(grid.events["fix"].sum(0)[:, None], dtype)
-        arrays["fixing_times"] = jnp.asarray(grid.fixing_times, dtype)
+        times, weights = padded_schedule(grid.fixing_times)
+        arrays["fixing_times"] = jnp.asarray(times, dtype)
+        arrays["fixing_weights"] = jnp.asarray(weights, dtype)
     chunk_paths = mc.chunk_paths or _auto_chunk(model, rows, model_rows, derivatives)
     blocks_per_chunk = max(1, min(chunk_paths // BLOCK_PATHS, mc.blocks))
     static = dict(blocks=mc.blocks, blocks_per_chunk=blocks_per_chunk, antithetic=mc.antithetic,
                   use_control=mc.control_variate, scheme=mc.scheme)
     key = jnp.asarray(seed_key(mc.seed))
     return Setup(flat_model, flat_product, arrays, key, static, grid, shape)
+
+
+def padded_schedule(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fixing times (P, n) padded to (P, m), m the next power of two >= max(n, 8), by repeating the last
+    time, and weights (1, m): 1 for a fixing, 0 for padding. The control variates' closed forms take them,
+    so schedules of 9 to 16 fixings (and so on) share one compiled program (a book has many counts:
+    every new one cost a compile of about 1 s, 2 s with Greeks, for a Heston Asian on a CPU)."""
+    count = times.shape[1]
+    length = max(8, 1 << (count - 1).bit_length())
+    padded = np.concatenate([times, np.repeat(times[:, -1:], length - count, axis=1)], axis=1)
+    return padded, (np.arange(length) < count).astype(np.float64)[None, :]
 
 
 def _shared_columns(events: dict) -> dict:
@@ -408,12 +421,12 @@ def resolve_backend(backend: str) -> str:
 def control_arrays(arrays):
     """The part of the grid arrays the control means need: none depends on the grid's length, so the
     closed forms compile once per batch shape and fixing count, not once per schedule."""
-    return {k: arrays[k] for k in ("expiry_time", "fixing_count", "fixing_times") if k in arrays}
+    return {k: arrays[k] for k in ("expiry_time", "fixing_count", "fixing_times", "fixing_weights") if k in arrays}
 
 
 def simulation_arrays(arrays):
     """The arrays the simulation needs (not the fixing dates, whose count would key another compile)."""
-    return {k: v for k, v in arrays.items() if k != "fixing_times"}
+    return {k: v for k, v in arrays.items() if k not in ("fixing_times", "fixing_weights")}
 
 
 def control_mean(model, product, arrays, use_control):

@@ -88,7 +88,7 @@ def control_mean(product, model, context):
     if isinstance(product, BarrierOption):
         return _rows(european_price(model, product.strike, expiry, product.call))
     # discounted arithmetic average: E = (past sum + sum_k S0 F(t_k)) / N, discounted
-    forward_sum = jnp.sum(model.forward_factor(context["fixing_times"]), axis=1, keepdims=True)
+    forward_sum = jnp.sum(context["fixing_weights"] * model.forward_factor(context["fixing_times"]), axis=1, keepdims=True)
     total = product.past_count + context["fixing_count"]
     linear = _rows(discount * (product.past_average * product.past_count + model.spot * forward_sum) / total)
     if not _analytic(model):
@@ -126,27 +126,31 @@ def european_price(model, strike, expiry, call):
 
 
 def geometric_asian_price(model, product, context):
-    """Closed-form discrete geometric Asian (fixed strike), rows (P,); fixing times from the grid."""
+    """Closed-form discrete geometric Asian (fixed strike), rows (P,); fixing times (P, n) from the grid,
+    padded to a shared length with weights (n,) shared by the rows (``engine.prepare``)."""
     from . import analytic
 
     fixing_times = context["fixing_times"]  # (P, n)
+    weights = context["fixing_weights"].reshape(-1)
     expiry = context["expiry_time"]
     past_log_sum = _past_log_sum(product)
     if isinstance(model, BlackScholes):
-        fn = lambda s, k, t, c, pls, pc, ft, vol, r, q: analytic.geometric_asian_bs_price(
+        fn = lambda w, s, k, t, c, pls, pc, ft, vol, r, q: analytic.geometric_asian_bs_price(
             spot=s, strike=k, fixing_times=ft, vol=vol, rate=r, dividend=q, call=c, expiry=t,
-            past_log_sum=pls, past_count=pc)
+            past_log_sum=pls, past_count=pc, fixing_weights=w)
         extra = (model.vol, model.rate, model.dividend)
     else:
-        fn = lambda s, k, t, c, pls, pc, ft, v0, ka, th, xi, rho, r, q: analytic.geometric_asian_heston_price(
+        fn = lambda w, s, k, t, c, pls, pc, ft, v0, ka, th, xi, rho, r, q: analytic.geometric_asian_heston_price(
             spot=s, strike=k, fixing_times=ft, v0=v0, kappa=ka, theta=th, xi=xi, rho=rho, rate=r, dividend=q,
-            call=c, expiry=t, past_log_sum=pls, past_count=pc)
+            call=c, expiry=t, past_log_sum=pls, past_count=pc, fixing_weights=w)
         extra = (model.v0, model.kappa, model.theta, model.xi, model.rho, model.rate, model.dividend)
     rows = fixing_times.shape[0]
     scalar_args = [jnp.broadcast_to(a, (rows, 1))[:, 0] for a in
                    (model.spot, product.strike, expiry, product.call, past_log_sum, product.past_count)]
     extra = [jnp.broadcast_to(a, (rows, 1))[:, 0] for a in extra]
-    return jax.vmap(fn)(*scalar_args[:6], fixing_times, *extra)
+    # the weights stay unbatched: the Heston recursion then skips the padding with a real branch
+    in_axes = (None,) + (0,) * (len(scalar_args) + 1 + len(extra))
+    return jax.vmap(fn, in_axes=in_axes)(weights, *scalar_args, fixing_times, *extra)
 
 
 def _vmap_rows(fn, *args):

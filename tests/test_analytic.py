@@ -228,6 +228,28 @@ def test_geometric_asian_heston_vs_quantlib(params):
         assert abs(float(mine) - ref) < 1e-8, (strike, call, past, float(mine), ref)
 
 
+@pytest.mark.parametrize("seasoned", [False, True])
+def test_geometric_asians_ignore_padding_entries(seasoned):
+    """The engine pads fixing schedules to a shared length (repeating the last time, weight 0), so that many
+    fixing counts share one compiled program: the prices must be those of the unpadded schedule."""
+    from pricer.engine import padded_schedule
+
+    times = np.array(MONTHLY[:5]) / 365
+    padded, weights = padded_schedule(times[None, :])
+    assert padded.shape == (1, 8) and weights.sum() == 5
+    past = dict(past_log_sum=3 * np.log(97.0), past_count=3) if seasoned else {}
+    for k, call in itertools.product([80.0, 100.0, 125.0], [True, False]):
+        expiry = float(times[-1])
+        plain = geometric_asian_bs_price(SPOT, k, times, 0.25, RATE, DIV, call, expiry, **past)
+        padded_price = geometric_asian_bs_price(SPOT, k, padded[0], 0.25, RATE, DIV, call, expiry, **past,
+                                                fixing_weights=weights[0])
+        np.testing.assert_allclose(float(padded_price), float(plain), rtol=1e-13, atol=1e-13)
+        plain = geometric_asian_heston_price(SPOT, k, times, *HESTON_SETS[1], RATE, DIV, call, expiry, **past)
+        padded_price = geometric_asian_heston_price(SPOT, k, padded[0], *HESTON_SETS[1], RATE, DIV, call, expiry,
+                                                    **past, fixing_weights=weights[0])
+        np.testing.assert_allclose(float(padded_price), float(plain), rtol=1e-12, atol=1e-12)
+
+
 def test_geometric_asian_heston_limits():
     # a single fixing at expiry is the European option
     for params, k, call in itertools.product(HESTON_SETS[:3], [80.0, 100.0, 125.0], [True, False]):
