@@ -9,13 +9,17 @@ import sys
 
 SCRIPT = r"""
 import json, jax
-from pricer import Heston, AsianOption, BarrierOption, MonteCarlo, price
+from pricer import AsianOption, BarrierOption, BlackScholes, EuropeanOption, Heston, MonteCarlo, price
 model = Heston(spot=100.0, v0=0.04, kappa=1.5, theta=0.04, xi=0.5, rho=-0.7, rate=0.03)
+# 262,144 paths = 256 blocks: a long run's 16 lanes (4 a device on 4 devices)
+wide = price(EuropeanOption(strike=[95.0, 105.0], expiry=0.25), BlackScholes(spot=100.0, vol=0.2, rate=0.03),
+             MonteCarlo(paths=262_144, steps_per_year=12, seed=3))
 asian = price(AsianOption(strike=[95.0, 100.0], expiry=1.0, fixings=52), model, MonteCarlo(paths=20_000, seed=3))
 barrier = price(BarrierOption(strike=100.0, barrier=130.0, expiry=1.0), model, MonteCarlo(paths=10_000, seed=3),
                 greeks=("delta",))
 print(json.dumps({"devices": jax.local_device_count(), "asian": asian.price.tolist(), "stderr": asian.stderr.tolist(),
-                  "barrier": float(barrier.price), "delta": float(barrier.greeks["delta"])}))
+                  "barrier": float(barrier.price), "delta": float(barrier.greeks["delta"]),
+                  "wide": wide.price.tolist(), "wide_stderr": wide.stderr.tolist()}))
 """
 
 
@@ -29,7 +33,7 @@ def run_with_devices(count, script=SCRIPT):
 def test_same_numbers_on_one_and_four_devices():
     one, four = run_with_devices(1), run_with_devices(4)
     assert one["devices"] == 1 and four["devices"] == 4
-    for key in ("asian", "stderr", "barrier", "delta"):
+    for key in ("asian", "stderr", "barrier", "delta", "wide", "wide_stderr"):
         assert one[key] == four[key], key
 
 
