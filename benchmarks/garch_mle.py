@@ -35,9 +35,7 @@ import numpy as np  # noqa: E402
 from arch import arch_model  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import calibrator  # noqa: E402
 from calibrator import fit_garch, simulate  # noqa: E402
-from calibrator import _validation as val  # noqa: E402
 from calibrator.garch import GarchSpec  # noqa: E402
 from calibrator.garch_fit import _default_tol, fit_standardised  # noqa: E402
 
