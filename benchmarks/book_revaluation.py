@@ -25,17 +25,17 @@ later as a baseline ("baseline_same_machine": 16,384 paths, the old rounding to 
 The compile time fell with the Asian control variates' fixing schedules padded to shared lengths (15 fixing
 counts here, 5 padded lengths): 30.6 s and 53.3 s before that change ("before_schedule_padding"). The warm
 gain is the paths: per simulated path the whole book costs the same (1.48 vs 1.45 ms) for prices, and 6%
-less with delta and vega (chunks sized for their tangents); standard errors are sqrt(16,384 / 12,288) = 1.15x the baseline's,
-as for any run of the paths asked. Earlier figures (38.7 s, 117.5 s; 64 rows a call: 45.2 s) were taken
-with the machine under load 2-4 and are not comparable.
+less with delta and vega (chunks sized for their tangents); standard errors are sqrt(16,384 / 12,288)
+= 1.15x the baseline's, as for any run of the paths asked. Earlier figures (38.7 s, 117.5 s; 64 rows a
+call: 45.2 s) were taken with the machine under load 2-4 and are not comparable.
 
 The book has 794 groups with a median of 8 trades, so a call of 16 rows simulates 17,168 rows for 10,000
-trades (64 rows: 50,816, slower on a compute-bound CPU despite fewer calls; 16 stays). H200 at 100k paths (results/book_revaluation_gpu.json): 54.5 s warm for prices (compile 46.6 s
-apart), against a goal of <= 2 s on an H100: not met; with delta and vega not measured (the short lease ran
-out). Every group re-simulates its paths, and 794 groups mean at least 794 calls: at ~3 ms of host work per
-call (input checks, grid, control mean, dispatch) that alone exceeds 2 s, so the GPU goal needs calls that
-price many groups at once (vmapped over groups of one structure) as well as a faster scan on the GPU
-(scan_profile.py).
+trades (64 rows: 50,816, slower on a compute-bound CPU despite fewer calls; 16 stays). H200 at 100k
+paths (results/book_revaluation_gpu.json): 54.5 s warm for prices (compile 46.6 s apart), against a goal
+of <= 2 s on an H100: not met; with delta and vega not measured (the short lease ran out). Every group
+re-simulates its paths, and 794 groups mean at least 794 calls: at ~3 ms of host work per call (input
+checks, grid, control mean, dispatch) that alone exceeds 2 s, so the GPU goal needs calls that price many
+groups at once (vmapped over groups of one structure) as well as a faster scan on the GPU (scan_profile.py).
 """
 from __future__ import annotations
 

@@ -27,20 +27,20 @@ from . import payoffs, statistics
 from .accumulators import StepData
 from ._fields import batch_shape, checked_copy
 from .grid import build_grid
+from .lanes import accumulate_chunks, lane_multiple, on_gpu
 from .random import normals_from_words, random_words, seed_key
 from .models import Model
 from .products import AsianOption, BarrierOption, EuropeanOption
 
 BLOCK_PATHS = 1024          # paths per random-number block (antithetic: 512 pairs)
-LANES = 8                   # independent lanes of blocks, spread over devices (16 in long runs; see lanes_for)
 # working floats per chunk (state + accumulators) and paths per chunk, by platform: a CPU wants chunks
 # that stay in cache; a GPU wants millions of paths per step's kernels, or it idles on launch latency
 _CHUNK_FLOATS = {"cpu": 1 << 22, "gpu": 1 << 26}
 # with Greeks every path also carries one tangent per derivative, and a CPU chunk must be far smaller to
 # stay in cache (measured, Heston barrier with 8 tangents, 204,800 paths on 2 cores: all first-order
 # Greeks 7.5x the price with the price's 25,600-path chunks, 4.2x with 3,072-path chunks)
-# (GPU: unchanged until measured there)
-_DERIVATIVE_CHUNK_FLOATS = {"cpu": 1 << 18, "gpu": 1 << 26}
+# (a GPU keeps the price's chunks until measured there)
+_CPU_DERIVATIVE_CHUNK_FLOATS = 1 << 18
 _MAX_CHUNK_PATHS = {"cpu": 1 << 16, "gpu": 1 << 22}
 _SCHEMES = ("qe", "euler")
 _BACKENDS = ("auto", "scan", "kernel")
@@ -51,9 +51,9 @@ class MonteCarlo:
     """Simulation settings.
 
     paths: number of paths, rounded up to whole 1,024-path blocks and then to a multiple of the lanes
-    they are split into (``lane_multiple``: at most a quarter more blocks, at most 15 blocks more beyond
-    60 blocks); ``PriceResult.paths`` says how many ran. steps_per_year: time steps per year (event dates are added to the grid; GARCH
-    always steps daily). scheme: Heston discretisation, "qe" (Andersen QE-M) or "euler" (full
+    they are split into (``lanes.lane_multiple``: at most a quarter more blocks, and never more than 15);
+    ``PriceResult.paths`` says how many ran. steps_per_year: time steps per year (event dates are added
+    to the grid; GARCH always steps daily). scheme: Heston discretisation, "qe" (Andersen QE-M) or "euler" (full
     truncation). antithetic / control_variate: variance reduction. dtype: "float32" or "float64"
     (float64 needs ``jax.config.update("jax_enable_x64", True)``). backend: "auto" | "scan" | "kernel".
     chunk_paths: paths simulated at once (None: chosen from the batch size to bound memory).
@@ -230,9 +230,10 @@ def _flatten(leaf, shape, rows, dtype):
 
 def _auto_chunk(model, rows, model_rows, derivatives=0):
     platform = "gpu" if on_gpu() else "cpu"
-    copies = 1 + derivatives if platform == "cpu" else 1
-    per_path = (2 * model.n_normals * model_rows + 4 * rows) * copies
-    budget = (_DERIVATIVE_CHUNK_FLOATS if derivatives else _CHUNK_FLOATS)[platform]
+    per_path = 2 * model.n_normals * model_rows + 4 * rows
+    budget = _CHUNK_FLOATS[platform]
+    if derivatives and platform == "cpu":
+        budget, per_path = _CPU_DERIVATIVE_CHUNK_FLOATS, per_path * (1 + derivatives)
     paths = budget // max(per_path, 1)
     return int(min(max(paths, BLOCK_PATHS), _MAX_CHUNK_PATHS[platform]))
 
@@ -301,90 +302,6 @@ def path_samples(model, product, acc_state, context, use_control):
     y = payoffs.discounted_payoff(product, acc_state, model, context)
     c = payoffs.control_samples(product, acc_state, model, context) if use_control else jnp.zeros_like(y)
     return y, jnp.broadcast_to(c, y.shape)
-
-
-def _lane_counts(blocks: int) -> tuple[int, ...]:
-    """Lane counts a run of ``blocks`` blocks may use, most first: 16 only for long runs (16 blocks a lane)."""
-    return ((2 * LANES,) if blocks >= 16 * 2 * LANES else ()) + (LANES, 4, 2, 1)
-
-
-def lane_multiple(blocks: int) -> int:
-    """What a run's block count is rounded up to a multiple of: the most lanes whose rounding adds at most
-    a quarter of the blocks (10,000 paths: 12 blocks in 4 lanes; the old rule, 8 lanes from 9 blocks
-    on, ran 16,384)."""
-    return next(lanes for lanes in _lane_counts(blocks) if -blocks % lanes <= blocks // 4)
-
-
-def lanes_for(blocks: int) -> int:
-    """Lanes a run's blocks are split into, equal in size: the most of 16 (long runs), 8, 4, 2, 1 that
-    divides the block count. Fixed by the path count alone (never by the device count), like the order
-    of every sum."""
-    return next(lanes for lanes in _lane_counts(blocks) if blocks % lanes == 0)
-
-
-def devices_for(lanes: int) -> int:
-    """Local devices used: the largest count <= available that divides the lanes into at least two per
-    device. Two, not one: XLA compiles a device's loop over a single lane away and may then fuse (and
-    round) differently from the loop that one device runs over several, and the numbers must not depend on
-    the device count (measured: a 4-lane Asian on 4 devices differed in the 7th digit from 1 device)."""
-    available = jax.local_device_count()
-    if lanes == 1:
-        return 1
-    return max(d for d in range(1, lanes // 2 + 1) if lanes % d == 0 and lanes // d >= 2 and d <= available)
-
-
-def on_gpu() -> bool:
-    """Whether JAX computes on a GPU: chunk sizes, lane vectorisation and the kernel's Triton lowering
-    (interpret mode otherwise) follow from it."""
-    return jax.default_backend() == "gpu"
-
-
-def lanes_in_parallel() -> bool:
-    """Whether a single device runs the lanes vectorised (GPUs) rather than in sequence (CPUs)."""
-    return on_gpu()
-
-
-def accumulate_chunks(samples, rows, dtype, blocks, blocks_per_chunk):
-    """Fold ``samples(first_block, size) -> (Y, C)`` (rows, size * block samples) over all blocks.
-
-    The blocks are split into ``lanes_for(blocks)`` contiguous lanes; each lane is folded block by
-    block in chunks, and the lanes are combined in order at the end. Lanes run on all local devices
-    (``shard_map``; on a CPU, ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` makes N devices
-    of its cores), and since neither the lanes nor the order of any sum depend on the device count or
-    the chunk size, the result is the same, bit for bit, on one device or eight.
-    """
-    lanes = lanes_for(blocks)
-    per_lane = blocks // lanes
-    chunk = min(blocks_per_chunk, per_lane)
-    full_chunks, remainder = divmod(per_lane, chunk)
-
-    def run_chunk(total, first_block, size):
-        y, c = samples(first_block, size)
-        return statistics.fold_blocks(total, y, c, size)
-
-    def lane_total(lane):
-        first = lane * per_lane
-        total = statistics.zeros(rows, dtype)
-        if full_chunks:
-            def chunk_body(total, index):
-                return run_chunk(total, first + index * chunk, chunk), None
-            total, _ = lax.scan(chunk_body, total, jnp.arange(full_chunks))
-        if remainder:
-            total = run_chunk(total, first + full_chunks * chunk, remainder)
-        return total
-
-    lane_ids = jnp.arange(lanes)
-    devices = devices_for(lanes)
-    if devices == 1:
-        # one device: a GPU runs the lanes side by side (vmap: one launch per step for all of them, not
-        # eight in a row, each too small to fill it); a CPU core runs them one after the other (map)
-        per_lane_totals = jax.vmap(lane_total)(lane_ids) if lanes_in_parallel() else lax.map(lane_total, lane_ids)
-    else:
-        mesh = jax.sharding.Mesh(np.array(jax.local_devices()[:devices]), ("lanes",))
-        spec = jax.sharding.PartitionSpec("lanes")
-        per_lane_totals = jax.shard_map(lambda ids: lax.map(lane_total, ids), mesh=mesh, in_specs=spec,
-                                        out_specs=spec, check_vma=False)(lane_ids)
-    return statistics.fold_in_order(statistics.zeros(rows, dtype), per_lane_totals)
 
 
 @partial(jax.jit, static_argnames=("blocks", "blocks_per_chunk", "antithetic", "use_control", "scheme"))

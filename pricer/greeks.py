@@ -29,8 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import statistics
-from .engine import (BLOCK_PATHS, PriceResult, accumulate_chunks, control_arrays, control_mean, prepare,
-                     simulate_samples, simulation_arrays)
+from .engine import BLOCK_PATHS, PriceResult, control_arrays, control_mean, prepare, simulate_samples, simulation_arrays
+from .lanes import accumulate_chunks
 from .models import BlackScholes, Heston
 from .products import BarrierOption
 

@@ -89,13 +89,13 @@ def test_hundred_million_paths_price_in_bounded_memory():
 def test_lanes_side_by_side_give_the_numbers_of_lanes_in_sequence(monkeypatch):
     """A GPU vmaps the eight lanes, a CPU maps them: the same arithmetic per lane, so the same prices
     (to float rounding of fused reductions), here forced on the CPU."""
-    from pricer import engine
+    from pricer import lanes
 
     model = Heston(spot=100.0, v0=0.04, kappa=1.5, theta=0.04, xi=0.5, rho=-0.7, rate=0.03)
     product = BarrierOption(strike=[95.0, 105.0], barrier=130.0, expiry=0.5)
     mc = MonteCarlo(paths=16_384, steps_per_year=52, seed=9, chunk_paths=1024, dtype="float64")
     in_sequence = price(product, model, mc, greeks=("delta",))
-    monkeypatch.setattr(engine, "lanes_in_parallel", lambda: True)
+    monkeypatch.setattr(lanes, "lanes_in_parallel", lambda: True)
     jax.clear_caches()
     side_by_side = price(product, model, mc, greeks=("delta",))
     np.testing.assert_allclose(side_by_side.price, in_sequence.price, rtol=1e-12)
