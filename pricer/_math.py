@@ -1,4 +1,5 @@
 """Elementwise helpers whose derivatives stay finite where the textbook formula's do not."""
+import jax
 import jax.numpy as jnp
 
 
@@ -31,3 +32,15 @@ def normal_upper_tail(z):
         poly = (poly + coefficient) * t
     erfc = t * jnp.exp(-x * x + _ERFC_COEFFICIENTS[-1] + poly)
     return jnp.where(z >= 0, 0.5 * erfc, 1.0 - 0.5 * erfc)
+
+
+def tangent_sum(terms, primal_out):
+    """sum(partial * tangent) over the (partial, tangent) pairs whose tangent is not a symbolic zero,
+    shaped like ``primal_out``: an output tangent of a hand-written JVP rule (``defjvp(...,
+    symbolic_zeros=True)``), which then spends nothing on the inputs the direction does not move. With
+    no moving input the result is a symbolic zero too, so a loop carrying the output carries no tangent."""
+    from jax.custom_derivatives import SymbolicZero
+    moving = [partial * tangent for partial, tangent in terms if type(tangent) is not SymbolicZero]
+    if not moving:
+        return SymbolicZero(jax.typeof(primal_out).to_tangent_aval())
+    return jnp.broadcast_to(sum(moving[1:], moving[0]), primal_out.shape)

@@ -15,7 +15,7 @@ from typing import Callable, NamedTuple
 
 import jax.numpy as jnp
 
-from ._math import safe_divide
+from ._bridge import bridge_survival
 
 
 class StepData(NamedTuple):
@@ -107,17 +107,12 @@ def barrier_survival(continuous: bool) -> Accumulator:
         return {"survival": survival, "rebate": product.rebate * (1.0 - survival)}
 
     def update(state, step, product):
-        safe_next = safe(step.x_next, product)
         if continuous:
-            log_barrier = jnp.log(product.barrier)
-            both_safe = safe(step.x_prev, product) & safe_next
-            # a step with no variance cannot cross between its ends (safe_divide: no inf * 0 in derivatives)
-            exponent = safe_divide(-2.0 * (log_barrier - step.x_prev) * (log_barrier - step.x_next), step.variance)
-            crossing = jnp.where(both_safe & (step.variance > 0), jnp.exp(jnp.where(both_safe, exponent, 0.0)), 0.0)
-            step_survival = jnp.where(both_safe, 1.0 - crossing, 0.0)
-            step_survival = jnp.where(step.events["alive"] > 0, step_survival, 1.0)
+            step_survival = bridge_survival(step.x_prev, step.x_next, step.variance, jnp.log(product.barrier), product.up,
+                                            step.events["alive"] > 0)
         else:
-            step_survival = jnp.where(step.events["monitor"] > 0, safe_next.astype(step.x_next.dtype), 1.0)
+            safe_next = safe(step.x_next, product).astype(step.x_next.dtype)
+            step_survival = jnp.where(step.events["monitor"] > 0, safe_next, 1.0)
         survival = state["survival"] * step_survival
         hit = state["survival"] - survival
         return {"survival": survival, "rebate": state["rebate"] + product.rebate * hit * step.discount}

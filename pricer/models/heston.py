@@ -13,9 +13,8 @@ import jax.numpy as jnp
 
 from .._math import normal_upper_tail, safe_sqrt
 from .._fields import non_negative, numeric_field, positive, pytree_dataclass
+from ._qe import qe_draw
 from .base import Model
-
-PSI_CRITICAL = 1.5
 
 
 @pytree_dataclass
@@ -73,38 +72,23 @@ class Heston(Model):
         decay = jnp.exp(-kappa * dt)
         one_minus = -jnp.expm1(-kappa * dt)
         mean = theta + (v - theta) * decay
-        var = v * xi * xi * decay * one_minus / kappa + theta * xi * xi * one_minus * one_minus / (2.0 * kappa)
-        psi = var / (mean * mean)
+        # Var[v_{t+dt} | v_t] = c1 v + c0: the coefficients per row, so a path pays one multiply-add
+        c1 = xi * xi * decay * one_minus / kappa
+        c0 = theta * xi * xi * one_minus * one_minus / (2.0 * kappa)
+        var = v * c1 + c0
 
         z_v = normals[1]
-        # quadratic branch (psi <= psi_c); inputs clamped so the unused branch never produces NaN
-        psi_q = jnp.minimum(psi, PSI_CRITICAL)
-        two_over = 2.0 / psi_q
-        b2 = two_over - 1.0 + jnp.sqrt(two_over) * jnp.sqrt(two_over - 1.0)
-        a = mean / (1.0 + b2)
-        v_quadratic = a * (jnp.sqrt(b2) + z_v) ** 2
-        # exponential branch (psi > psi_c): mass p at zero, exponential tail with rate beta
-        psi_e = jnp.maximum(psi, PSI_CRITICAL)
-        p = (psi_e - 1.0) / (psi_e + 1.0)
-        beta = (1.0 - p) / mean
         # the uniform u = Phi(z_v) enters through its upper tail 1 - u, computed directly (no cancellation)
         tail = normal_upper_tail(z_v)
-        v_exponential = jnp.where(tail >= 1.0 - p, 0.0, jnp.log((1.0 - p) / jnp.maximum(tail, 1e-30)) / beta)
-        quadratic = psi <= PSI_CRITICAL
-        v_next = jnp.where(quadratic, v_quadratic, v_exponential)
-
-        # log price, central discretisation gamma1 = gamma2 = 1/2
-        k1 = 0.5 * dt * (kappa * rho / xi - 0.5) - rho / xi
+        # log price, central discretisation gamma1 = gamma2 = 1/2:
+        # x' = x + (r - q) dt + K0* + K1 v + K2 v' + sqrt(K3 v + K4 v') z, K3 = K4
+        # (K1 = 0.5 dt (kappa rho / xi - 1/2) - rho / xi cancels below)
         k2 = 0.5 * dt * (kappa * rho / xi - 0.5) + rho / xi
         k3 = 0.5 * dt * (1.0 - rho * rho)
-        k4 = k3
-        # martingale correction: K0* = -log M - (K1 + K3/2) v with M = E[exp(A v_next)], A = K2 + K4/2
-        big_a = k2 + 0.5 * k4
-        one_minus_2aa = jnp.maximum(1.0 - 2.0 * big_a * a, 1e-12)
-        log_m_quadratic = big_a * b2 * a / one_minus_2aa - 0.5 * jnp.log(one_minus_2aa)
-        log_m_exponential = jnp.log(p + beta * (1.0 - p) / jnp.maximum(beta - big_a, 1e-12))
-        log_m = jnp.where(quadratic, log_m_quadratic, log_m_exponential)
-        k0 = -log_m - (k1 + 0.5 * k3) * v
-        x_next = (x + (self.rate - self.dividend) * dt + k0 + k1 * v + k2 * v_next
-                  + safe_sqrt(k3 * v + k4 * v_next) * normals[0])
-        return {"x": x_next, "v": v_next}, 0.5 * (v + v_next) * dt
+        # martingale correction: K0* = -log M - (K1 + K3/2) v with M = E[exp(A v')], A = K2 + K4/2
+        v_next, log_m = qe_draw(mean, var, k2 + 0.5 * k3, z_v, tail)
+        # K0* + K1 v = -log M - K3 v / 2: K1 cancels (fewer operations per path, and per Greek)
+        both_ends = v + v_next
+        x_next = (x + (self.rate - self.dividend) * dt - log_m - 0.5 * k3 * v + k2 * v_next
+                  + safe_sqrt(k3 * both_ends) * normals[0])
+        return {"x": x_next, "v": v_next}, 0.5 * both_ends * dt
