@@ -22,32 +22,38 @@ _FLOOR = 1e-12
 
 
 def _branches(mean, variance, big_a, z_v, tail):
-    """The draw's intermediate values, in the order and form the primal has always used."""
-    psi = variance / (mean * mean)
+    """The draw's intermediate values. Written with few divisions (reciprocals computed once and shared
+    with ``_partials``): each division is an expensive operation that XLA keeps out of its fusions."""
+    inv_mean = 1.0 / mean
+    psi = variance * inv_mean * inv_mean
     quadratic = psi <= PSI_CRITICAL
     # quadratic branch (psi <= psi_c); inputs clamped so the unused branch never produces NaN
     psi_q = jnp.minimum(psi, PSI_CRITICAL)
     two_over = 2.0 / psi_q
-    root = jnp.sqrt(two_over) * jnp.sqrt(two_over - 1.0)
+    root = jnp.sqrt(two_over * (two_over - 1.0))
     b2 = two_over - 1.0 + root
-    a = mean / (1.0 + b2)
+    inv_one_b2 = 1.0 / (1.0 + b2)
+    a = mean * inv_one_b2
     sqrt_b2 = jnp.sqrt(b2)
     v_quadratic = a * (sqrt_b2 + z_v) ** 2
-    # exponential branch (psi > psi_c): mass p at zero, exponential tail with rate beta
+    # exponential branch (psi > psi_c): mass p at zero, exponential tail with rate beta = (1 - p) / mean
     psi_e = jnp.maximum(psi, PSI_CRITICAL)
-    p = (psi_e - 1.0) / (psi_e + 1.0)
-    beta = (1.0 - p) / mean
-    absorbed = tail >= 1.0 - p
-    log_ratio = jnp.log((1.0 - p) / jnp.maximum(tail, 1e-30))
-    v_exponential = jnp.where(absorbed, 0.0, log_ratio / beta)
+    one_p = 2.0 / (psi_e + 1.0)          # 1 - p, p = (psi - 1) / (psi + 1)
+    p = 1.0 - one_p
+    beta = one_p * inv_mean
+    absorbed = tail >= one_p
+    log_ratio = jnp.log(one_p / jnp.maximum(tail, 1e-30))
+    v_exponential = jnp.where(absorbed, 0.0, log_ratio * mean * (0.5 * (psi_e + 1.0)))   # log_ratio / beta
     v_next = jnp.where(quadratic, v_quadratic, v_exponential)
     # martingale correction: log M with M = E[exp(A v_next) | v_t]
     w_raw = 1.0 - 2.0 * big_a * a
     w = jnp.maximum(w_raw, _FLOOR)
-    log_m_quadratic = big_a * b2 * a / w - 0.5 * jnp.log(w)
+    inv_w = 1.0 / w
+    log_m_quadratic = big_a * b2 * a * inv_w - 0.5 * jnp.log(w)
     d_raw = beta - big_a
     d = jnp.maximum(d_raw, _FLOOR)
-    m_exponential = p + beta * (1.0 - p) / d
+    inv_d = 1.0 / d
+    m_exponential = p + beta * one_p * inv_d
     log_m = jnp.where(quadratic, log_m_quadratic, jnp.log(m_exponential))
     return locals()
 
@@ -67,39 +73,34 @@ def _partials(mean, variance, big_a, z_v, tail):
     """d(v_next, log M) / d(mean, variance, A), each shaped like the draw; the derivative autodiff
     would give, clamps included (a clamped input's derivative is 0)."""
     g = _branches(mean, variance, big_a, z_v, tail)
-    psi, b2, a, p, beta, w, d = g["psi"], g["b2"], g["a"], g["p"], g["beta"], g["w"], g["d"]
-    quadratic = g["quadratic"]
-    inv_mean = 1.0 / mean
+    psi, b2, a, beta, one_p = g["psi"], g["b2"], g["a"], g["beta"], g["one_p"]
+    inv_mean, inv_one_b2, inv_w, inv_d = g["inv_mean"], g["inv_one_b2"], g["inv_w"], g["inv_d"]
     # psi = variance / mean^2: its derivatives, used by both branches
     psi_by_variance = inv_mean * inv_mean
     psi_by_mean = -2.0 * psi * inv_mean
 
-    # quadratic branch: v = mean (sqrt(b2) + z)^2 / (1 + b2), b2(psi) through u = 2 / psi
+    # quadratic branch: v = mean (sqrt(b2) + z)^2 / (1 + b2), b2 = u - 1 + sqrt(u (u - 1)), u = 2 / psi
     u = g["two_over"]
-    inv_one_b2 = 1.0 / (1.0 + b2)
-    b2_by_psi = (1.0 + (2.0 * u - 1.0) / (2.0 * g["root"])) * (-u / psi)
+    b2_by_psi = (1.0 + (u - 0.5) / g["root"]) * (-0.5 * u * u)   # du/dpsi = -u^2 / 2
     shifted = g["sqrt_b2"] + z_v
     v_q_by_mean = shifted * shifted * inv_one_b2                       # at fixed psi, v is linear in mean
     v_q_by_b2 = a * (shifted / g["sqrt_b2"] - shifted * shifted * inv_one_b2)
     # log M = A b2 a / w - log(w) / 2 with a = mean / (1 + b2), w = 1 - 2 A a (floored)
-    inv_w = 1.0 / w
-    w_moves = (g["w_raw"] > _FLOOR).astype(w.dtype)
+    w_moves = (g["w_raw"] > _FLOOR).astype(a.dtype)
     l_by_w = -(big_a * b2 * a * inv_w + 0.5) * inv_w
     l_by_a = big_a * b2 * inv_w + l_by_w * (-2.0 * big_a) * w_moves
     l_q_by_mean = l_by_a * inv_one_b2
     l_q_by_b2 = big_a * a * inv_w + l_by_a * (-a * inv_one_b2)
     l_q_by_big_a = b2 * a * inv_w + l_by_w * (-2.0 * a) * w_moves
 
-    # exponential branch: v = mean log((1 - p) / tail) / (1 - p), 0 where absorbed; p(psi) = (psi-1)/(psi+1)
-    one_p = 1.0 - p
-    inv_one_p = 1.0 / one_p
-    p_by_psi = 2.0 / ((psi + 1.0) * (psi + 1.0))
+    # exponential branch: v = mean log((1 - p) / tail) / (1 - p), 0 where absorbed; 1 - p = 2 / (psi + 1)
+    inv_one_p = 0.5 * (psi + 1.0)
+    p_by_psi = 0.5 * one_p * one_p
     kept = jnp.where(g["absorbed"], 0.0, 1.0)
     v_e_by_mean = kept * g["log_ratio"] * inv_one_p
     v_e_by_p = kept * mean * (g["log_ratio"] - 1.0) * inv_one_p * inv_one_p
     # log M = log(p + beta (1 - p) / d), beta = (1 - p) / mean, d = beta - A (floored)
-    inv_d = 1.0 / d
-    d_moves = (g["d_raw"] > _FLOOR).astype(d.dtype)
+    d_moves = (g["d_raw"] > _FLOOR).astype(a.dtype)
     inv_m = 1.0 / g["m_exponential"]
     m_by_beta = one_p * inv_d - beta * one_p * inv_d * inv_d * d_moves
     l_e_by_mean = inv_m * m_by_beta * (-beta * inv_mean)
@@ -113,6 +114,7 @@ def _partials(mean, variance, big_a, z_v, tail):
     v_e = total(v_e_by_mean, v_e_by_p * p_by_psi)
     l_q = total(l_q_by_mean, l_q_by_b2 * b2_by_psi)
     l_e = total(l_e_by_mean, l_e_by_p * p_by_psi)
+    quadratic = g["quadratic"]
     pick = lambda q, e: jnp.where(quadratic, q, e)  # noqa: E731
     return {"v": (pick(v_q[0], v_e[0]), pick(v_q[1], v_e[1])),
             "log_m": (pick(l_q[0], l_e[0]), pick(l_q[1], l_e[1]), pick(l_q_by_big_a, l_e_by_big_a))}
