@@ -7,7 +7,11 @@ Method, by what is differentiated:
   bridge survival probability is smooth. The control variate is differentiated too (its known mean by
   autodiff of the closed form) with the price's coefficient beta: each Greek is the derivative of the
   controlled price estimator, which stays well defined where a control's derivative vanishes
-  (d/d rate of the discounted forward, the gamma of a linear control).
+  (d/d rate of the discounted forward, the gamma of a linear control). Two pieces that every path runs
+  at every step carry hand-written JVP rules, checked against autodiff of their formulas
+  (``tests/test_hand_derivatives.py``): Heston's QE variance draw (``models/_qe.py``) and the Brownian-
+  bridge survival (``_bridge.py``). Their partial derivatives are computed once per path and each Greek
+  pays a few multiply-adds, where autodiff would push every Greek through every intermediate step.
 * gamma, every Greek of a discretely monitored barrier (whose payoff jumps at the barrier), and every
   Greek of Heston under the Euler scheme (full truncation's sqrt(max(v, 0)) has an unbounded derivative
   near v = 0, so pathwise estimates there have heavy tails and understated standard errors):
