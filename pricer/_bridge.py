@@ -7,7 +7,7 @@ on the safe side, and 0 otherwise. Every continuously monitored barrier evaluate
 and step. Its pathwise Greeks need the derivative, and forward-mode autodiff would carry each Greek's
 tangent through a division, an exponential and four selects. Here the partial derivatives with
 respect to (x0, x1, s2, b) are computed once per path from the primal values, so each Greek costs
-three multiply-adds and no select. ``tests/test_hand_derivatives.py`` checks the rule against autodiff of the formula.
+a few multiply-adds and no select. ``tests/test_hand_derivatives.py`` checks the rule against autodiff of the formula.
 """
 from __future__ import annotations
 
@@ -35,9 +35,10 @@ def bridge_survival(x_prev, x_next, variance, log_barrier, up, watched):
     """P(no crossing of the barrier within the step), shaped like the broadcast of the inputs; 1 where
     the step is not ``watched``.
 
-    x_prev, x_next: log price at the step's ends, (M, paths); variance: the step's variance of the
-    log price, (M, paths) or (M, 1); log_barrier, up: (P, 1) (up > 0: an up barrier); watched: bool,
-    (E, 1) (the step is before the product's expiry). No derivative with respect to ``up`` or
+    x_prev, x_next: log price at the step's ends, (M, paths) (M = 1: paths shared by the batch, or P);
+    variance: the step's variance of the log price, (M, paths) or (M, 1); log_barrier, up: (P, 1), one
+    row per product (up > 0: an up barrier); watched: bool, (E, 1) (E = 1 when the products share their
+    dates, else P): the step is before the product's expiry. No derivative with respect to ``up`` or
     ``watched`` (a select inside the rule, not one per Greek outside it)."""
     return _pieces(x_prev, x_next, variance, log_barrier, up, watched)[0]
 

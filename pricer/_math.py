@@ -9,12 +9,6 @@ def safe_sqrt(x):
     return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1.0)), 0.0)
 
 
-def safe_divide(numerator, denominator):
-    """numerator / denominator where denominator > 0, else 0 (and a zero derivative there)."""
-    positive = denominator > 0
-    return jnp.where(positive, numerator / jnp.where(positive, denominator, 1.0), 0.0)
-
-
 # Numerical Recipes' erfc (Chebyshev fit, W. H. Press et al., 2nd ed., 6.2): fractional error < 1.2e-7
 # for every x >= 0, from exp alone. Used inside the simulation instead of scipy's ndtr because erf has
 # no Triton lowering: the scan and the fused kernel then run one and the same function.

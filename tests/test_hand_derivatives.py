@@ -82,14 +82,17 @@ def assert_trees_close(actual, expected, rtol, atol):
         np.testing.assert_allclose(np.asarray(a), np.asarray(e), rtol=rtol, atol=atol)
 
 
-def qe_inputs(seed=0, n=4000):
+def qe_inputs(seed=0, n=4000, dtype=np.float64):
     rng = np.random.default_rng(seed)
     mean = rng.uniform(0.002, 0.2, n)
     psi = np.exp(rng.uniform(np.log(0.05), np.log(8.0), n))    # both branches, about half each
     variance = psi * mean * mean
-    big_a = rng.uniform(-2.0, 2.0, n)
+    # A = K2 + K4/2 is about rho / xi: up to +-20 for a small vol of variance, which takes both of the
+    # martingale correction's floors (1 - 2 A a and beta - A) into play on some draws
+    big_a = np.where(rng.uniform(size=n) < 0.7, rng.uniform(-2.0, 2.0, n), rng.uniform(-20.0, 60.0, n))
     z_v = rng.standard_normal(n) * 1.5
-    return tuple(jnp.asarray(a) for a in (mean, variance, big_a, z_v)) + (normal_upper_tail(jnp.asarray(z_v)),)
+    args = tuple(jnp.asarray(a, dtype) for a in (mean, variance, big_a, z_v))
+    return args + (normal_upper_tail(args[3]),)
 
 
 def test_qe_draw_rule_equals_autodiff_of_the_formulas():
@@ -99,10 +102,41 @@ def test_qe_draw_rule_equals_autodiff_of_the_formulas():
     assert (psi <= PSI_CRITICAL).mean() > 0.3 and (psi > PSI_CRITICAL).mean() > 0.3
     v_next, _ = reference_qe(*args)
     assert np.mean(np.asarray(v_next) == 0.0) > 0.05   # absorbed draws of the exponential branch are covered
+    big_a, u = np.asarray(args[2]), 2.0 / np.minimum(psi, PSI_CRITICAL)
+    a = mean / (u + np.sqrt(u * (u - 1.0)))                           # mean / (1 + b2)
+    floored_w = (psi <= PSI_CRITICAL) & (1.0 - 2.0 * big_a * a <= 1e-12)
+    floored_d = (psi > PSI_CRITICAL) & (2.0 / (psi + 1.0) / mean - big_a <= 1e-12)
+    assert floored_w.sum() > 20 and floored_d.sum() > 20   # both floors of the martingale correction are reached
     for (ours, ours_dot), (theirs, theirs_dot) in zip(directional_derivatives(qe_draw, args, range(3)),
                                                       directional_derivatives(reference_qe, args, range(3))):
         assert_trees_close(ours, theirs, rtol=1e-12, atol=1e-15)
         assert_trees_close(ours_dot, theirs_dot, rtol=1e-8, atol=1e-10)
+
+
+def test_qe_draw_rule_in_float32_matches_float64_autodiff_as_closely_as_the_formulas_do():
+    # the simulation runs in float32: the rule's rounding error is no worse than autodiff's of the formulas
+    args32, args64 = qe_inputs(seed=6, n=3000, dtype=np.float32), qe_inputs(seed=6, n=3000)
+    exact = directional_derivatives(reference_qe, args64, range(3))
+    for ours, theirs, truth in zip(directional_derivatives(qe_draw, args32, range(3)),
+                                   directional_derivatives(reference_qe, args32, range(3)), exact):
+        for o, t, x in zip(jax.tree_util.tree_leaves(ours), jax.tree_util.tree_leaves(theirs),
+                           jax.tree_util.tree_leaves(truth)):
+            o, t, x = (np.asarray(v, np.float64) for v in (o, t, x))
+            same_branch = np.isfinite(t)
+            assert np.all(np.isfinite(o[same_branch]))
+            error_ours = np.median(np.abs(o - x)[same_branch] / (np.abs(x)[same_branch] + 1e-6))
+            error_theirs = np.median(np.abs(t - x)[same_branch] / (np.abs(x)[same_branch] + 1e-6))
+            assert error_ours <= 2.0 * error_theirs + 1e-6
+
+
+def test_qe_draw_stays_finite_for_a_vanishing_vol_of_variance():
+    # psi ~ 1e-19 (xi ~ 1e-9): u = 2 / psi squared would overflow float32; the draw is then the mean
+    mean = jnp.asarray([0.04, 0.004], jnp.float32)
+    variance = jnp.asarray([1.6e-22, 1.6e-24], jnp.float32)
+    z_v = jnp.asarray([0.3, -1.2], jnp.float32)
+    v_next, log_m = qe_draw(mean, variance, jnp.float32(-0.5), z_v, normal_upper_tail(z_v))
+    np.testing.assert_allclose(np.asarray(v_next), np.asarray(mean), rtol=1e-5)
+    assert np.all(np.isfinite(np.asarray(log_m)))
 
 
 def test_qe_draw_rule_under_vmapped_and_nested_jvp():

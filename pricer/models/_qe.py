@@ -30,7 +30,8 @@ def _branches(mean, variance, big_a, z_v, tail):
     # quadratic branch (psi <= psi_c); inputs clamped so the unused branch never produces NaN
     psi_q = jnp.minimum(psi, PSI_CRITICAL)
     two_over = 2.0 / psi_q
-    root = jnp.sqrt(two_over * (two_over - 1.0))
+    # sqrt(u (u - 1)) = u sqrt(1 - psi / 2): no overflow of u^2 when psi is tiny (a vanishing vol of variance)
+    root = two_over * jnp.sqrt(1.0 - 0.5 * psi_q)
     b2 = two_over - 1.0 + root
     inv_one_b2 = 1.0 / (1.0 + b2)
     a = mean * inv_one_b2
