@@ -17,9 +17,13 @@ import jax.numpy as jnp
 from ._math import tangent_sum
 
 
+def on_safe_side(x, log_barrier, up):
+    """Whether log price x is strictly on the surviving side of the barrier (below an up barrier)."""
+    return jnp.where(up > 0, x < log_barrier, x > log_barrier)
+
+
 def _pieces(x_prev, x_next, variance, log_barrier, up, watched):
-    safe = lambda x: jnp.where(up > 0, x < log_barrier, x > log_barrier)  # noqa: E731
-    both_safe = safe(x_prev) & safe(x_next)
+    both_safe = on_safe_side(x_prev, log_barrier, up) & on_safe_side(x_next, log_barrier, up)
     # a step with no variance cannot cross between its ends; an unwatched step (after expiry) survives
     crossing_possible = both_safe & (variance > 0) & watched
     inv_variance = 1.0 / jnp.where(variance > 0, variance, 1.0)

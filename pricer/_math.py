@@ -1,6 +1,7 @@
 """Elementwise helpers whose derivatives stay finite where the textbook formula's do not."""
 import jax
 import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
 
 
 def safe_sqrt(x):
@@ -33,7 +34,6 @@ def tangent_sum(terms, primal_out):
     shaped like ``primal_out``: an output tangent of a hand-written JVP rule (``defjvp(...,
     symbolic_zeros=True)``), which then spends nothing on the inputs the direction does not move. With
     no moving input the result is a symbolic zero too, so a loop carrying the output carries no tangent."""
-    from jax.custom_derivatives import SymbolicZero
     moving = [partial * tangent for partial, tangent in terms if type(tangent) is not SymbolicZero]
     if not moving:
         return SymbolicZero(jax.typeof(primal_out).to_tangent_aval())

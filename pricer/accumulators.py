@@ -15,7 +15,7 @@ from typing import Callable, NamedTuple
 
 import jax.numpy as jnp
 
-from ._bridge import bridge_survival
+from ._bridge import bridge_survival, on_safe_side
 
 
 class StepData(NamedTuple):
@@ -96,8 +96,7 @@ def barrier_survival(continuous: bool) -> Accumulator:
     """
 
     def safe(x, product):
-        log_barrier = jnp.log(product.barrier)
-        return jnp.where(product.up > 0, x < log_barrier, x > log_barrier)
+        return on_safe_side(x, jnp.log(product.barrier), product.up)
 
     def init(x0, product, event_rows):
         # continuous monitoring watches today too: a spot on or beyond the barrier has touched it. Discrete
