@@ -14,8 +14,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
-__all__ = ["LAGS", "N_FEATURES", "summary_features", "sequence_inputs", "standardise", "robust_scale"]
+__all__ = ["LAGS", "N_FEATURES", "column_means", "summary_features", "sequence_inputs", "standardise", "robust_scale"]
 
 LAGS = (1, 2, 3, 4, 5, 7, 10, 15, 20, 30, 50, 75, 100)
 CLIP = 3.0   # robust clip, in robust-scale units (median |u| / 0.6745)
@@ -29,6 +30,19 @@ def standardise(returns, demean: bool):
     x = r - loc
     scale = jnp.sqrt(jnp.mean(x * x, axis=0))
     return x / scale, scale, loc
+
+
+def column_means(u, *functions):
+    """Per-column means of f(u_t) for each f in ``functions`` (row (N,) -> (N,)), u (T, N): a tuple of (N,)
+    arrays, accumulated row by row in time order. Each series then gets the same sum whatever else is
+    in the batch: XLA's CPU reduction over the first axis tiles by the batch width and rounds differently
+    for another N (measured), so a batch cut over devices would not reproduce the uncut one."""
+    def step(sums, row):
+        return tuple(total + f(row) for total, f in zip(sums, functions)), None
+
+    zeros = tuple(jnp.zeros(u.shape[1], u.dtype) for _ in functions)
+    sums, _ = lax.scan(step, zeros, u)
+    return tuple(total / u.shape[0] for total in sums)
 
 
 def _acf(x, lags):
@@ -73,19 +87,21 @@ def summary_features(u, robust=None):
     robust: ``robust_scale(u)`` if already computed (N,), else computed here."""
     T = u.shape[0]
     robust = robust_scale(u) if robust is None else robust.astype(u.dtype)
-    a = jnp.abs(u)
-    c = jnp.minimum(a / robust, CLIP)
-    # autocorrelations along rows (N, T) (see _acf), the moments along columns: XLA on a CPU reduces
-    # over the first axis of (T, N) faster than over the last axis of the transposed copy
+
+    def clipped(row):
+        return jnp.minimum(jnp.abs(row) / robust, CLIP)
+
+    # autocorrelations along the rows of the transposed copy (N, T), see _acf; the moments by
+    # column_means, in time order (a column reduction by XLA would round differently for another N)
     ut = u.T
     at = jnp.abs(ut)
     acf_sq = _acf(ut * ut, LAGS)
     acf_abs = _acf(at, LAGS)
     acf_clip = _acf(jnp.minimum(at / robust[:, None], CLIP), LAGS)
-    kurt = jnp.mean(u ** 4, axis=0)
-    cc = c - jnp.mean(c, axis=0)
-    kurt_c = jnp.mean(cc ** 4, axis=0) / jnp.mean(cc ** 2, axis=0) ** 2
-    big = jnp.mean(a / robust > 5.0, axis=0)
+    kurt, mean_c, big = column_means(u, lambda row: row ** 4, clipped,
+                                     lambda row: (jnp.abs(row) / robust > 5.0).astype(row.dtype))
+    var_c, m4_c = column_means(u, lambda row: (clipped(row) - mean_c) ** 2, lambda row: (clipped(row) - mean_c) ** 4)
+    kurt_c = m4_c / var_c ** 2
     logT = jnp.full_like(kurt, jnp.log(T / 1000.0))
     scal = jnp.stack([jnp.log(kurt), jnp.log(kurt_c), jnp.sqrt(big), logT, jnp.log(robust)])
     # lag-scaled acfs: the network sees sqrt(T)-scaled noise less when we give it raw values; raw is fine

@@ -29,7 +29,7 @@ from jax.scipy.special import gammaln
 __all__ = [
     "VOLS", "DISTS", "MEANS", "BACKCASTS", "GarchSpec", "GarchParams",
     "ewma_backcast", "sample_backcast", "variance_filter", "loglik_contributions", "loglik",
-    "negloglik_mean", "forecast_variance", "EWMA_LAMBDA", "EWMA_TAU",
+    "negloglik_mean", "negloglik_mean_and_variances", "forecast_variance", "EWMA_LAMBDA", "EWMA_TAU",
 ]
 
 VOLS = ("garch", "gjr")
@@ -178,6 +178,17 @@ def negloglik_mean(params: GarchParams, y, bc, spec: GarchSpec):
     """-(1/T) log-likelihood of one series ``y`` (T,) with a given backcast ``bc``: the objective the
     optimiser minimises. Same numbers as ``loglik`` but accumulated inside the scan (no (T,) temporaries),
     which is what makes the batched, differentiated filter fast."""
+    return _likelihood_pass(params, y, bc, spec, None)[0]
+
+
+def negloglik_mean_and_variances(params: GarchParams, y, bc, spec: GarchSpec, out_scale=1.0):
+    """(``negloglik_mean``, the conditional variances h_t * out_scale (T,)) from ONE pass over y. For a
+    batch (vmap), the objective reduced over a (T, N) filter output would transpose the whole batch first
+    (XLA reduces a vmapped series along its minor axis): 0.45 s of 0.55 s for 10,000 x 2,500 on a CPU."""
+    return _likelihood_pass(params, y, bc, spec, out_scale)
+
+
+def _likelihood_pass(params: GarchParams, y, bc, spec: GarchSpec, out_scale):
     mu = params.mu if spec.mean == "constant" else jnp.zeros_like(params.omega)
     gamma = params.gamma if spec.vol == "gjr" else jnp.zeros_like(params.alpha)
     omega, alpha, beta, nu = params.omega, params.alpha, params.beta, params.nu
@@ -185,7 +196,8 @@ def negloglik_mean(params: GarchParams, y, bc, spec: GarchSpec):
     if parallel_scans():   # the variances by a prefix scan, then one reduction (garch_parallel.py)
         resid = y - mu
         sigma2 = variance_filter(resid, omega, alpha, gamma, beta, bc)
-        return -jnp.mean(loglik_contributions(resid, sigma2, spec.dist, nu))
+        f = -jnp.mean(loglik_contributions(resid, sigma2, spec.dist, nu))
+        return f, (None if out_scale is None else sigma2 * out_scale)
     h0 = omega + (alpha + 0.5 * gamma + beta) * bc
     zero = jnp.zeros_like(h0)
     student = spec.dist == "t"
@@ -200,14 +212,14 @@ def negloglik_mean(params: GarchParams, y, bc, spec: GarchSpec):
             acc_q = acc_q + jnp.log1p(e2 * scale / h)
         else:
             acc_q = acc_q + e2 / h
-        h = omega + (alpha + gamma * (e < 0)) * e2 + beta * h
-        return (h, acc_log, acc_q), None
+        h_next = omega + (alpha + gamma * (e < 0)) * e2 + beta * h
+        return (h_next, acc_log, acc_q), (None if out_scale is None else h * out_scale)
 
-    (_, acc_log, acc_q), _ = lax.scan(step, (h0, zero, zero), y)
+    (_, acc_log, acc_q), sigma2 = lax.scan(step, (h0, zero, zero), y)
     n = y.shape[0]
     if student:
-        return -_t_constant(nu) + 0.5 * acc_log / n + 0.5 * (nu + 1.0) * acc_q / n
-    return 0.5 * _LOG_2PI + 0.5 * (acc_log + acc_q) / n
+        return -_t_constant(nu) + 0.5 * acc_log / n + 0.5 * (nu + 1.0) * acc_q / n, sigma2
+    return 0.5 * _LOG_2PI + 0.5 * (acc_log + acc_q) / n, sigma2
 
 
 def forecast_variance(params: GarchParams, last_resid, last_sigma2, horizon: int):

@@ -140,10 +140,11 @@ def _straggler_count(n: int) -> int:
 
 @partial(jax.jit, static_argnames=("spec", "sample_backcast", "max_iter", "tol", "mixed"))
 def fit_standardised(y, moments, *, spec: GarchSpec, sample_backcast: bool, max_iter: int, tol: float,
-                     mixed: bool = True):
+                     mixed: bool = True, variance_scale=None):
     """The jitted batch kernel: y (T, N) standardised returns; moments (N, 3): per series mean(y),
     mean(y^2) and the fixed backcast (ignored when ``sample_backcast``). Every output has a leading
-    (N,) axis, except sigma2 which is (T, N).
+    (N,) axis, except sigma2 which is (T, N), multiplied by ``variance_scale`` (N,) when given (the
+    caller's units: scale^2) in the same pass that transposes it.
 
     For batches of at least STAGED_MIN_SERIES series, three stages, each vmapped over the series
     (smaller batches run stage 2 to convergence and skip the rest):
@@ -202,7 +203,8 @@ def fit_standardised(y, moments, *, spec: GarchSpec, sample_backcast: bool, max_
     if max_iter > main_iter:
         out, _ = lax.while_loop(cond, body, (out, jnp.zeros(n_series, bool)))
     out["converged"] = out["decrement"] < tol
-    out["sigma2"] = out["sigma2"].T
+    sigma2 = out["sigma2"] if variance_scale is None else out["sigma2"] * variance_scale[:, None]
+    out["sigma2"] = sigma2.T
     return out
 
 
@@ -307,13 +309,15 @@ def fit_garch(returns, method: str = "mle", vol: str = "garch", dist: str = "nor
     tol = float(tol) if tol is not None else _default_tol(dtype)
     moments = np.stack([y.mean(axis=0), (y * y).mean(axis=0), bc_std], axis=1)
     out = fit_standardised(jnp.asarray(y, dtype), jnp.asarray(moments, dtype), spec=spec,
-                           sample_backcast=(backcast_mode == "sample"), max_iter=int(max_iter), tol=tol)
+                           sample_backcast=(backcast_mode == "sample"), max_iter=int(max_iter), tol=tol,
+                           variance_scale=jnp.asarray(scale**2, dtype))
     out = jax.tree.map(lambda a: np.asarray(a, dtype=np.float64) if a.dtype != bool else np.asarray(a), out)
     return _assemble(spec, prep, percent, backcast_mode, errors, bad, loc, scale, out)
 
 
 def _assemble(spec, prep, percent, backcast_mode, errors, bad, loc, scale, out) -> GarchFit:
-    """Map standardised results back to the input's units and build the GarchFit (with warnings)."""
+    """Map standardised results back to the input's units and build the GarchFit (with warnings).
+    ``out["sigma2"]`` (T, N) comes in the input's units already (see fit_standardised's variance_scale)."""
     T, N = prep.data.shape
     names = spec.param_names
     x = out["x"].copy()                                   # (N, k)
@@ -328,7 +332,7 @@ def _assemble(spec, prep, percent, backcast_mode, errors, bad, loc, scale, out) 
     cov = out["cov"] * jac[:, :, None] * jac[:, None, :]
     cov_h = out["cov_hessian"] * jac[:, :, None] * jac[:, None, :]
     loglik = -T * out["f"] - T * np.log(scale)
-    sigma2 = out["sigma2"] * scale**2
+    sigma2 = out["sigma2"].copy() if bad.any() else out["sigma2"]    # a copy only to write NaN columns
     backcast_value = out["backcast"] * scale**2
     last_resid = out["last_resid"] * scale
     converged = out["converged"].astype(bool)

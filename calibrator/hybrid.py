@@ -35,7 +35,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from . import networks
-from .features import N_FEATURES
+from .features import N_FEATURES, column_means
 from .garch import _LOG_2PI, GarchSpec
 from .optimize import minimize_newton
 from .transforms import at_open_bound
@@ -104,12 +104,15 @@ def newton_candidates(y, theta0, steps: int = NEWTON_STEPS):
     and residual diagnostics at theta0 and theta_k. (Standard errors as inputs were tried: no gain.)"""
     from .garch_fit import _Problem
     T = y.shape[0]
-    moments = jnp.stack([jnp.mean(y, axis=0), jnp.mean(y * y, axis=0), jnp.ones(y.shape[1], y.dtype)], axis=1)
+    # in time order (features.column_means): the same numbers for a series in any batch or device split
+    moments = jnp.stack([*column_means(y, lambda row: row, lambda row: row * row), jnp.ones(y.shape[1], y.dtype)],
+                        axis=1)
 
     def one(yy, mm, th0):
         problem = _Problem(yy, mm, _SPEC, True)
+        # Jacobi, not LAPACK: this stage runs cut over the CPU devices (series_devices.py, jacobi.py)
         res = minimize_newton(problem.value_grad_hess, th0, max_iter=steps, tol=0.0,
-                              at_bound=partial(at_open_bound, _SPEC))
+                              at_bound=partial(at_open_bound, _SPEC), eigensolver="jacobi")
         diagnostics0, f0 = residual_diagnostics(yy, th0, mm[1])
         return dict(theta_k=res.theta, gain=T * (f0 - res.f), decrement=T * res.decrement,
                     diagnostics0=diagnostics0, diagnostics_k=residual_diagnostics(yy, res.theta, mm[1])[0])

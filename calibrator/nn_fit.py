@@ -25,10 +25,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _validation as val
-from . import hybrid, networks
+from . import hybrid, networks, series_devices
+from ._host import adopt, aligned_empty
 from .features import robust_scale, sequence_inputs
 from .fit_result import GarchFit
-from .garch import GarchSpec, loglik_contributions, variance_filter
+from .garch import GarchSpec, negloglik_mean_and_variances, variance_filter
 from .optimize import minimize_newton
 from .transforms import at_open_bound, params_to_theta, theta_to_params
 from .warnings import GarchWarning
@@ -150,29 +151,46 @@ def _cached(arch, directory):
     return load_weights(arch, directory)
 
 
-@partial(jax.jit, static_argnames=("model", "arch", "stride"))
-def _predict(model, arch, stride, variables, u, robust):
-    if arch == "mlp":
-        out, z = networks.summary_network(model, variables, u, robust)
-        return out, jnp.max(jnp.abs(z), axis=1)
-    z = sequence_inputs(u.astype(jnp.float32), stride).transpose(1, 0, 2)
-    return networks.head(model.apply({"params": variables["params"]}, z)), jnp.zeros(u.shape[1])
+def _per_series(arch, model, mlp_model, newton_steps, lstm_stride):
+    """((variables, mlp_variables), u (T, n) float32, robust (n,) or None) -> (network outputs (n,) each,
+    zmax (n,)): everything the network does for a block of series, nothing across series."""
+    def run(weights, u, robust):
+        variables, mlp_variables = weights
+        if arch == "hybrid":
+            raw, cands, zmax = hybrid.stage_inputs(mlp_model, mlp_variables, u, robust, newton_steps)
+            return hybrid.apply_gate(model, variables, raw, cands), zmax
+        if arch == "mlp":
+            out, z = networks.summary_network(model, variables, u, robust)
+            return out, jnp.max(jnp.abs(z), axis=1)
+        z = sequence_inputs(u, lstm_stride).transpose(1, 0, 2)
+        return networks.head(model.apply({"params": variables["params"]}, z)), jnp.zeros(u.shape[1], u.dtype)
+    return run
+
+
+@lru_cache(maxsize=8)
+def _network_program(arch, directory):
+    """The jitted network for a block of series (kept: a new function would be a new compile)."""
+    model, _, meta = _cached(arch, directory)
+    mlp_model = _cached("mlp", directory)[0] if arch == "hybrid" else None
+    return jax.jit(_per_series(arch, model, mlp_model, int(meta.get("newton_steps", 0)),
+                               int(meta.get("lstm_stride", 1))))
 
 
 def predict(u, arch: str = DEFAULT_ARCH, directory=None):
-    """Network estimates for unit-RMS series u (T, N): dict of (N,) arrays alpha, beta, persistence, v,
-    and zmax (largest standardised input; large = unlike training)."""
+    """Network estimates for unit-RMS series u (T, N) (an array, or a series_devices.Placed batch): dict
+    of (N,) arrays alpha, beta, persistence, v, and zmax (largest standardised input; large = unlike
+    training). The batch runs cut over the local devices (series_devices.py)."""
     directory = None if directory is None else str(directory)
-    model, variables, meta = _cached(arch, directory)
-    # the median behind the robust scale by numpy's selection: XLA's sort is ~9x slower on a CPU
-    robust = jnp.asarray(robust_scale(np.asarray(u), np), jnp.float32) if arch != "lstm" else None
-    if arch == "hybrid":
-        mlp_model, mlp_variables, _ = _cached("mlp", directory)
-        raw, cands, zmax = hybrid.stage_inputs(mlp_model, mlp_variables, jnp.asarray(u, jnp.float32), robust,
-                                               int(meta["newton_steps"]))
-        out = hybrid.apply_gate(model, variables, raw, cands)
-    else:
-        out, zmax = _predict(model, arch, int(meta.get("lstm_stride", 1)), variables, jnp.asarray(u), robust)
+    weights = (_cached(arch, directory)[1], _cached("mlp", directory)[1] if arch == "hybrid" else None)
+    placed = u if isinstance(u, series_devices.Placed) else series_devices.place(np.asarray(u, np.float32))
+    robust = (None,) * len(placed.blocks)
+    if arch != "lstm":
+        # the median behind the robust scale by numpy's selection (XLA's sort is ~9x slower on a CPU),
+        # from the blocks the devices adopted (views, no copies, on a CPU)
+        robust = series_devices.place_rows(
+            np.concatenate([robust_scale(np.asarray(block), np) for block in placed.blocks])[:placed.n]
+            .astype(np.float32), placed)
+    out, zmax = series_devices.run_on_blocks(_network_program(arch, directory), weights, placed, robust)
     out = {k: np.asarray(v, np.float64) for k, v in out.items()}
     out["zmax"] = np.asarray(zmax, np.float64)
     return out
@@ -180,10 +198,13 @@ def predict(u, arch: str = DEFAULT_ARCH, directory=None):
 
 # ------------------------------------------------------------------ fitting
 @partial(jax.jit, static_argnames=("spec", "refine"))
-def _finish(y, moments, theta0, *, spec: GarchSpec, refine: int):
+def _finish(y, moments, theta0, variance_scale, *, spec: GarchSpec, refine: int):
+    """Optional Newton refinement, then the variance filter and the objective at the estimate, per series:
+    y (T, N), moments (N, 3), theta0 (N, k) standardised; sigma2 comes back (T, N) multiplied by
+    ``variance_scale`` (N,) (the caller's units), the rest (N, ...)."""
     from .garch_fit import _Problem
 
-    def one(yy, mm, th):
+    def one(yy, mm, th, s2):
         prob = _Problem(yy, mm, spec, True)
         iters = jnp.zeros((), jnp.int32)
         if refine > 0:
@@ -193,11 +214,9 @@ def _finish(y, moments, theta0, *, spec: GarchSpec, refine: int):
         params = theta_to_params(spec, th)
         resid = yy - params.mu if spec.mean == "constant" else yy
         bc = prob.backcast_fn(params.mu)
-        sigma2 = variance_filter(resid, params.omega, params.alpha, params.gamma, params.beta, bc)
+        f, sigma2 = negloglik_mean_and_variances(params, yy, bc, spec, s2)   # one pass for both
         k = len(spec.param_names)
         nan = jnp.full((k, k), jnp.nan, yy.dtype)
-        # the objective from the filtered variances: one pass over the series, not a second scan
-        f = -jnp.mean(loglik_contributions(resid, sigma2, spec.dist, params.nu))
         return dict(theta=th, x=params.to_vector(spec), f=f, sigma2=sigma2, backcast=bc,
                     last_resid=resid[-1], iterations=iters, decrement=jnp.zeros((), yy.dtype), cov=nan,
                     cov_hessian=nan, converged=jnp.ones((), bool))
@@ -205,8 +224,8 @@ def _finish(y, moments, theta0, *, spec: GarchSpec, refine: int):
     keys = ("theta", "x", "f", "sigma2", "backcast", "last_resid", "iterations", "decrement", "cov",
             "cov_hessian", "converged")
     # sigma2 straight out as (T, N), the scan's own layout: no transposed copy of the batch
-    return jax.vmap(one, in_axes=(1, 0, 0), out_axes={k: 1 if k == "sigma2" else 0 for k in keys})(
-        y, moments, theta0)
+    return jax.vmap(one, in_axes=(1, 0, 0, 0), out_axes={k: 1 if k == "sigma2" else 0 for k in keys})(
+        y, moments, theta0, variance_scale)
 
 
 def _theta0(spec, omega, alpha, beta, nu):
@@ -225,7 +244,8 @@ def _standardise(prep, spec: GarchSpec, bad):
     root mean square (zero mean) or loc the mean and scale the standard deviation (constant mean); the
     columns that cannot be fitted are replaced by the first good one (their results are discarded).
     Returns (y, loc, scale, moments (N, 3) = mean y, mean y^2, 1 as _finish wants them). One output
-    allocation and the column moments already computed by the checks: a 10,000 x 2,500 batch is 200 MB."""
+    allocation and the column moments already computed by the checks: a 10,000 x 2,500 batch is 200 MB;
+    y is 64-byte aligned so that the device can adopt it without a copy (_host.py)."""
     mean, mean_square = prep.column_moments()
     first_good = int(np.argmax(~bad))
     if spec.mean == "constant":
@@ -238,7 +258,7 @@ def _standardise(prep, spec: GarchSpec, bad):
     else:
         loc, scale = np.zeros_like(mean), np.sqrt(mean_square)
     loc[bad], scale[bad] = loc[first_good], scale[first_good]
-    y = np.empty_like(prep.data)
+    y = aligned_empty(prep.data.shape, np.float64)
     np.subtract(prep.data, loc, out=y)
     y *= 1.0 / scale
     if bad.any():
@@ -294,16 +314,24 @@ def fit_nn(returns, vol="garch", dist="normal", mean="zero", percent=False, *, a
     y, loc, scale, moments = _standardise(prep, spec, bad)
     dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
 
-    pred = predict(jnp.asarray(y, jnp.float32), arch, weights_dir)
+    # the devices adopt the host arrays (no 100-200 MB copies); nothing writes to y from here on
+    placed = series_devices.place(y, np.float32)
+    pred = predict(placed, arch, weights_dir)
+    if np.dtype(dtype) == y.dtype:
+        y_dev = adopt(y)
+    elif len(placed.blocks) == 1 and np.dtype(dtype) == np.float32:
+        y_dev = placed.blocks[0]      # one device: the float32 block is y, unpadded
+    else:
+        y_dev = jnp.asarray(y, dtype)
     alpha, beta, pers = pred["alpha"], pred["beta"], pred["persistence"]
     omega_std = (1.0 - pers) * pred["v"]
     nu = np.full(N, np.inf)
     if spec.dist == "t":
         h = np.asarray(jax.vmap(lambda e, o, a, b: variance_filter(e, o, a, 0.0, b, 1.0), in_axes=(1, 0, 0, 0))(
-            jnp.asarray(y), jnp.asarray(omega_std), jnp.asarray(alpha), jnp.asarray(beta))).T
+            y_dev, jnp.asarray(omega_std), jnp.asarray(alpha), jnp.asarray(beta))).T
         nu = _nu_from_kurtosis(y, h)
     theta0 = _theta0(spec, omega_std, alpha, beta, nu)
-    out = _finish(jnp.asarray(y, dtype), jnp.asarray(moments, dtype), jnp.asarray(theta0, dtype),
+    out = _finish(y_dev, jnp.asarray(moments, dtype), jnp.asarray(theta0, dtype), jnp.asarray(scale**2, dtype),
                   spec=spec, refine=refine)
     # read-only views where possible (sigma2 is T x N); the MLE fallback below copies what it overwrites
     out = jax.tree.map(lambda a: np.asarray(a, np.float64) if a.dtype != bool else np.asarray(a), out)
@@ -328,7 +356,8 @@ def fit_nn(returns, vol="garch", dist="normal", mean="zero", percent=False, *, a
         from .garch_fit import _default_tol, fit_standardised
         idx = np.flatnonzero(ood)
         sub = fit_standardised(jnp.asarray(y[:, idx], dtype), jnp.asarray(moments[idx], dtype), spec=spec,
-                               sample_backcast=True, max_iter=100, tol=_default_tol(dtype))
+                               sample_backcast=True, max_iter=100, tol=_default_tol(dtype),
+                               variance_scale=jnp.asarray(scale[idx] ** 2, dtype))
         sub = jax.tree.map(lambda a: np.asarray(a, np.float64) if a.dtype != bool else np.asarray(a), sub)
         for key in out:
             if key in sub:

@@ -22,6 +22,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from .jacobi import symmetric_eigh
+
 __all__ = ["OptimResult", "minimize_newton", "value_grad_hess", "value_and_grad_fwd", "newton_decrement"]
 
 
@@ -76,16 +78,19 @@ def value_grad_hess(fun: Callable) -> Callable:
     return vgh
 
 
-def _eig_abs(h):
-    w, v = jnp.linalg.eigh(h)
+EIGENSOLVERS = {"lapack": jnp.linalg.eigh, "jacobi": symmetric_eigh}
+
+
+def _eig_abs(h, eigensolver: str = "lapack"):
+    w, v = EIGENSOLVERS[eigensolver](h)
     aw = jnp.abs(w)
     floor = jnp.maximum(1e-10 * jnp.max(aw), jnp.finfo(h.dtype).tiny ** 0.5)
     return v, jnp.maximum(aw, floor)
 
 
-def newton_decrement(g, h):
+def newton_decrement(g, h, eigensolver: str = "lapack"):
     """g' |H|^-1 g with |H| the eigenvalue-modified Hessian; NaN-safe (inf when not finite)."""
-    v, aw = _eig_abs(h)
+    v, aw = _eig_abs(h, eigensolver)
     vg = v.T @ g
     dec = jnp.sum(vg * vg / aw)
     return jnp.where(jnp.isfinite(dec), dec, jnp.inf)
@@ -101,9 +106,9 @@ def _restrict(g, h, frozen):
     return g, h
 
 
-def _trial_step(s: _State, dtype, frozen=None):
+def _trial_step(s: _State, dtype, frozen=None, eigensolver: str = "lapack"):
     g, h = _restrict(s.g, s.h, frozen)
-    v, aw = _eig_abs(h)
+    v, aw = _eig_abs(h, eigensolver)
     vg = v.T @ g
     step = -(v @ (vg / aw))
     size = jnp.max(jnp.abs(step))
@@ -129,11 +134,11 @@ def _accept(s: _State, f_new, finite, predicted, size, max_radius, dtype):
     return accept, radius, at_noise_floor
 
 
-def _init_state(theta0, f0, g0, h0, max_radius, tol, aux=None, at_bound=None):
+def _init_state(theta0, f0, g0, h0, max_radius, tol, aux=None, at_bound=None, eigensolver: str = "lapack"):
     dtype = theta0.dtype
     ok0 = jnp.isfinite(f0) & jnp.all(jnp.isfinite(g0)) & jnp.all(jnp.isfinite(h0))
     frozen = None if at_bound is None else at_bound(theta0, g0)
-    dec0 = jnp.where(ok0, newton_decrement(*_restrict(g0, h0, frozen)), jnp.inf)
+    dec0 = jnp.where(ok0, newton_decrement(*_restrict(g0, h0, frozen), eigensolver), jnp.inf)
     return _State(theta0, f0, g0, h0, jnp.asarray(max_radius, dtype), jnp.asarray(0), ~ok0 | (dec0 < tol), dec0,
                   aux)
 
@@ -151,8 +156,8 @@ def _run(body, state, max_iter, tol):
 
 
 def minimize_newton(vgh: Callable, theta0, *, max_iter: int = 60, tol: float = 1e-12,
-                    max_radius: float = 2.0, with_aux: bool = False, at_bound: Callable | None = None
-                    ) -> OptimResult:
+                    max_radius: float = 2.0, with_aux: bool = False, at_bound: Callable | None = None,
+                    eigensolver: str = "lapack") -> OptimResult:
     """Saddle-free Newton with ``vgh(theta) -> (f, g, H)`` from ``theta0`` (k,). With ``with_aux`` vgh
     returns (f, g, H, aux) and the result carries aux evaluated at the returned theta (e.g. what the
     standard errors need, saving a pass).
@@ -160,18 +165,24 @@ def minimize_newton(vgh: Callable, theta0, *, max_iter: int = 60, tol: float = 1
     at_bound(theta, g) -> bool (k,): coordinates that have run out to where the parameter they map to is
     numerically at an open bound (e.g. persistence 1 - 1e-7) and still want to go further. They are held
     fixed and left out of the decrement, so a supremum on the boundary converges (KKT) instead of
-    creeping towards infinity one unit per iteration, which under vmap would hold up the whole batch."""
+    creeping towards infinity one unit per iteration, which under vmap would hold up the whole batch.
+
+    eigensolver: "lapack" (jnp.linalg.eigh) or "jacobi" (jacobi.symmetric_eigh: plain arithmetic, for a
+    batch that runs cut over several CPU devices, where LAPACK's batched eigh deadlocks; it costs about a
+    second more compile time per program, so the single-device fits keep LAPACK)."""
     theta0 = jnp.asarray(theta0)
     dtype = theta0.dtype
     call = vgh if with_aux else (lambda t: (*vgh(t), None))
     f0, g0, h0, aux0 = call(theta0)
-    state = _init_state(theta0, f0, g0, h0, max_radius, tol, aux0, at_bound)
+    if eigensolver not in EIGENSOLVERS:
+        raise ValueError(f"eigensolver={eigensolver!r} is unknown; choose one of {sorted(EIGENSOLVERS)}")
+    state = _init_state(theta0, f0, g0, h0, max_radius, tol, aux0, at_bound, eigensolver)
 
     def frozen_at(theta, g):
         return None if at_bound is None else at_bound(theta, g)
 
     def body(s):
-        step, size, predicted = _trial_step(s, dtype, frozen_at(s.theta, s.g))
+        step, size, predicted = _trial_step(s, dtype, frozen_at(s.theta, s.g), eigensolver)
         theta_n = s.theta + step
         f_n, g_n, h_n, aux_n = call(theta_n)
         finite = jnp.isfinite(f_n) & jnp.all(jnp.isfinite(g_n)) & jnp.all(jnp.isfinite(h_n))
@@ -181,7 +192,7 @@ def minimize_newton(vgh: Callable, theta0, *, max_iter: int = 60, tol: float = 1
         g = jnp.where(accept, g_n, s.g)
         h = jnp.where(accept, h_n, s.h)
         aux = jax.tree.map(lambda a, b: jnp.where(accept, a, b), aux_n, s.aux)
-        dec = newton_decrement(*_restrict(g, h, frozen_at(theta, g)))
+        dec = newton_decrement(*_restrict(g, h, frozen_at(theta, g)), eigensolver)
         done = (dec < tol) | (radius < 1e-12) | at_noise_floor
         return _State(theta, f, g, h, radius, s.it + 1, done, dec, aux)
 

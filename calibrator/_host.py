@@ -1,0 +1,33 @@
+"""Host arrays that JAX on a CPU takes over without copying them.
+
+A batch of 10,000 series x 2,500 observations is 200 MB in float64. Copying it into a fresh device buffer
+costs more than most of the work done on it: XLA's buffers are not backed by huge pages, so on a
+virtual machine the first touch of each 4 KB page is a fault (0.1-0.2 s per 200 MB on the 2-core CI
+machine). jax.device_put adopts a numpy array instead (zero copy) when it is C-contiguous, of the
+device's dtype and 64-byte aligned. numpy only guarantees 16 bytes, hence ``aligned_empty``.
+
+The adopted array must not be written to afterwards: the device array is a view of the same memory.
+"""
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+__all__ = ["ALIGNMENT", "aligned_empty", "adopt"]
+
+ALIGNMENT = 64
+
+
+def aligned_empty(shape, dtype) -> np.ndarray:
+    """An uninitialised C-contiguous numpy array whose data starts on a 64-byte boundary."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = np.empty(nbytes + ALIGNMENT, np.uint8)
+    start = (-raw.ctypes.data) % ALIGNMENT
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+
+def adopt(array: np.ndarray) -> jax.Array:
+    """The device array for a host array nobody writes to again: zero copy on a CPU where the layout
+    allows it (see the module docstring), a copy otherwise (a GPU, another dtype, unaligned data)."""
+    return jax.device_put(array, may_alias=True)
