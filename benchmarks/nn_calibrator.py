@@ -9,27 +9,37 @@ Accuracy: RMSE of alpha and of alpha + beta for each network, the gated hybrid (
 the network + Newton steps without the gate, and our exact MLE (same optimum as arch's; arch itself is
 timed on a few series).
 
-Measured on the 2-core CPU (Intel Xeon, load average ~1.5-1.8, float64 enabled: JAX_ENABLE_X64=1; 300
-held-out series per set; speed over 10,000 series x 2,500 obs, median of 3 warm runs, compile apart; MLE
-speed over 500 series; arch over 100 in the same run):
+Measured on the 2-core CPU (Intel Xeon, load average ~1.2-1.5, float64 enabled: JAX_ENABLE_X64=1; one XLA
+CPU device per core, which ``use_all_cpu_cores`` sets unless XLA_FLAGS says otherwise; 300 held-out series
+per set; speed over 10,000 series x 2,500 obs, median of 5 warm runs, compile apart; MLE speed over 500
+series; arch over 100 in the same run). Per-core column: the same speed run with
+XLA_FLAGS=--xla_force_host_platform_device_count=1 (nn_calibrator_cpu_one_device.json):
 
-| method                          | clean: RMSE a / a+b | 1% outliers     | Student-t(5)    | per series | vs arch |
-|---------------------------------|---------------------|-----------------|-----------------|------------|---------|
-| hybrid: mlp + 5 Newton + gate * | 0.0178 / 0.0361     | 0.0232 / 0.0391 | 0.0253 / 0.0349 | 0.27 ms    | 33x     |
-| mlp (summary stats)             | 0.0227 / 0.0421     | 0.0234 / 0.0402 | 0.0278 / 0.0389 | 0.17 ms    | 53x     |
-| mlp + 5 Newton, no gate         | 0.0178 / 0.0471     | 0.0894 / 0.1193 | 0.0294 / 0.0644 | 0.46 ms    | 19x     |
-| lstm (brief CPU train)          | 0.0298 / 0.0521     | 0.0288 / 0.0476 | 0.0439 / 0.0451 | 0.28 ms    | 32x     |
-| MLE (ours, exact)               | 0.0178 / 0.0639     | 0.0911 / 0.1903 | 0.0313 / 0.0916 | 0.8-1.3 ms | 7-11x   |
-| arch 8, one at a time           | (same optimum)      |                 |                 | 8.9 ms     | 1x      |
+| method                          | clean: RMSE a / a+b | 1% outliers     | Student-t(5)    | per series | vs arch | 1 device |
+|---------------------------------|---------------------|-----------------|-----------------|------------|---------|----------|
+| hybrid: mlp + 5 Newton + gate * | 0.0178 / 0.0361     | 0.0232 / 0.0390 | 0.0253 / 0.0349 | 0.14 ms    | 65x     | 41x      |
+| mlp (summary stats)             | 0.0227 / 0.0421     | 0.0233 / 0.0402 | 0.0278 / 0.0389 | 0.09 ms    | 100x    | 88x      |
+| mlp + 5 Newton, no gate         | 0.0178 / 0.0471     | 0.0894 / 0.1193 | 0.0294 / 0.0644 | 0.41 ms    | 23x     | 23x      |
+| lstm (brief CPU train)          | 0.0298 / 0.0521     | 0.0288 / 0.0476 | 0.0439 / 0.0451 | 0.26 ms    | 35x     | 35x      |
+| MLE (ours, exact)               | 0.0178 / 0.0639     | 0.0911 / 0.1903 | 0.0313 / 0.0916 | 0.9 ms     | 10x     | 11x      |
+| arch 8, one at a time           | (same optimum)      |                 |                 | 9.1 ms     | 1x      | (9.8 ms) |
+
+The hybrid and the mlp run their per-series stages cut over the devices (calibrator/series_devices.py:
+each device runs the one-device program on its block, so the numbers are the same bit for bit); the
+no-gate row's float64 refine steps, the LSTM and the MLE run on one device.
 
 * the default (``fit_garch(method="nn")``). Clean alpha: 0.01783 against the MLE's 0.01780 on these 300
 series, i.e. at parity (+0.2%); on five other held-out / validation sets of 120-400 series it ranged from
 -4% to +2% of the MLE's. Its persistence RMSE is about half the MLE's, which fails now and then (optima
 at the boundary). With outliers: 3.9x (alpha) and 4.9x (persistence) below MLE. Its Newton steps run in
 float32, the no-gate row's refine steps in the caller's float64 (hence slower). The mlp's time is
-mostly the features (autocorrelations by FFT along rows, 5-smooth lengths; moments along columns; the
-median behind the robust scale by numpy's selection, XLA's sort being ~9x slower on a CPU). Runs on this
-shared machine vary by ~+-25% (the MLE's row shows it). S&P 500 rolling 2,500-day windows (51, every 50
+mostly the features (autocorrelations by FFT along rows, 5-smooth lengths, multi-threaded by XLA already;
+moments summed in time order; the median behind the robust scale by numpy's selection, XLA's sort being
+~9x slower on a CPU). The hybrid's 1.40 s on two devices: features and network ~0.5 s, five Newton steps
+and the residual diagnostics ~0.45 s (single-threaded per device: cutting the batch is what halves them),
+the float64 variance filter and likelihood at the estimate 0.24 s (one device), host work (checks,
+standardising, the float32 blocks) 0.2 s. Runs were within +-4% of their median in this run; across runs
+on this shared machine ~+-15%. S&P 500 rolling 2,500-day windows (51, every 50
 days): |NN - MLE persistence| <= 0.02 on 100% (hybrid, median 0.005), 96% (mlp), 98% (lstm); plot in
 docs/nn_vs_mle_sp500_persistence.png. Streaming update: ~0.15 microseconds. H100: not measured (no GPU
 in the sessions that wrote this). Weights: mlp data seed 2 (180,000 series, 16,000 steps), gate data

@@ -4,7 +4,8 @@ Three stages per series, all batched:
 
 1. the summary-statistics network (``mlp``) gives a first estimate theta0, robust to outliers by training;
 2. ``NEWTON_STEPS`` (5, or what the weights' metadata says) saddle-free Newton steps on the exact normal
-   likelihood from theta0 (the MLE code's ``_Problem`` and ``minimize_newton``) give theta_k, close to
+   likelihood from theta0 (the MLE code's ``_Problem`` and ``minimize_newton``, its eigen-decompositions
+   by jacobi.py so that blocks of series can run on several CPU devices at once) give theta_k, close to
    the MLE: efficient on clean data, but pulled by outliers like any likelihood estimate;
 3. a small learned gate (networks.HybridGate) reads the network's features, both estimates, the
    likelihood gain and Newton decrement, and diagnostics of the standardised residuals at both points

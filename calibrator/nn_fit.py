@@ -1,6 +1,8 @@
 """fit_garch(..., method="nn"): amortised GARCH(1,1) estimation with the shipped network weights.
 
 1. each column is made unit-free (u = (r - m) / RMS; m = 0 or the mean), features.py computes its inputs;
+   the network's stages run on blocks of series, one block per local device (series_devices.py: a CPU's
+   cores where XLA_FLAGS makes them devices), with the same numbers as on one device;
 2. the network (networks.py, weights from calibrator/weights/, no training step) gives alpha, beta and
    the long-run variance ratio v, constrained by construction; omega = (1 - alpha - beta) * v * scale^2;
    The default architecture, "hybrid" (hybrid.py), adds Newton steps on the exact likelihood from the
