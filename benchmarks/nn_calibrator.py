@@ -24,9 +24,10 @@ XLA_FLAGS=--xla_force_host_platform_device_count=1 (nn_calibrator_cpu_one_device
 | MLE (ours, exact)               | 0.0178 / 0.0639     | 0.0911 / 0.1903 | 0.0313 / 0.0916 | 0.9 ms     | 10x     | 11x      |
 | arch 8, one at a time           | (same optimum)      |                 |                 | 9.1 ms     | 1x      | (9.8 ms) |
 
-The hybrid and the mlp run their per-series stages cut over the devices (calibrator/series_devices.py:
-each device runs the one-device program on its block, so the numbers are the same bit for bit); the
-no-gate row's float64 refine steps, the LSTM and the MLE run on one device.
+The networks' per-series stages run cut over the devices (calibrator/series_devices.py: each device runs
+the one-device program on its block, the same numbers bit for bit); the LSTM's recurrence gains nothing
+from it here. The float64 steps after them (the filter, the no-gate row's refine steps) and the MLE run
+on one device.
 
 * the default (``fit_garch(method="nn")``). Clean alpha: 0.01783 against the MLE's 0.01780 on these 300
 series, i.e. at parity (+0.2%); on five other held-out / validation sets of 120-400 series it ranged from

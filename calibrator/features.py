@@ -34,9 +34,12 @@ def standardise(returns, demean: bool):
 
 def column_means(u, *functions):
     """Per-column means of f(u_t) for each f in ``functions`` (row (N,) -> (N,)), u (T, N): a tuple of (N,)
-    arrays, accumulated row by row in time order. Each series then gets the same sum whatever else is
-    in the batch: XLA's CPU reduction over the first axis tiles by the batch width and rounds differently
-    for another N (measured), so a batch cut over devices would not reproduce the uncut one."""
+    arrays, accumulated row by row in time order. Each series then gets the same sum whatever else is in
+    the batch: XLA's CPU reduction over the first axis tiles by the batch width and rounds differently for
+    another N (measured), so a batch cut over devices would not reproduce the uncut one. A running sum's
+    rounding error is at most T u (u = 2^-24 in float32: 3e-4 at T = 5,000), typically sqrt(T) u (3e-6
+    measured); ample for features and a backcast. (Kahan's compensated sum was tried: its result then
+    depended on how XLA fused the compensation, and the device split no longer reproduced one device.)"""
     def step(sums, row):
         return tuple(total + f(row) for total, f in zip(sums, functions)), None
 

@@ -25,7 +25,8 @@ class GarchFit:
         loglik (log-likelihood with all constants, as arch reports it), converged, iterations,
         status ("ok" | "not_converged" | "error"), error (text naming the column and index; "" if ok),
         backcast_value (the h_{-1} proxy used, units of returns squared).
-    conditional_variance: h_t, shape (T,) or (T, N), units of returns squared.
+    conditional_variance: h_t, shape (T,) or (T, N), units of returns squared; read-only (for a batch it
+        is the device's buffer itself, not a copy: copy it to change it).
     std_errors: robust (sandwich, Bollerslev-Wooldridge) standard errors of the free parameters: a
         pandas Series (one series) or DataFrame (rows = series, columns = parameters).
     std_errors_hessian: non-robust ones (inverse Hessian), same layout.

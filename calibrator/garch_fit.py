@@ -308,11 +308,21 @@ def fit_garch(returns, method: str = "mle", vol: str = "garch", dist: str = "nor
     dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
     tol = float(tol) if tol is not None else _default_tol(dtype)
     moments = np.stack([y.mean(axis=0), (y * y).mean(axis=0), bc_std], axis=1)
+    on_device = variance_scale_on_device(dtype, scale)
     out = fit_standardised(jnp.asarray(y, dtype), jnp.asarray(moments, dtype), spec=spec,
                            sample_backcast=(backcast_mode == "sample"), max_iter=int(max_iter), tol=tol,
-                           variance_scale=jnp.asarray(scale**2, dtype))
+                           variance_scale=on_device)
     out = jax.tree.map(lambda a: np.asarray(a, dtype=np.float64) if a.dtype != bool else np.asarray(a), out)
+    if on_device is None:
+        out["sigma2"] = out["sigma2"] * scale**2
     return _assemble(spec, prep, percent, backcast_mode, errors, bad, loc, scale, out)
+
+
+def variance_scale_on_device(dtype, scale):
+    """scale^2 (N,) for the device to put the variances in the caller's units in the pass that makes them,
+    or None where the computation is float32: a series whose scale is beyond ~1e19 (or below ~1e-19)
+    would overflow (underflow) float32 there, so the host scales in float64 instead."""
+    return jnp.asarray(scale**2, dtype) if jnp.dtype(dtype) == jnp.float64 else None
 
 
 def _assemble(spec, prep, percent, backcast_mode, errors, bad, loc, scale, out) -> GarchFit:
@@ -376,6 +386,7 @@ def _assemble(spec, prep, percent, backcast_mode, errors, bad, loc, scale, out) 
                       f"1{where}: the process is (nearly) integrated, so its unconditional variance and long "
                       f"horizon forecasts are not identified", PersistenceWarning, stacklevel=3)
 
+    sigma2.flags.writeable = False    # read-only whichever way it was made (often the device's own buffer)
     zeros = np.zeros(N)
     return GarchFit(
         vol=spec.vol, dist=spec.dist, mean=spec.mean, percent=percent, backcast=backcast_mode,

@@ -9,9 +9,10 @@ entry is one scalar per series, so under ``vmap`` a rotation is a few fused elem
 contiguous (N,) vectors: no library call, nothing to deadlock, no transposes.
 
 Cyclic Jacobi converges quadratically once the off-diagonal part is small, and it is accurate to the
-working precision relative to the matrix norm (small eigenvalues included, to their own relative
-accuracy for graded matrices such as our Hessians). ``SWEEPS`` is fixed (the shape of a jitted loop
-cannot depend on the data); tests/test_jacobi.py checks it is enough for float64 at the sizes we use.
+working precision relative to the matrix norm (tests/test_jacobi.py: 1e-13 in float64 against LAPACK,
+random, graded, clustered and degenerate spectra, 2 x 2 to 6 x 6), which is what the saddle-free Newton
+step needs (it floors |eigenvalues| at 1e-10 of the largest). The sweep count, ``sweeps_for(k)``, is
+fixed: the shape of a jitted loop cannot depend on the data.
 """
 from __future__ import annotations
 

@@ -333,10 +333,14 @@ def fit_nn(returns, vol="garch", dist="normal", mean="zero", percent=False, *, a
             y_dev, jnp.asarray(omega_std), jnp.asarray(alpha), jnp.asarray(beta))).T
         nu = _nu_from_kurtosis(y, h)
     theta0 = _theta0(spec, omega_std, alpha, beta, nu)
-    out = _finish(y_dev, jnp.asarray(moments, dtype), jnp.asarray(theta0, dtype), jnp.asarray(scale**2, dtype),
-                  spec=spec, refine=refine)
+    from .garch_fit import _assemble, variance_scale_on_device
+    on_device = variance_scale_on_device(dtype, scale)
+    out = _finish(y_dev, jnp.asarray(moments, dtype), jnp.asarray(theta0, dtype),
+                  jnp.ones(N, dtype) if on_device is None else on_device, spec=spec, refine=refine)
     # read-only views where possible (sigma2 is T x N); the MLE fallback below copies what it overwrites
     out = jax.tree.map(lambda a: np.asarray(a, np.float64) if a.dtype != bool else np.asarray(a), out)
+    if on_device is None:
+        out["sigma2"] = out["sigma2"] * scale**2
 
     # out-of-distribution flags, per series
     reasons = [[] for _ in range(N)]
@@ -357,10 +361,13 @@ def fit_nn(returns, vol="garch", dist="normal", mean="zero", percent=False, *, a
     if fallback == "mle" and ood.any():
         from .garch_fit import _default_tol, fit_standardised
         idx = np.flatnonzero(ood)
+        sub_scale = variance_scale_on_device(dtype, scale[idx])
         sub = fit_standardised(jnp.asarray(y[:, idx], dtype), jnp.asarray(moments[idx], dtype), spec=spec,
                                sample_backcast=True, max_iter=100, tol=_default_tol(dtype),
-                               variance_scale=jnp.asarray(scale[idx] ** 2, dtype))
+                               variance_scale=sub_scale)
         sub = jax.tree.map(lambda a: np.asarray(a, np.float64) if a.dtype != bool else np.asarray(a), sub)
+        if sub_scale is None:
+            sub["sigma2"] = sub["sigma2"] * scale[idx] ** 2
         for key in out:
             if key in sub:
                 out[key] = np.array(out[key])
@@ -374,7 +381,6 @@ def fit_nn(returns, vol="garch", dist="normal", mean="zero", percent=False, *, a
         warnings.warn(f"the neural calibrator's inputs are outside its training range{where} "
                       f"({reason[np.flatnonzero(ood)[0]]}); see fit.ood_reason, or pass fallback='mle'",
                       OutOfDistributionWarning, stacklevel=3)
-    from .garch_fit import _assemble
     fit = _assemble(spec, prep, bool(percent), "sample", errors, bad, loc, scale, out)
     base = {f.name: getattr(fit, f.name) for f in dataclasses.fields(GarchFit)}
     pick = (lambda a: a[0].item() if isinstance(a[0], np.generic) else a[0]) if prep.single else (lambda a: a)

@@ -63,7 +63,7 @@ from calibrator.training import simulate_set
 returns, _ = simulate_set(4242, 1101, 1000, alpha=(0.02, 0.2), persistence=(0.8, 0.995))
 warnings.simplefilter("ignore")
 out = {"devices": jax.local_device_count()}
-for arch in ("hybrid", "mlp"):
+for arch in ("hybrid", "mlp", "lstm"):
     fit = fit_garch(np.asarray(returns), method="nn", nn_arch=arch)
     out[arch] = {k: np.asarray(getattr(fit, k)).tolist() for k in ("omega", "alpha", "beta", "loglik")}
     out[arch]["last_variance"] = np.asarray(fit.conditional_variance[-1]).tolist()
@@ -73,11 +73,11 @@ print(json.dumps(out))
 
 def test_neural_calibrator_cut_over_two_devices():
     """1,101 series: 551 a device, the last block padded with a copy of the last series. Each device runs
-    the one-device program on its block: the same numbers, bit for bit, for the network alone and for the
-    hybrid (its float32 Newton steps included), the float64 likelihood and variances after them too."""
+    the one-device program on its block: the same numbers, bit for bit, for the networks alone (mlp, LSTM)
+    and for the hybrid (its float32 Newton steps included), the float64 likelihood and variances too."""
     one, two = run_with_devices(1, NN_SCRIPT), run_with_devices(2, NN_SCRIPT)
     assert one["devices"] == 1 and two["devices"] == 2
-    for arch in ("mlp", "hybrid"):
+    for arch in ("mlp", "lstm", "hybrid"):
         for key in ("omega", "alpha", "beta", "loglik", "last_variance"):
             assert len(two[arch][key]) == 1101
             assert one[arch][key] == two[arch][key], (arch, key)

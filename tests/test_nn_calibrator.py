@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from calibrator import GarchFit, ShortSeriesWarning, fit_garch
-from calibrator.garch import GarchParams, GarchSpec, loglik
+from calibrator.features import column_means
+from calibrator.garch import GarchParams, GarchSpec, loglik, variance_filter
 from calibrator.nn_fit import NNGarchFit, OutOfDistributionWarning, WeightsError, load_weights
 from calibrator.training import simulate_set
 
@@ -50,6 +51,10 @@ def test_nn_fit_is_a_garchfit_with_constraints_and_exact_loglik(clean):
     exact = float(loglik(params, jnp.asarray(r[:, j]), GarchSpec(), backcast="sample"))
     assert nn.loglik[j] == pytest.approx(exact, rel=1e-9)
     assert nn.conditional_variance.shape == r.shape
+    # the variances in the caller's units: the filter at the estimate, from the sample backcast
+    h = variance_filter(jnp.asarray(r[:, j]), params.omega, params.alpha, 0.0, params.beta, np.mean(r[:, j] ** 2))
+    np.testing.assert_allclose(nn.conditional_variance[:, j], np.asarray(h), rtol=1e-10)
+    assert not nn.conditional_variance.flags.writeable
     assert nn.forecast(5).shape == (r.shape[1], 5)
 
 
@@ -60,6 +65,32 @@ def test_scale_invariance_omega_in_callers_units(clean):
     np.testing.assert_allclose(b.alpha, a.alpha, rtol=1e-4)
     np.testing.assert_allclose(b.beta, a.beta, rtol=1e-4)
     np.testing.assert_allclose(b.omega, 1e4 * a.omega, rtol=1e-3)
+
+
+@pytest.mark.parametrize("method", ["nn", "mle"])
+def test_float32_variances_of_a_huge_scale_series_do_not_overflow(clean, method):
+    """std ~1e20, variance ~1e40: beyond float32 (3.4e38). The fit standardises each series, so a float32
+    fit works; its variances are put back in the caller's units in float64 on the host."""
+    r = clean[0][:, :3]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        small = fit_garch(r, method=method, dtype=jnp.float32)
+        huge = fit_garch(1e20 * r, method=method, dtype=jnp.float32)
+    assert np.all(np.isfinite(huge.conditional_variance))
+    np.testing.assert_allclose(huge.conditional_variance, 1e40 * small.conditional_variance, rtol=1e-5)
+    np.testing.assert_allclose(huge.omega, 1e40 * small.omega, rtol=1e-5)
+
+
+def test_column_means_accurate_and_the_same_for_any_batch_width():
+    rng = np.random.default_rng(5)
+    u = rng.standard_normal((5000, 300)).astype(np.float32)
+    fourth, = column_means(jnp.asarray(u), lambda row: row ** 4)
+    exact = np.mean(u.astype(np.float64) ** 4, axis=0)
+    # a running float32 sum of T terms is within T * 2^-24 of the exact sum, relative (positive terms)
+    assert np.max(np.abs(np.asarray(fourth) - exact) / exact) < 5000 * 2.0 ** -24
+    for width in (1, 17, 128):
+        part, = column_means(jnp.asarray(np.ascontiguousarray(u[:, :width])), lambda row: row ** 4)
+        np.testing.assert_array_equal(np.asarray(part), np.asarray(fourth)[:width])
 
 
 def test_default_is_the_gated_hybrid(clean):
