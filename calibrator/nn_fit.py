@@ -188,10 +188,10 @@ def predict(u, arch: str = DEFAULT_ARCH, directory=None):
     robust = (None,) * len(placed.blocks)
     if arch != "lstm":
         # the median behind the robust scale by numpy's selection (XLA's sort is ~9x slower on a CPU),
-        # from the blocks the devices adopted (views, no copies, on a CPU)
+        # from the host copies of the blocks
         robust = series_devices.place_rows(
-            np.concatenate([robust_scale(np.asarray(block), np) for block in placed.blocks])[:placed.n]
-            .astype(np.float32), placed)
+            np.concatenate([robust_scale(block, np) for block in placed.host])[:placed.n].astype(np.float32),
+            placed)
     out, zmax = series_devices.run_on_blocks(_network_program(arch, directory), weights, placed, robust)
     out = {k: np.asarray(v, np.float64) for k, v in out.items()}
     out["zmax"] = np.asarray(zmax, np.float64)

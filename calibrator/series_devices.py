@@ -35,9 +35,12 @@ MIN_SERIES_PER_DEVICE = 512   # below this a device's share is too small to pay 
 
 class Placed(NamedTuple):
     """A (T, N) batch on the devices: ``blocks``, one (T, width) array per device (block d holds columns
-    d * width ..), the last padded with copies of column N - 1; ``n`` = N, the series asked."""
+    d * width ..), the last padded with copies of column N - 1; ``n`` = N, the series asked; ``host``
+    the same blocks as host arrays (on a CPU the very memory the devices adopted; on a GPU what was sent,
+    so host-side statistics need no copy back)."""
     blocks: tuple
     n: int
+    host: tuple
 
     @property
     def width(self) -> int:
@@ -59,14 +62,15 @@ def place(columns: np.ndarray, dtype=np.float32, devices: int | None = None) -> 
         raise ValueError(f"devices={devices!r}: choose 1 to {min(jax.local_device_count(), max(n, 1))} "
                          f"(local devices: {jax.local_device_count()}, series: {n})")
     width = -(-n // devices)
-    blocks = []
+    blocks, host = [], []
     for device, start in zip(jax.local_devices()[:devices], range(0, devices * width, width)):
         block = aligned_empty((T, width), dtype)
         part = columns[:, start:start + width]
         np.copyto(block[:, :part.shape[1]], part, casting="same_kind")
         block[:, part.shape[1]:] = columns[:, -1:]
+        host.append(block)
         blocks.append(jax.device_put(block, device, may_alias=True) if devices > 1 else adopt(block))
-    return Placed(tuple(blocks), n)
+    return Placed(tuple(blocks), n, tuple(host))
 
 
 def place_rows(rows: np.ndarray, placed: Placed) -> tuple:
