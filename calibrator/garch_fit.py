@@ -16,7 +16,6 @@ Pipeline (one jitted call for the whole batch, ``jax.vmap`` over columns):
 """
 from __future__ import annotations
 
-import warnings
 from functools import partial
 
 import jax
@@ -25,12 +24,12 @@ import numpy as np
 from jax import lax
 
 from . import _validation as val
+from .fit_assembly import assemble_fit, variance_scale_on_device
 from .fit_result import GarchFit
 from .garch import BACKCASTS, EWMA_LAMBDA, EWMA_TAU, GarchSpec, negloglik_mean, variance_filter
 from .garch_derivatives import negloglik_mean_vgh
 from .optimize import minimize_newton
 from .transforms import at_open_bound, starting_grid, theta_to_params
-from .warnings import ConvergenceWarning, PersistenceWarning
 
 __all__ = ["fit_garch"]
 
@@ -40,7 +39,6 @@ LOW_TOL = TOL_FLOAT32  # ... so a float32 fit, and the float32 stage of a float6
 LOW_MAX_ITER = 4     # ... or here; float64 Newton carries on from wherever it got
 MAIN_MAX_ITER = 2    # float64 iterations for the whole batch; the rest go to the straggler stage
 STAGED_MIN_SERIES = 64  # fewer series: one float64 Newton run (less to compile, nothing to gain)
-PERSISTENCE_BOUNDARY = 1.0 - 1e-4
 
 
 def _default_tol(dtype) -> float:
@@ -308,96 +306,8 @@ def fit_garch(returns, method: str = "mle", vol: str = "garch", dist: str = "nor
     dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
     tol = float(tol) if tol is not None else _default_tol(dtype)
     moments = np.stack([y.mean(axis=0), (y * y).mean(axis=0), bc_std], axis=1)
-    on_device = variance_scale_on_device(dtype, scale)
     out = fit_standardised(jnp.asarray(y, dtype), jnp.asarray(moments, dtype), spec=spec,
                            sample_backcast=(backcast_mode == "sample"), max_iter=int(max_iter), tol=tol,
-                           variance_scale=on_device)
+                           variance_scale=variance_scale_on_device(dtype, scale))
     out = jax.tree.map(lambda a: np.asarray(a, dtype=np.float64) if a.dtype != bool else np.asarray(a), out)
-    if on_device is None:
-        out["sigma2"] = out["sigma2"] * scale**2
-    return _assemble(spec, prep, percent, backcast_mode, errors, bad, loc, scale, out)
-
-
-def variance_scale_on_device(dtype, scale):
-    """scale^2 (N,) for the device to put the variances in the caller's units in the pass that makes them,
-    or None where the computation is float32: a series whose scale is beyond ~1e19 (or below ~1e-19)
-    would overflow (underflow) float32 there, so the host scales in float64 instead."""
-    return jnp.asarray(scale**2, dtype) if jnp.dtype(dtype) == jnp.float64 else None
-
-
-def _assemble(spec, prep, percent, backcast_mode, errors, bad, loc, scale, out) -> GarchFit:
-    """Map standardised results back to the input's units and build the GarchFit (with warnings).
-    ``out["sigma2"]`` (T, N) comes in the input's units already (see fit_standardised's variance_scale)."""
-    T, N = prep.data.shape
-    names = spec.param_names
-    x = out["x"].copy()                                   # (N, k)
-    jac = np.ones((N, len(names)))                         # d x_orig / d x_std (diagonal)
-    for j, name in enumerate(names):
-        if name == "mu":
-            x[:, j] = loc + scale * x[:, j]
-            jac[:, j] = scale
-        elif name == "omega":
-            x[:, j] = scale**2 * x[:, j]
-            jac[:, j] = scale**2
-    cov = out["cov"] * jac[:, :, None] * jac[:, None, :]
-    cov_h = out["cov_hessian"] * jac[:, :, None] * jac[:, None, :]
-    loglik = -T * out["f"] - T * np.log(scale)
-    sigma2 = out["sigma2"].copy() if bad.any() else out["sigma2"]    # a copy only to write NaN columns
-    backcast_value = out["backcast"] * scale**2
-    last_resid = out["last_resid"] * scale
-    converged = out["converged"].astype(bool)
-    finite = np.all(np.isfinite(x), axis=1) & np.isfinite(loglik)
-    converged &= finite
-
-    status = np.where(converged, "ok", "not_converged").astype(object)
-    error = np.array([""] * N, dtype=object)
-    for j in np.flatnonzero(~converged & ~bad):
-        error[j] = (f"column {prep.columns[j]!r}: the optimiser stopped after {int(out['iterations'][j])} "
-                    f"iterations without meeting its tolerance (Newton decrement {out['decrement'][j]:.2g})")
-    for j in np.flatnonzero(bad):
-        status[j] = "error"
-        error[j] = errors[j]
-        x[j] = np.nan
-        cov[j] = np.nan
-        cov_h[j] = np.nan
-        loglik[j] = np.nan
-        sigma2[:, j] = np.nan
-        backcast_value[j] = np.nan
-        last_resid[j] = np.nan
-        converged[j] = False
-    values = {n: x[:, j] for j, n in enumerate(names)}
-    pers = values["alpha"] + 0.5 * values.get("gamma", 0.0) + values["beta"]
-
-    def pick(a):
-        if not prep.single:
-            return a
-        v = a[0]
-        return v.item() if isinstance(v, np.generic) else v
-
-    not_conv = np.flatnonzero((status == "not_converged"))
-    if not_conv.size:
-        where = "" if prep.single else f" for {not_conv.size} of {N} series ({val._names(prep, not_conv)})"
-        warnings.warn(f"the maximum-likelihood optimiser did not converge{where}; the estimates may be "
-                      f"inaccurate. Check the data, or raise max_iter", ConvergenceWarning, stacklevel=3)
-    at_boundary = np.flatnonzero(~bad & (pers > PERSISTENCE_BOUNDARY))
-    if at_boundary.size:
-        where = "" if prep.single else f" for {at_boundary.size} of {N} series ({val._names(prep, at_boundary)})"
-        warnings.warn(f"persistence alpha + gamma/2 + beta = {pers[at_boundary[0]]:.6f} is at its upper bound "
-                      f"1{where}: the process is (nearly) integrated, so its unconditional variance and long "
-                      f"horizon forecasts are not identified", PersistenceWarning, stacklevel=3)
-
-    sigma2.flags.writeable = False    # read-only whichever way it was made (often the device's own buffer)
-    zeros = np.zeros(N)
-    return GarchFit(
-        vol=spec.vol, dist=spec.dist, mean=spec.mean, percent=percent, backcast=backcast_mode,
-        param_names=names, names=list(prep.columns), single=prep.single, nobs=T,
-        omega=pick(values["omega"]), alpha=pick(values["alpha"]), beta=pick(values["beta"]),
-        gamma=pick(values.get("gamma", np.where(bad, np.nan, zeros))),
-        mu=pick(values.get("mu", np.where(bad, np.nan, zeros))),
-        nu=pick(values["nu"]) if "nu" in values else None,
-        loglik=pick(loglik), converged=pick(converged), iterations=pick(out["iterations"].astype(int)),
-        status=pick(status), error=pick(error), backcast_value=pick(backcast_value),
-        conditional_variance=sigma2[:, 0] if prep.single else sigma2,
-        cov=cov[0] if prep.single else cov, cov_hessian=cov_h[0] if prep.single else cov_h,
-        index=prep.index, _last_resid=last_resid, _last_sigma2=sigma2[-1],
-    )
+    return assemble_fit(spec, prep, percent, backcast_mode, errors, bad, loc, scale, out, dtype)

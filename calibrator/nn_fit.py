@@ -10,7 +10,7 @@
 3. optional ``refine`` further Newton steps on the exact likelihood (the MLE code's _Problem and
    minimize_newton, not a second implementation);
 4. loglik from the exact likelihood at those parameters and h_t from the variance filter, assembled into
-   the same ``GarchFit`` as the MLE (via garch_fit._assemble), plus per-series out-of-distribution flags
+   the same ``GarchFit`` as the MLE (via fit_assembly.assemble_fit), plus per-series out-of-distribution flags
    (``NNGarchFit.ood`` / ``ood_reason``) and, with ``fallback="mle"``, exact MLE for the flagged series.
 """
 from __future__ import annotations
@@ -30,6 +30,7 @@ from . import _validation as val
 from . import hybrid, networks, series_devices
 from ._host import adopt, aligned_empty
 from .features import robust_scale, sequence_inputs
+from .fit_assembly import assemble_fit, variance_scale_on_device
 from .fit_result import GarchFit
 from .garch import GarchSpec, negloglik_mean_and_variances, variance_filter
 from .optimize import minimize_newton
@@ -333,14 +334,11 @@ def fit_nn(returns, vol="garch", dist="normal", mean="zero", percent=False, *, a
             y_dev, jnp.asarray(omega_std), jnp.asarray(alpha), jnp.asarray(beta))).T
         nu = _nu_from_kurtosis(y, h)
     theta0 = _theta0(spec, omega_std, alpha, beta, nu)
-    from .garch_fit import _assemble, variance_scale_on_device
     on_device = variance_scale_on_device(dtype, scale)
     out = _finish(y_dev, jnp.asarray(moments, dtype), jnp.asarray(theta0, dtype),
                   jnp.ones(N, dtype) if on_device is None else on_device, spec=spec, refine=refine)
     # read-only views where possible (sigma2 is T x N); the MLE fallback below copies what it overwrites
     out = jax.tree.map(lambda a: np.asarray(a, np.float64) if a.dtype != bool else np.asarray(a), out)
-    if on_device is None:
-        out["sigma2"] = out["sigma2"] * scale**2
 
     # out-of-distribution flags, per series
     reasons = [[] for _ in range(N)]
@@ -361,13 +359,10 @@ def fit_nn(returns, vol="garch", dist="normal", mean="zero", percent=False, *, a
     if fallback == "mle" and ood.any():
         from .garch_fit import _default_tol, fit_standardised
         idx = np.flatnonzero(ood)
-        sub_scale = variance_scale_on_device(dtype, scale[idx])
         sub = fit_standardised(jnp.asarray(y[:, idx], dtype), jnp.asarray(moments[idx], dtype), spec=spec,
                                sample_backcast=True, max_iter=100, tol=_default_tol(dtype),
-                               variance_scale=sub_scale)
+                               variance_scale=variance_scale_on_device(dtype, scale[idx]))
         sub = jax.tree.map(lambda a: np.asarray(a, np.float64) if a.dtype != bool else np.asarray(a), sub)
-        if sub_scale is None:
-            sub["sigma2"] = sub["sigma2"] * scale[idx] ** 2
         for key in out:
             if key in sub:
                 out[key] = np.array(out[key])
@@ -381,7 +376,7 @@ def fit_nn(returns, vol="garch", dist="normal", mean="zero", percent=False, *, a
         warnings.warn(f"the neural calibrator's inputs are outside its training range{where} "
                       f"({reason[np.flatnonzero(ood)[0]]}); see fit.ood_reason, or pass fallback='mle'",
                       OutOfDistributionWarning, stacklevel=3)
-    fit = _assemble(spec, prep, bool(percent), "sample", errors, bad, loc, scale, out)
+    fit = assemble_fit(spec, prep, bool(percent), "sample", errors, bad, loc, scale, out, dtype)
     base = {f.name: getattr(fit, f.name) for f in dataclasses.fields(GarchFit)}
     pick = (lambda a: a[0].item() if isinstance(a[0], np.generic) else a[0]) if prep.single else (lambda a: a)
     return NNGarchFit(**base, method="nn" if refine == 0 else f"nn+newton{refine}", ood=pick(ood),

@@ -170,12 +170,12 @@ def minimize_newton(vgh: Callable, theta0, *, max_iter: int = 60, tol: float = 1
     eigensolver: "lapack" (jnp.linalg.eigh) or "jacobi" (jacobi.symmetric_eigh: plain arithmetic, for a
     batch that runs cut over several CPU devices, where LAPACK's batched eigh deadlocks; it costs about a
     second more compile time per program, so the single-device fits keep LAPACK)."""
+    if eigensolver not in EIGENSOLVERS:
+        raise ValueError(f"eigensolver={eigensolver!r} is unknown; choose one of {sorted(EIGENSOLVERS)}")
     theta0 = jnp.asarray(theta0)
     dtype = theta0.dtype
     call = vgh if with_aux else (lambda t: (*vgh(t), None))
     f0, g0, h0, aux0 = call(theta0)
-    if eigensolver not in EIGENSOLVERS:
-        raise ValueError(f"eigensolver={eigensolver!r} is unknown; choose one of {sorted(EIGENSOLVERS)}")
     state = _init_state(theta0, f0, g0, h0, max_radius, tol, aux0, at_bound, eigensolver)
 
     def frozen_at(theta, g):

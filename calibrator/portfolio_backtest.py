@@ -91,7 +91,8 @@ def _garch_ccc_forecasts(x, window, refit_every, vol, dist, mean, percent, names
     Returns (cov (D, N, N), mu (D, N) the fitted means, fits, fits_not_ok). fit_garch's convergence and
     persistence warnings (which number the stacked columns) are re-issued naming asset and window.
     """
-    from .garch_fit import PERSISTENCE_BOUNDARY, fit_garch
+    from .fit_assembly import PERSISTENCE_BOUNDARY
+    from .garch_fit import fit_garch
     T, N = x.shape
     L = refit_every
     refit_days = np.arange(window, T, L)
