@@ -25,10 +25,15 @@ class BlackScholes(Model):
         object.__setattr__(self, "rate", numeric_field("rate", self.rate))
         object.__setattr__(self, "dividend", numeric_field("dividend", self.dividend))
 
+    def domain(self):
+        return ((0.0, {"spot": 1.0}), (0.0, {"vol": 1.0}))
+
     def init(self, n_paths, dtype):
         return {"x": jnp.broadcast_to(jnp.log(self.spot).astype(dtype), (jnp.shape(self.spot)[0], n_paths))}
 
     def step(self, state, dt, normals, scheme=None):
         variance = self.vol * self.vol * dt
-        x = state["x"] + (self.rate - self.dividend) * dt - 0.5 * variance + jnp.sqrt(variance) * normals[0]
-        return {"x": x}, variance
+        # the day's increment is summed before it meets x: added term by term, the drift (the same for every
+        # path) would round the same way on every path and bias x_T (see the note in models/base.py)
+        increment = ((self.rate - self.dividend) * dt - 0.5 * variance) + jnp.sqrt(variance) * normals[0]
+        return {"x": state["x"] + increment}, variance

@@ -52,6 +52,11 @@ class Garch(Model):
         if self.h0 is not None:
             object.__setattr__(self, "h0", numeric_field("h0", self.h0, check=positive, requirement="> 0"))
 
+    def domain(self):
+        bounds = tuple((0.0, {name: 1.0}) for name in ("spot", "omega", "alpha", "beta"))
+        bounds += ((0.0, {"alpha": 1.0, "gamma": 1.0}), (1.0, {"alpha": -1.0, "beta": -1.0, "gamma": -0.5}))
+        return bounds + (((0.0, {"h0": 1.0}),) if self.h0 is not None else ())
+
     @property
     def initial_variance(self):
         """h0, or the stationary daily variance when h0 is None."""
@@ -71,7 +76,7 @@ class Garch(Model):
         z = normals[0]
         # h >= omega > 0 on every path (omega and h0 are checked positive): a plain square root, whose
         # derivative is one multiply per Greek
-        x_next = x + (self.rate - self.dividend) * dt - 0.5 * h + jnp.sqrt(h) * z
+        x_next = x + (((self.rate - self.dividend) * dt - 0.5 * h) + jnp.sqrt(h) * z)   # increment first: base.py
         shock = z - self.price_of_risk
         # h times one per-path factor: each Greek's tangent then costs a few multiply-adds per step
         h_next = self.omega + h * (self.beta + (self.alpha + self.gamma * (shock < 0)) * (shock * shock))

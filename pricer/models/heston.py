@@ -42,6 +42,10 @@ class Heston(Model):
         for name, (check, requirement) in checks.items():
             object.__setattr__(self, name, numeric_field(name, getattr(self, name), check=check, requirement=requirement))
 
+    def domain(self):
+        positive = tuple((0.0, {name: 1.0}) for name in ("spot", "v0", "kappa", "theta", "xi"))
+        return positive + ((1.0, {"rho": -1.0}), (1.0, {"rho": 1.0}))
+
     def init(self, n_paths, dtype):
         rows = jnp.shape(self.spot)[0]
         return {
@@ -63,7 +67,7 @@ class Heston(Model):
         z_x = self.rho * z_v + jnp.sqrt(1.0 - self.rho * self.rho) * normals[0]
         root = safe_sqrt(v_pos * dt)
         v_next = v + self.kappa * (self.theta - v_pos) * dt + self.xi * root * z_v
-        x_next = x + (self.rate - self.dividend - 0.5 * v_pos) * dt + root * z_x
+        x_next = x + ((self.rate - self.dividend - 0.5 * v_pos) * dt + root * z_x)   # increment first: base.py
         return {"x": x_next, "v": v_next}, v_pos * dt
 
     def _step_qe(self, state, dt, normals):
@@ -89,6 +93,7 @@ class Heston(Model):
         v_next, log_m = qe_draw(mean, var, k2 + 0.5 * k3, z_v, tail)
         # K0* + K1 v = -log M - K3 v / 2: K1 cancels (fewer operations per path, and per Greek)
         both_ends = v + v_next
-        x_next = (x + (self.rate - self.dividend) * dt - log_m - 0.5 * k3 * v + k2 * v_next
-                  + safe_sqrt(k3 * both_ends) * normals[0])
+        increment = ((self.rate - self.dividend) * dt - log_m - 0.5 * k3 * v + k2 * v_next
+                     + safe_sqrt(k3 * both_ends) * normals[0])
+        x_next = x + increment   # the increment summed first (see models/base.py)
         return {"x": x_next, "v": v_next}, 0.5 * both_ends * dt
