@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ._book_cells import _choice_field, _column, _Errors, _is_blank, _number_field, _show, _to_float
+from .engine import greek_names
 from .models import BlackScholes, Garch, Heston
 
 #: sanity limits on schedules and maturities (a grid of 252 steps a year up to this many years)
@@ -63,14 +64,12 @@ def _normalised(frame, name: str, required: tuple[str, ...]) -> pd.DataFrame:
 
 
 def _greek_names(greeks) -> tuple[str, ...]:
-    if isinstance(greeks, str):
-        greeks = (greeks,)
     try:
-        names = tuple(greeks)
-    except TypeError:
-        raise ValueError(f"greeks must be a name or a sequence of names, got {greeks!r}") from None
+        names = greek_names(greeks)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
     for g in names:
-        if not isinstance(g, str) or g not in ALL_GREEKS:
+        if g not in ALL_GREEKS:
             raise ValueError(f"unknown greek {g!r}; known: {', '.join(GENERIC_GREEKS)} or a model parameter "
                              f"({', '.join(sorted(ALL_GREEKS - set(GENERIC_GREEKS)))})")
     if len(set(names)) != len(names):

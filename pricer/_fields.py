@@ -35,11 +35,22 @@ def is_concrete(value: Any) -> bool:
     copies (a tangent's zero spot is not a bad input). ``price()`` checks user-supplied JAX arrays by
     rebuilding the model and product from numpy copies (``checked_copy``).
     """
-    return isinstance(value, (bool, int, float, str, np.ndarray, np.generic, list, tuple))
+    return isinstance(value, (bool, int, float, complex, str, np.ndarray, np.generic, list, tuple))
 
 
 def checked_copy(obj):
-    """Rebuild a model or product from numpy copies of its fields, so every value is checked."""
+    """Rebuild a model or product from numpy copies of its fields, so every value is checked.
+
+    A field left as None (other than an optional one, ``optional_fields``, such as GARCH's h0) or set
+    to a container that is not an array (a dict) is refused here, naming the field: pytrees skip None
+    and walk into dicts, so the constructor's checks would never see them."""
+    optional = getattr(obj, "optional_fields", ())
+    for field in dataclasses.fields(obj):
+        value = getattr(obj, field.name)
+        if value is None and field.name in optional:
+            continue
+        if value is None or isinstance(value, (dict, set)):
+            raise ValueError(f"{field.name} must be a number or an array of numbers, got {value!r}")
     return jax.tree_util.tree_map(np.asarray, obj)
 
 
@@ -52,10 +63,11 @@ def numeric_field(name: str, value: Any, *, check: Callable[[np.ndarray], np.nda
     """
     if not is_concrete(value):
         return value
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number or an array of numbers, got {value!r}") from None
+    raw = np.asarray(value) if not isinstance(value, str) else None
+    # True, "100", 1+2j and [1.0, None] convert to floats (or fail obscurely): none is a number here
+    if raw is None or raw.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must be a number or an array of numbers, got {value!r}")
+    array = raw.astype(np.float64)
     bad = ~np.isfinite(array)
     if bad.any():
         raise ValueError(f"{name} must be finite, got {_first(array, bad)}")

@@ -40,7 +40,7 @@ import pandas as pd
 
 from ._book_cells import _Errors, _row_labels
 from ._book_fields import _build_models, _greek_names, _normalised, _validate
-from .engine import MonteCarlo, price
+from .engine import MonteCarlo, evaluate
 from .products import AsianOption, BarrierOption, EuropeanOption
 
 __all__ = ["price_book", "prepare_book", "price_book_groups", "price_task", "PreparedBook", "BookTask",
@@ -158,6 +158,7 @@ class PreparedBook:
         errors = _Errors(n)
         errors.messages = [list(m) for m in self.errors.messages]
         values = {name: np.full(n, np.nan) for name in self.value_names}
+        present = {name: np.zeros(n, dtype=bool) for name in self.value_names}
         covered = ~self.errors.ok()
         for result in results:
             rows = np.asarray(result.rows, dtype=np.int64)
@@ -165,6 +166,7 @@ class PreparedBook:
             for name in self.value_names:   # a greek the task's model does not have stays NaN
                 if name in result.values:
                     values[name][rows] = np.asarray(result.values[name], dtype=np.float64)
+                    present[name][rows] = True
             for row, message in zip(rows, result.failures):
                 if message:
                     errors.messages[row].append(message)
@@ -173,17 +175,26 @@ class PreparedBook:
             raise ValueError(f"no result for {missing.size} valid trade(s) (rows {', '.join(str(i + 1) for i in missing[:5])}"
                              f"{' ...' if missing.size > 5 else ''})")
         price_, stderr = values["price"], values["stderr"]
-        # a priced row whose numbers overflowed (e.g. a strike beyond float32) is reported, not passed on
+        quantity = self.fields["quantity"]
+        with np.errstate(over="ignore", invalid="ignore"):
+            value = quantity * price_
+        # a priced row whose numbers overflowed (a strike beyond float32, a quantity of 1e308) is reported,
+        # not passed on; a greek the row's model does not have is NaN on purpose and is not checked
         priced = errors.ok()
-        bad_number = priced & ~(np.isfinite(price_) & np.isfinite(stderr))
-        errors.add(bad_number, lambda i: f"the result is not finite (price {float(price_[i])!r}, stderr {float(stderr[i])!r}): "
-                                         f"check the magnitudes of the trade's and the market's numbers for {self.mc.dtype}")
+        checked = {"price": (price_, present["price"]), "stderr": (stderr, present["stderr"]),
+                   "value": (value, present["price"])}
+        checked.update((name, (values[name], present[name])) for name in self.value_names if name not in checked)
+        for name, (column, has_it) in checked.items():
+            bad = priced & has_it & ~np.isfinite(column)
+            errors.add(bad, lambda i, name=name, column=column: (
+                f"the result's {name} is not finite ({float(column[i])!r}): check the magnitudes of the trade's "
+                f"and the market's numbers (and the quantity) for {self.mc.dtype}"))
+            priced = priced & ~bad
         ok = errors.ok()
         for array in values.values():
             array[~ok] = np.nan
-        quantity = self.fields["quantity"]
         columns = {"trade_id": self.trades["trade_id"].array, "price": price_, "stderr": stderr,
-                   "value": np.where(ok, quantity * price_, np.nan)}
+                   "value": np.where(ok, value, np.nan)}
         for g in self.greeks:
             columns[g] = values[g]
             columns[f"{g}_stderr"] = values[f"{g}_stderr"]
@@ -243,7 +254,7 @@ def price_task(task: BookTask) -> TaskResult:
         try:
             product = _product(task.key, task.columns, padded)
             with np.errstate(over="ignore", invalid="ignore"):   # absurd magnitudes are reported later
-                result = price(product, task.model, task.mc, greeks=task.greeks)
+                result = evaluate(product, task.model, task.mc, greeks=task.greeks)
             rows_of = lambda a: np.asarray(a, np.float64).reshape(-1)[:batch.size]  # noqa: E731
             outputs = {"price": rows_of(result.price), "stderr": rows_of(result.stderr)}
             for g in task.greeks:

@@ -46,6 +46,13 @@ _SCHEMES = ("qe", "euler")
 _BACKENDS = ("auto", "scan", "kernel")
 
 
+_MAX_STEPS = 1_000_000   # time steps of a grid: more would not fit a run's memory (a step every 30 s for a year)
+
+
+def _is_integer(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 @dataclasses.dataclass(frozen=True)
 class MonteCarlo:
     """Simulation settings.
@@ -73,22 +80,26 @@ class MonteCarlo:
     grid_capacity: int | None = None
 
     def __post_init__(self):
-        if not isinstance(self.paths, (int, np.integer)) or isinstance(self.paths, bool) or self.paths < 2:
+        if not _is_integer(self.paths) or self.paths < 2:
             raise ValueError(f"paths must be an integer >= 2, got {self.paths!r}")
-        if not isinstance(self.steps_per_year, (int, np.integer)) or self.steps_per_year < 1:
-            raise ValueError(f"steps_per_year must be a positive integer, got {self.steps_per_year!r}")
-        if not isinstance(self.seed, (int, np.integer)) or isinstance(self.seed, bool):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        if not _is_integer(self.steps_per_year) or not 1 <= self.steps_per_year <= _MAX_STEPS:
+            raise ValueError(f"steps_per_year must be an integer from 1 to {_MAX_STEPS:,}, got {self.steps_per_year!r}")
+        if not _is_integer(self.seed) or not -(1 << 63) <= self.seed < (1 << 64):
+            raise ValueError(f"seed must be an integer in [-2**63, 2**64) (64 bits), got {self.seed!r}")
+        for name in ("antithetic", "control_variate"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.scheme not in _SCHEMES:
             raise ValueError(f"scheme must be one of {_SCHEMES}, got {self.scheme!r}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
         if self.backend not in _BACKENDS:
             raise ValueError(f"backend must be one of {_BACKENDS}, got {self.backend!r}")
-        if self.chunk_paths is not None and (not isinstance(self.chunk_paths, (int, np.integer)) or self.chunk_paths < BLOCK_PATHS):
+        if self.chunk_paths is not None and (not _is_integer(self.chunk_paths) or self.chunk_paths < BLOCK_PATHS):
             raise ValueError(f"chunk_paths must be an integer >= {BLOCK_PATHS}, got {self.chunk_paths!r}")
-        if self.grid_capacity is not None and (not isinstance(self.grid_capacity, (int, np.integer)) or self.grid_capacity < 1):
-            raise ValueError(f"grid_capacity must be a positive integer, got {self.grid_capacity!r}")
+        if self.grid_capacity is not None and (not _is_integer(self.grid_capacity)
+                                               or not 1 <= self.grid_capacity <= _MAX_STEPS):
+            raise ValueError(f"grid_capacity must be an integer from 1 to {_MAX_STEPS:,}, got {self.grid_capacity!r}")
 
     @property
     def blocks(self) -> int:
@@ -120,16 +131,25 @@ def price(product, model, mc: MonteCarlo | None = None, greeks=()) -> PriceResul
     Product and model fields broadcast together into one batch (shape B); the result's arrays have
     shape B. Products in a batch share paths when the model is a single set of parameters.
     """
+    result = evaluate(product, model, mc, greeks)
+    require_finite(result)
+    return result
+
+
+def evaluate(product, model, mc: MonteCarlo | None = None, greeks=()) -> PriceResult:
+    """``price`` without its final check: a non-finite number is returned, not raised (``price_book``
+    reports it on the trade's own row, so that it does not fail the other trades of its call)."""
     mc = MonteCarlo() if mc is None else mc
     if not isinstance(product, (EuropeanOption, BarrierOption, AsianOption)):
         raise TypeError(f"product must be EuropeanOption, BarrierOption or AsianOption, got {type(product).__name__}")
     if not isinstance(model, Model):
         raise TypeError(f"model must be BlackScholes, Heston or Garch, got {type(model).__name__}")
-    if isinstance(greeks, str):
-        greeks = (greeks,)
+    if not isinstance(mc, MonteCarlo):
+        raise TypeError(f"mc must be a pricer.MonteCarlo, got {type(mc).__name__}")
+    greeks = greek_names(greeks)
     if greeks:
         from .greeks import price_with_greeks
-        return price_with_greeks(product, model, mc, tuple(greeks))
+        return price_with_greeks(product, model, mc, greeks)
     setup = prepare(product, model, mc)
     cv_mean = _control_mean_jit(setup.model, setup.product, control_arrays(setup.arrays), mc.control_variate)
     core = _price_core if resolve_backend(mc.backend) == "scan" else _price_core_kernel
@@ -138,6 +158,43 @@ def price(product, model, mc: MonteCarlo | None = None, greeks=()) -> PriceResul
     shape = setup.batch_shape
     return PriceResult(np.asarray(price_flat).reshape(shape), np.asarray(stderr_flat).reshape(shape), {}, {},
                        paths=mc.blocks * BLOCK_PATHS, steps=setup.grid.steps)
+
+
+def greek_names(greeks) -> tuple[str, ...]:
+    """``greeks`` as a tuple of names: one name, or a sequence of names."""
+    if isinstance(greeks, str):
+        return (greeks,)
+    if isinstance(greeks, (bytes, dict)) or not hasattr(greeks, "__iter__"):
+        raise TypeError(f"greeks must be a name or a sequence of names, got {greeks!r}")
+    names = tuple(greeks)
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"greeks must be names (strings), got {name!r} in {greeks!r}")
+    return names
+
+
+def require_finite(result: PriceResult) -> None:
+    """Raise, naming the batch items, where a price, standard error or Greek is not finite.
+
+    Every input is checked finite and in range at construction, but a combination can still leave
+    the floating-point range (a rate of 30 over a year in float32, a spot of 1e37): a NaN price is
+    never returned."""
+    checks = {"price": result.price, "stderr": result.stderr}
+    for name in result.greeks:
+        checks[name] = result.greeks[name]
+        checks[f"{name} stderr"] = result.greeks_stderr[name]
+    for name, values in checks.items():
+        bad = ~np.isfinite(np.asarray(values, dtype=np.float64))
+        if bad.any():
+            at = ""
+            if bad.ndim:
+                where = np.argwhere(bad)
+                items = ", ".join(str(tuple(int(i) for i in w)) if w.size > 1 else str(int(w[0])) for w in where[:5])
+                at = f" at batch item(s) {items}{' ...' if len(where) > 5 else ''}"
+            raise FloatingPointError(
+                f"the {name} is not finite{at}: the inputs are beyond what the simulation can represent "
+                "(check the magnitudes of spot, strike, rate, dividend and the volatility parameters, "
+                "or price in float64)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,6 +223,10 @@ def prepare(product, model, mc: MonteCarlo, derivatives: int = 0) -> Setup:
     except ValueError:
         raise ValueError(f"model batch shape {model_shape} and product batch shape {product_shape} do not broadcast") from None
     rows = int(np.prod(shape, dtype=np.int64))
+    if rows == 0:
+        empty = [f.name for obj in (product, model) for f in dataclasses.fields(obj)
+                 if np.size(getattr(obj, f.name)) == 0 and getattr(obj, f.name) is not None]
+        raise ValueError(f"the batch is empty: {', '.join(empty) or 'a field'} has no elements")
     model_rows = 1 if model_shape == () else rows
     flat_model = jax.tree_util.tree_map(lambda a: _flatten(a, shape, model_rows, dtype), model)
     flat_product = jax.tree_util.tree_map(lambda a: _flatten(a, shape, rows, dtype), product)

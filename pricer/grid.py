@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .products import AsianOption, BarrierOption, schedule_times
+from .products import SAME_TIME, AsianOption, BarrierOption, schedule_times
 
 MIN_CAPACITY = 1024   # four years of daily steps: event tables are small, and the loop skips padding
-_TIME_TOLERANCE = 1e-9  # years (~0.03 s): closer event times are the same date
+_TIME_TOLERANCE = SAME_TIME  # years (~0.03 s): closer event times are the same date
 
 
 @dataclass(frozen=True)

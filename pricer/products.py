@@ -13,6 +13,7 @@ from ._fields import flag_field, is_concrete, non_negative, numeric_field, posit
 
 CONTINUOUS = "continuous"
 MIN_TIME = 1e-8   # years (0.3 s): shorter times would merge with today on the simulation grid
+SAME_TIME = 1e-9  # years (0.03 s): event times closer than this are one date of the simulation grid
 
 
 def _after_today(t):
@@ -20,25 +21,37 @@ def _after_today(t):
 
 
 def _schedule(name: str, value, expiry) -> int | tuple[float, ...]:
-    """A schedule is a count n (n equally spaced dates ending at expiry) or increasing times in (0, expiry]."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        if value < 1:
-            raise ValueError(f"{name} must be a positive number of dates or an array of times, got {value!r}")
-        return int(value)
+    """A schedule is a count n (n equally spaced dates ending at expiry) or increasing times in (0, expiry],
+    no two closer than ``SAME_TIME`` (the grid would merge them into one date)."""
+    wanted = f"{name} must be a whole number of dates (>= 1) or a 1-D array of increasing times"
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        raise ValueError(f"{wanted}, got {value!r}")
+    if np.ndim(value) == 0 and isinstance(value, (int, float, np.integer, np.floating)):
+        count = float(value)
+        if not np.isfinite(count) or count < 1 or count != round(count):
+            raise ValueError(f"{wanted}, got {value!r}")
+        count = int(count)
+        if is_concrete(expiry) and np.min(expiry) / count < SAME_TIME:
+            raise ValueError(f"{name}: {count} dates over an expiry of {float(np.min(expiry))!r} years are closer "
+                             f"than {SAME_TIME} years apart")
+        return count
     try:
         times = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number of dates or an array of times, got {value!r}") from None
+        raise ValueError(f"{wanted}, got {value!r}") from None
     if times.ndim != 1 or times.size == 0:
-        raise ValueError(f"{name} must be a 1-D array of times, got shape {times.shape}")
+        raise ValueError(f"{wanted}, got shape {times.shape}")
     if not np.all(np.isfinite(times)):
         raise ValueError(f"{name} must be finite, got {times.tolist()}")
     if np.any(np.diff(times) <= 0):
         raise ValueError(f"{name} must be strictly increasing, got {times.tolist()}")
+    if np.any(np.diff(times) < SAME_TIME):
+        i = int(np.argmax(np.diff(times) < SAME_TIME))
+        raise ValueError(f"{name} times {times[i]!r} and {times[i + 1]!r} are closer than {SAME_TIME} years apart")
     if times[0] < MIN_TIME:
-        raise ValueError(f"{name} times must be in the future (>= {MIN_TIME} years), got {times[0]!r}")
+        raise ValueError(f"{name} times must be in the future (>= {MIN_TIME} years), got {float(times[0])!r}")
     if is_concrete(expiry) and np.any(times[-1] > np.asarray(expiry) * (1 + 1e-12)):
-        raise ValueError(f"{name} times must be <= expiry, got {times[-1]!r} > {np.min(expiry)!r}")
+        raise ValueError(f"{name} times must be <= expiry, got {float(times[-1])!r} > {float(np.min(expiry))!r}")
     return tuple(float(t) for t in times)
 
 

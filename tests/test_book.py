@@ -206,7 +206,7 @@ def test_a_failing_group_is_reported_and_the_others_are_priced(clean, monkeypatc
             raise FloatingPointError("simulated engine failure")
         return price(product, model, mc, greeks)
 
-    monkeypatch.setattr(pricer.book, "price", flaky)
+    monkeypatch.setattr(pricer.book, "evaluate", flaky)
     result = price_book(BOOK, MARKET, MC)
     asian = (BOOK["product"] == "asian").to_numpy()
     assert (result["status"][asian] == "error").all()
@@ -291,3 +291,13 @@ def test_any_subset_in_any_order_cut_into_any_tasks_gives_the_same_numbers(clean
     assert list(result["trade_id"]) == list(subset["trade_id"])
     numbers = ["price", "stderr", "value", "status"]
     pd.testing.assert_frame_equal(_by_id(result)[numbers], _by_id(clean).loc[list(subset["trade_id"]), numbers])
+
+
+def test_a_non_finite_value_or_greek_is_the_row_error(clean):
+    # price and stderr were checked; an overflowing value (quantity) or a NaN greek passed as "ok"
+    book = BOOK.copy()
+    book["quantity"] = book["quantity"].astype(float)
+    book.loc[0, "quantity"] = 1e308
+    result = price_book(book, MARKET, MC)
+    assert result["status"][0] == "error" and "value is not finite" in result["error"][0]
+    np.testing.assert_array_equal(result["price"][1:], clean["price"][1:])

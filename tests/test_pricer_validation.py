@@ -61,3 +61,65 @@ def test_wrong_types_are_refused():
         price("call", BlackScholes(spot=100.0, vol=0.2))
     with pytest.raises(TypeError, match="model"):
         price(EuropeanOption(strike=100.0, expiry=1.0), {"spot": 100.0})
+
+
+MODEL = BlackScholes(spot=100.0, vol=0.2)
+EUROPEAN = EuropeanOption(strike=100.0, expiry=1.0)
+SMALL = MonteCarlo(paths=2048, seed=3)
+
+
+@pytest.mark.parametrize("make, field", [
+    (lambda: price(EuropeanOption(strike=None, expiry=1.0), MODEL, SMALL), "strike"),   # pytrees skip None
+    (lambda: price(EUROPEAN, BlackScholes(spot=100.0, vol=None), SMALL), "vol"),
+    (lambda: price(EUROPEAN, Heston(**{**HESTON, "xi": None}), SMALL), "xi"),
+    (lambda: price(BarrierOption(strike=100.0, barrier=120.0, expiry=1.0, rebate=None), MODEL, SMALL), "rebate"),
+    (lambda: price(EuropeanOption(strike={"a": 1.0}, expiry=1.0), MODEL, SMALL), "strike"),
+    (lambda: EuropeanOption(strike=True, expiry=1.0), "strike"),           # a bool is not a number
+    (lambda: BlackScholes(spot="100", vol=0.2), "spot"),                  # nor is a numeric string
+    (lambda: EuropeanOption(strike=1 + 2j, expiry=1.0), "strike"),         # nor a complex number
+    (lambda: EuropeanOption(strike=[100.0, None], expiry=1.0), "strike"),
+    (lambda: price(EuropeanOption(strike=np.array([]), expiry=1.0), MODEL, SMALL), "strike has no elements"),
+    (lambda: AsianOption(strike=90.0, expiry=1e-6, fixings=10_000), "closer than"),   # the grid merges them
+    (lambda: BarrierOption(strike=90.0, barrier=99.0, expiry=1.0, up=False, monitoring=[0.5, 0.5 + 1e-10]),
+     "closer than"),
+    (lambda: AsianOption(strike=90.0, expiry=1.0, fixings=12.5), "whole number of dates"),
+    (lambda: BarrierOption(strike=90.0, barrier=120.0, expiry=1.0, monitoring=True), "whole number of dates"),
+    (lambda: MonteCarlo(antithetic="False"), "antithetic"),
+    (lambda: MonteCarlo(control_variate=np.array([True])), "control_variate"),
+    (lambda: MonteCarlo(steps_per_year=True), "steps_per_year"),
+    (lambda: MonteCarlo(seed=2 ** 80), "seed"),               # would collide with seed 0 after masking
+    (lambda: MonteCarlo(grid_capacity=2 ** 40), "grid_capacity"),
+])
+def test_more_bad_input_names_the_field(make, field):
+    with pytest.raises(ValueError, match=field):
+        make()
+
+
+def test_a_whole_float_is_a_count_of_dates():
+    assert AsianOption(strike=90.0, expiry=1.0, fixings=12.0).fixings == 12
+
+
+@pytest.mark.parametrize("greeks", [123, [["delta"]], b"delta"])
+def test_greeks_must_be_names(greeks):
+    with pytest.raises(TypeError, match="greeks must be"):
+        price(EUROPEAN, MODEL, SMALL, greeks=greeks)
+
+
+def test_mc_must_be_a_monte_carlo():
+    with pytest.raises(TypeError, match="mc must be"):
+        price(EUROPEAN, MODEL, {"paths": 100})
+
+
+@pytest.mark.parametrize("product, model, what", [
+    (EuropeanOption(strike=1e37, expiry=1.0, call=False), MODEL, "price"),   # beyond float32
+    (EUROPEAN, BlackScholes(spot=100.0, vol=0.2, rate=100.0), "price"),
+    (EUROPEAN, BlackScholes(spot=1e30, vol=0.2), "stderr"),
+])
+def test_a_non_finite_result_is_an_error_not_a_nan(product, model, what):
+    with pytest.raises(FloatingPointError, match=f"the {what} is not finite"):
+        price(product, model, SMALL)
+
+
+def test_a_non_finite_result_names_its_batch_item():
+    with pytest.raises(FloatingPointError, match=r"at batch item\(s\) 1"):
+        price(EuropeanOption(strike=np.array([100.0, 1e37]), expiry=1.0, call=False), MODEL, SMALL)

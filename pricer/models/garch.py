@@ -34,6 +34,7 @@ class Garch(Model):
 
     n_normals = 1
     periods_per_year: ClassVar[int] = TRADING_DAYS
+    optional_fields: ClassVar[tuple[str, ...]] = ("h0",)
 
     def __post_init__(self):
         checks = {
@@ -48,7 +49,7 @@ class Garch(Model):
                 raise ValueError(f"alpha + gamma must be >= 0, got {np.min(self.alpha + self.gamma)!r}")
             persistence = self.alpha + self.beta + 0.5 * self.gamma
             if np.any(persistence >= 1):
-                raise ValueError(f"alpha + beta + gamma/2 must be < 1 (a stationary GARCH), got {np.max(persistence)!r}")
+                raise ValueError(f"alpha + beta + gamma/2 must be < 1 (a stationary GARCH), got {float(np.max(persistence))!r}")
         if self.h0 is not None:
             object.__setattr__(self, "h0", numeric_field("h0", self.h0, check=positive, requirement="> 0"))
 
