@@ -19,17 +19,21 @@ WARN_OBS = 500       # warn below this
 PERCENT_STD_LOOKS_DECIMAL = 0.05   # percent=True but std below this: probably decimal returns
 DECIMAL_STD_LOOKS_PERCENT = 0.5    # percent=False but std above this (50% a period): probably percent
 TINY_STD, HUGE_STD = 1e-6, 1e4     # outside these, the numbers are badly scaled whatever the unit
+LEVELS_MEAN_OVER_STD = 10.0         # all positive and mean / std above this: prices, not returns
+LEVELS_AUTOCORRELATION = 0.9        # lag-one autocorrelation above this: a price path (returns: |rho| < 0.3)
+PERCENT_STD_TOO_BIG = 50.0          # percent=True and a std above 50% a period: not percent returns either
 
 
 class Prepared:
     """returns as a float64 (T, N) array plus labels: ``single`` (1-D input), ``columns`` (names),
     ``index`` (row labels or None)."""
 
-    def __init__(self, data: np.ndarray, single: bool, columns: list, index):
+    def __init__(self, data: np.ndarray, single: bool, columns: list, index, conversion_errors=None):
         self.data = data
         self.single = single
         self.columns = columns
         self.index = index
+        self.conversion_errors = conversion_errors or {}   # column -> text, for values that are not numbers
 
     @property
     def nobs(self) -> int:
@@ -73,10 +77,14 @@ def prepare_returns(returns) -> Prepared:
         values = np.asarray(returns)
         single = values.ndim == 1
         columns = None
+    conversion_errors = {}
     try:
         data = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"returns must be numeric; could not convert to float ({exc})") from None
+        if not isinstance(returns, (pd.DataFrame, pd.Series)):
+            raise ValueError(f"returns must be numeric; could not convert to float ({exc})") from None
+        frame = returns.to_frame() if isinstance(returns, pd.Series) else returns
+        data, conversion_errors = _columns_as_floats(frame)
     if data.ndim not in (1, 2):
         raise ValueError(
             f"returns must be 1-D (one series) or 2-D (one series per column); got an array of shape {data.shape}")
@@ -91,7 +99,26 @@ def prepare_returns(returns) -> Prepared:
         raise ValueError(
             f"returns has {nobs} observations per series; GARCH estimation needs at least {MIN_OBS} "
             f"(and 500+ for reliable estimates)")
-    return Prepared(np.ascontiguousarray(data), single, columns, index)
+    return Prepared(np.ascontiguousarray(data), single, columns, index, conversion_errors)
+
+
+def _columns_as_floats(frame: pd.DataFrame):
+    """(T, N) floats from a frame with some columns that are not all numbers: a missing value (None,
+    pd.NA) becomes NaN; a column holding text is NaN throughout, with its error text (column, row,
+    value), so that only that column fails."""
+    data = np.full(frame.shape, np.nan)
+    errors = {}
+    for j in range(frame.shape[1]):
+        column = frame.iloc[:, j]
+        numbers = pd.to_numeric(column, errors="coerce")
+        text = numbers.isna().to_numpy() & column.notna().to_numpy()
+        if text.any():
+            row = int(np.argmax(text))
+            errors[j] = (f"column {frame.columns[j]!r}: value {column.iloc[row]!r} at index {row} "
+                         f"({frame.index[row]!r}) is not a number")
+            continue
+        data[:, j] = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+    return data, errors
 
 
 def _label(prep: Prepared, row: int) -> str:
@@ -139,6 +166,29 @@ def column_errors(prep: Prepared) -> list[str | None]:
     for j in np.flatnonzero(constant):
         errors[j] = (f"column {prep.columns[j]!r}: the series is constant ({float(data[0, j])!r}); a GARCH model "
                      f"needs varying returns")
+    # levels, not changes: every value positive and the mean many standard deviations above zero (a daily
+    # return series has both signs; prices and gross returns 1 + r do not)
+    with np.errstate(invalid="ignore", over="ignore"):
+        std = np.sqrt(np.maximum(mean_square - mean * mean, 0.0))
+        usable = ~has_bad & ~constant & ~overflow
+        offset = usable & (low > 0) & (mean > LEVELS_MEAN_OVER_STD * std)
+        # a price path wanders: consecutive values almost equal (returns are close to uncorrelated)
+        wander = np.zeros(data.shape[1], bool)
+        check = np.flatnonzero(usable & ~offset)
+        if check.size and data.shape[0] > 2:
+            centred = data[:, check] - mean[check]
+            lag_one = np.sum(centred[1:] * centred[:-1], axis=0) / np.sum(centred * centred, axis=0)
+            wander[check] = lag_one > LEVELS_AUTOCORRELATION
+    for j in np.flatnonzero(offset):
+        errors[j] = (f"column {prep.columns[j]!r}: every value is positive and the mean ({float(mean[j]):.4g}) is "
+                     f"{float(mean[j] / std[j]):.0f} standard deviations above zero: these look like prices or gross "
+                     f"returns (1 + r), not returns; pass log returns, e.g. np.diff(np.log(prices))")
+    for j in np.flatnonzero(wander):
+        errors[j] = (f"column {prep.columns[j]!r}: consecutive values are more than {LEVELS_AUTOCORRELATION:g} "
+                     f"correlated: these look like prices (levels), not returns; pass log returns, "
+                     f"e.g. np.diff(np.log(prices))")
+    for j, text in prep.conversion_errors.items():
+        errors[j] = text
     return errors
 
 
@@ -168,6 +218,12 @@ def warn_scale(prep: Prepared, good: np.ndarray, percent: bool, stacklevel: int)
             f"(x100, with percent=True) or decimals", DataScaleWarning, stacklevel=stacklevel)
         good = good & ~((std < TINY_STD) | (std > HUGE_STD))
     if percent:
+        big = np.flatnonzero(good & (std > PERCENT_STD_TOO_BIG))
+        if big.size:
+            warnings.warn(
+                f"percent=True but the standard deviation is {std[big[0]]:.3g}% per period{where(big)}: far more "
+                f"than any asset's returns; check the units (prices instead of returns? a bad tick?)",
+                DataScaleWarning, stacklevel=stacklevel)
         odd = np.flatnonzero(good & (std < PERCENT_STD_LOOKS_DECIMAL))
         if odd.size:
             warnings.warn(

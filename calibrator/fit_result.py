@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+MAX_HORIZON = 100_000   # periods a forecast may run (400 years of days): the recursion runs per period
+
 __all__ = ["GarchFit"]
 
 
@@ -104,10 +106,11 @@ class GarchFit:
 
     @property
     def unconditional_variance(self):
-        """omega / (1 - persistence), units of returns squared (inf when persistence >= 1)."""
+        """omega / (1 - persistence), units of returns squared (inf when persistence >= 1; NaN for a
+        series whose fit failed, whose parameters are NaN)."""
         pers = np.atleast_1d(self.persistence)
-        with np.errstate(divide="ignore"):
-            value = np.where(pers < 1, self._vec("omega") / (1.0 - pers), np.inf)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = np.where(np.isnan(pers), np.nan, np.where(pers < 1, self._vec("omega") / (1.0 - pers), np.inf))
         return self._out(value)
 
     # ------------------------------------------------------------------ forecasts
@@ -119,9 +122,10 @@ class GarchFit:
         for one series, (N, horizon) for a batch, one row per series. Units of returns squared. Matches
         arch's ``forecast(horizon=..., method="analytic")``.
         """
+        if isinstance(horizon, (bool, np.bool_)) or not isinstance(horizon, (int, float, np.integer, np.floating)) \
+                or not float(horizon).is_integer() or not 1 <= horizon <= MAX_HORIZON:
+            raise ValueError(f"horizon must be a whole number of periods from 1 to {MAX_HORIZON:,}, got {horizon!r}")
         horizon = int(horizon)
-        if horizon < 1:
-            raise ValueError(f"horizon must be a positive integer, got {horizon}")
         omega, alpha, gamma, beta = (self._vec(n) for n in ("omega", "alpha", "gamma", "beta"))
         e = np.atleast_1d(self._last_resid)
         h = np.atleast_1d(self._last_sigma2)
@@ -140,9 +144,13 @@ class GarchFit:
         horizons: an int or a 1-D sequence of ints. Shape (len(horizons),) for one series, (N, len) for a
         batch (a scalar horizon drops that axis).
         """
-        hs = np.atleast_1d(np.asarray(horizons))
-        if hs.ndim != 1 or hs.size == 0 or np.any(hs < 1) or np.any(hs != np.round(hs)):
+        hs = np.atleast_1d(np.asarray(horizons)) if horizons is not None else np.asarray([], dtype=object)
+        if hs.dtype.kind not in "iuf" or hs.ndim != 1 or hs.size == 0 or np.any(hs < 1) \
+                or np.any(hs != np.round(hs)):
             raise ValueError(f"horizons must be positive integers, got {horizons!r}")
+        if isinstance(periods_per_year, (bool, np.bool_)) or not isinstance(periods_per_year, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(periods_per_year) or periods_per_year <= 0:
+            raise ValueError(f"periods_per_year must be a positive number (252 for daily data), got {periods_per_year!r}")
         hs = hs.astype(int)
         path = np.atleast_2d(self.forecast(int(hs.max())))
         cum = np.cumsum(path, axis=1)[:, hs - 1]

@@ -212,6 +212,31 @@ def _ewma_backcast_np(resid: np.ndarray) -> np.ndarray:
     return (w / w.sum()) @ (resid[:tau] ** 2)
 
 
+def check_dtype(dtype):
+    """The computation dtype: None (jnp's default float), float32 or float64 (which needs x64 enabled)."""
+    if dtype is None:
+        return jnp.zeros(()).dtype
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        resolved = None
+    if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype must be None, 'float32' or 'float64', got {dtype!r}")
+    if resolved == np.float64 and not jax.config.jax_enable_x64:
+        raise ValueError("dtype='float64' needs jax.config.update('jax_enable_x64', True) before fitting")
+    return jnp.dtype(resolved)
+
+
+def _whole(value) -> bool:
+    return (not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
+            and np.isfinite(value) and float(value).is_integer())
+
+
+def _same(value, default) -> bool:
+    return value is default or (isinstance(value, str) and isinstance(default, str) and value == default) or \
+        (isinstance(value, (int, float)) and not isinstance(value, bool) and value == default)
+
+
 def fit_garch(returns, method: str = "mle", vol: str = "garch", dist: str = "normal", mean: str = "zero",
               percent: bool = False, *, backcast="sample", max_iter: int = 100, tol: float | None = None,
               dtype=None, fallback: str | None = None, refine: int = 0, nn_arch: str | None = None) -> GarchFit:
@@ -247,7 +272,14 @@ def fit_garch(returns, method: str = "mle", vol: str = "garch", dist: str = "nor
     """
     if not isinstance(method, str) or method.lower() not in METHODS:
         raise ValueError(f"method={method!r} is not supported; choose 'mle' or 'nn'")
+    dtype = check_dtype(dtype)
     if method.lower() == "nn":
+        # the network's estimate has no filter start, iteration cap or tolerance: refuse them, not ignore them
+        given = [name for name, value, default in (("backcast", backcast, "sample"), ("max_iter", max_iter, 100),
+                                                   ("tol", tol, None)) if not _same(value, default)]
+        if given:
+            raise ValueError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to method='mle' only "
+                             "(method='nn' uses refine= for Newton steps)")
         from .nn_fit import DEFAULT_ARCH, fit_nn
         return fit_nn(returns, vol=vol, dist=dist, mean=mean, percent=percent, arch=nn_arch or DEFAULT_ARCH,
                       refine=refine, fallback=fallback, dtype=dtype)
@@ -264,8 +296,11 @@ def fit_garch(returns, method: str = "mle", vol: str = "garch", dist: str = "nor
         backcast_mode = backcast.lower()
     else:
         backcast_mode = "user"
-    if int(max_iter) < 1:
-        raise ValueError(f"max_iter must be >= 1, got {max_iter!r}")
+    if not _whole(max_iter) or max_iter < 1:
+        raise ValueError(f"max_iter must be a whole number >= 1, got {max_iter!r}")
+    if tol is not None and (isinstance(tol, (bool, np.bool_)) or not isinstance(tol, (int, float, np.integer, np.floating))
+                            or not np.isfinite(tol) or tol < 0):
+        raise ValueError(f"tol must be a number >= 0 (or None for the default), got {tol!r}")
 
     prep = val.prepare_returns(returns)
     T, N = prep.data.shape
@@ -280,7 +315,10 @@ def fit_garch(returns, method: str = "mle", vol: str = "garch", dist: str = "nor
     val.warn_scale(prep, good, percent, stacklevel=3)
 
     if backcast_mode == "user":
-        user_bc = np.broadcast_to(np.asarray(backcast, dtype=float), (N,)).copy()
+        try:
+            user_bc = np.broadcast_to(np.asarray(backcast, dtype=float), (N,)).copy()
+        except (TypeError, ValueError):
+            raise ValueError(f"backcast must be a number or one number per column ({N}), got {backcast!r}") from None
         if not np.all(np.isfinite(user_bc[good])) or np.any(user_bc[good] <= 0):
             raise ValueError(f"backcast must be a positive number (units of returns squared), got {backcast!r}")
 
@@ -303,7 +341,6 @@ def fit_garch(returns, method: str = "mle", vol: str = "garch", dist: str = "nor
     else:
         bc_std = np.ones(N)
 
-    dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
     tol = float(tol) if tol is not None else _default_tol(dtype)
     moments = np.stack([y.mean(axis=0), (y * y).mean(axis=0), bc_std], axis=1)
     out = fit_standardised(jnp.asarray(y, dtype), jnp.asarray(moments, dtype), spec=spec,

@@ -171,7 +171,10 @@ def _vector(fit, name):
     value = getattr(fit, name, None)
     if value is None:
         return None
-    return np.atleast_1d(np.asarray(value, dtype=float))
+    try:
+        return np.atleast_1d(np.asarray(value, dtype=float))
+    except (TypeError, ValueError):
+        raise ValueError(f"fit.{name} must be a number or one number per series, got {value!r}") from None
 
 
 def _sample_rho(fit, returns, omega, pers) -> np.ndarray:
@@ -185,6 +188,11 @@ def _sample_rho(fit, returns, omega, pers) -> np.ndarray:
     if r.shape != h.shape:
         raise ValueError(f"returns has shape {np.shape(returns)} but the fit's conditional_variance has shape "
                          f"{np.shape(fit.conditional_variance)}: pass the returns the fit was estimated on")
+    used = np.isfinite(h).all(axis=0)   # columns of the series whose fit did not fail
+    if not np.isfinite(r[:, used]).all():
+        row, col = np.argwhere(~np.isfinite(r[:, used]))[0]
+        raise ValueError(f"returns contains NaN or inf (row {int(row)}, series {int(np.flatnonzero(used)[col])}): "
+                         "pass the returns the fit was estimated on")
     mu = _vector(fit, "mu")
     mu = np.zeros(h.shape[1]) if mu is None else np.where(np.isfinite(mu), mu, 0.0)
     z = (r[:-1] - mu) / np.sqrt(h[:-1])
@@ -213,20 +221,39 @@ def garch_to_heston(fit, periods_per_year: float = 252, *, returns=None) -> Hest
     Student-t nu <= 4 (infinite kurtosis, so no vol of variance) get NaN in the affected fields, with a warning.
     """
     if isinstance(fit, (list, tuple)):
+        if not fit:
+            raise ValueError("fit: the sequence of fits is empty")
+        if returns is not None:   # whose returns would they be? (they used to be dropped without a word)
+            raise ValueError("returns= is not supported with a sequence of fits: map each fit with its own returns")
         parts = [garch_to_heston(f, periods_per_year) for f in fit]
         return HestonParams(*(np.concatenate([np.atleast_1d(getattr(p, n)) for p in parts]) for n in FIELDS))
+    if isinstance(periods_per_year, (bool, np.bool_)) or not isinstance(periods_per_year, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(periods_per_year) or not periods_per_year > 0:
+        raise ValueError(f"periods_per_year must be a positive number (252 for daily data), got {periods_per_year!r}")
     periods = float(periods_per_year)
-    if not periods > 0:
-        raise ValueError(f"periods_per_year must be > 0, got {periods_per_year!r}")
     for name in ("omega", "alpha", "beta"):
         if getattr(fit, name, None) is None:
             raise ValueError(f"fit has no {name!r}: pass what calibrator.fit_garch returns")
     omega, alpha, beta = (_vector(fit, n) for n in ("omega", "alpha", "beta"))
+    # NaN marks a series whose fit failed; anything else must be a GARCH parameter
+    for name, value, ok in (("omega", omega, omega > 0), ("alpha", alpha, alpha >= 0), ("beta", beta, beta >= 0)):
+        bad = ~np.isnan(value) & ~(ok & np.isfinite(value))
+        if bad.any():
+            raise ValueError(f"fit.{name} must be {'> 0' if name == 'omega' else '>= 0'} and finite, "
+                             f"got {float(value[bad][0])!r}")
+    if omega.shape != alpha.shape or omega.shape != beta.shape:
+        raise ValueError(f"fit: omega, alpha and beta have shapes {omega.shape}, {alpha.shape}, {beta.shape}; "
+                         "they must be one value per series")
     n = omega.shape[0]
     gamma = _vector(fit, "gamma")
-    gamma = np.zeros(n) if gamma is None else np.broadcast_to(gamma, (n,))
-    nu = getattr(fit, "nu", None)
-    nu = None if nu is None else np.atleast_1d(np.asarray(nu, dtype=float))
+    try:
+        gamma = np.zeros(n) if gamma is None else np.broadcast_to(gamma, (n,))
+        nu = getattr(fit, "nu", None)
+        nu = None if nu is None else np.broadcast_to(np.atleast_1d(np.asarray(nu, dtype=float)), (n,))
+    except ValueError:
+        raise ValueError(f"fit: gamma and nu must have one value per series ({n})") from None
+    if nu is not None and np.any(np.isnan(nu) & ~np.isnan(omega)):
+        raise ValueError("fit.nu is NaN for a series whose fit did not fail: nu must be a number > 2")
     scale = 1e-4 if bool(getattr(fit, "percent", False)) else 1.0
 
     pers = alpha + beta + 0.5 * gamma

@@ -298,9 +298,10 @@ def fit_nn(returns, vol="garch", dist="normal", mean="zero", percent=False, *, a
                          "use method='mle' for vol='gjr'")
     if fallback not in (None, "mle"):
         raise ValueError(f"fallback={fallback!r} is not supported; choose None or 'mle'")
+    if isinstance(refine, (bool, np.bool_)) or not isinstance(refine, (int, float, np.integer, np.floating)) \
+            or not float(refine).is_integer() or not 0 <= refine <= 20:
+        raise ValueError(f"refine must be a whole number of Newton steps from 0 to 20, got {refine!r}")
     refine = int(refine)
-    if not 0 <= refine <= 20:
-        raise ValueError(f"refine must be between 0 and 20 Newton steps, got {refine}")
     if not isinstance(percent, (bool, np.bool_)):
         raise ValueError(f"percent must be True or False, got {percent!r}")
     prep = val.prepare_returns(returns)
@@ -315,7 +316,8 @@ def fit_nn(returns, vol="garch", dist="normal", mean="zero", percent=False, *, a
     val.warn_short(prep, stacklevel=4)
     val.warn_scale(prep, good, bool(percent), stacklevel=4)
     y, loc, scale, moments = _standardise(prep, spec, bad)
-    dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
+    from .garch_fit import check_dtype
+    dtype = check_dtype(dtype)
 
     # the devices adopt the host arrays (no 100-200 MB copies); nothing writes to y from here on
     placed = series_devices.place(y, np.float32)

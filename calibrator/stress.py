@@ -18,6 +18,7 @@ Units: as the fit's (percent returns -> percent^2 variances); the MarketScenario
 """
 from __future__ import annotations
 
+import zlib
 from typing import NamedTuple
 
 import numpy as np
@@ -99,7 +100,9 @@ def simulate_from_fit(fit: GarchFit, *, horizon: int, n_paths: int, method: str 
         each series on its own (enough for per-series VaR).
     start_variance: the variance of the first simulated period: None = the fit's forecast (today),
         "peak" = the highest in the sample (``peak_variance``), or numbers (scalar or (N,), fit units).
-    regime: a ``RegimeShift``. seed: same seed, same paths.
+    regime: a ``RegimeShift``. seed: an integer >= 0; same seed, same paths. Drawn apart
+        (``correlated=False`` or one series), a series' paths depend on the seed and its name alone, not
+        on the other series of the batch; drawn jointly they come from one stream.
     """
     _check_fit(fit)
     if method not in SCENARIO_METHODS:
@@ -113,8 +116,13 @@ def simulate_from_fit(fit: GarchFit, *, horizon: int, n_paths: int, method: str 
                          f"simulating the series jointly")
     current = np.atleast_2d(fit.forecast(1))[:, 0]
     start = np.where(usable, _start_variance(fit, start_variance, current), 1.0)
-    rng = np.random.default_rng(int(seed))
-    if method == "fhs" or (correlated and n > 1):
+    seed = _seed(seed)
+    joint = correlated and n > 1
+    # drawn jointly, the series share one stream; drawn apart, each series has its own stream, keyed by
+    # its name: its paths then do not depend on which other series (a failed one too) are in the batch
+    rng = np.random.default_rng(seed) if joint else None
+    streams = None if joint else _series_streams(seed, fit.names)
+    if method == "fhs" or joint:
         if returns is None:
             raise ValueError(f"returns= (the data the fit was made on) is needed for method={method!r}"
                              + (" with correlated shocks" if method == "mc" else ""))
@@ -123,11 +131,15 @@ def simulate_from_fit(fit: GarchFit, *, horizon: int, n_paths: int, method: str 
         if correlated:    # whole days: the series keep the co-movement they had
             shocks = residuals[rng.integers(0, residuals.shape[0], size=(horizon + 1, n_paths)), :].transpose(0, 2, 1)
         else:
-            days = rng.integers(0, residuals.shape[0], size=(horizon + 1, n, n_paths))
+            days = np.stack([stream.integers(0, residuals.shape[0], size=(horizon + 1, n_paths)) for stream in streams],
+                            axis=1)
             shocks = residuals[days, np.arange(n)[None, :, None]]
     else:
-        shocks = rng.standard_normal((horizon + 1, n, n_paths))
-        if correlated and n > 1:
+        if joint:
+            shocks = rng.standard_normal((horizon + 1, n, n_paths))
+        else:
+            shocks = np.stack([stream.standard_normal((horizon + 1, n_paths)) for stream in streams], axis=1)
+        if joint:
             shocks = np.einsum("ij,tjp->tip", np.linalg.cholesky(_correlation(residuals)), shocks)
         if fit.dist == "t":   # unit-variance Student-t margins (a Gaussian copula when correlated)
             nu = np.where(usable, fit._vec("nu"), 5.0)[None, :, None]
@@ -173,8 +185,27 @@ def _check_fit(fit):
         raise ValueError(f"fit must be a GarchFit (from calibrator.fit_garch), got {type(fit).__name__}")
 
 
+def _seed(seed) -> int:
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    return int(seed)
+
+
+def _series_streams(seed: int, names) -> list:
+    """One random generator per series, from (seed, the series' name, its occurrence among equal names)."""
+    seen: dict[str, int] = {}
+    streams = []
+    for name in names:
+        label = str(name)
+        occurrence = seen.get(label, 0)
+        seen[label] = occurrence + 1
+        streams.append(np.random.default_rng([seed, zlib.crc32(label.encode()), occurrence]))
+    return streams
+
+
 def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not float(value).is_integer() or int(value) < 1:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not float(value).is_integer() or int(value) < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 

@@ -91,8 +91,9 @@ def standardised_residuals(fit: GarchFit, returns) -> np.ndarray:
 
 
 def _check_horizons(horizons) -> np.ndarray:
-    hs = np.atleast_1d(np.asarray(horizons))
-    if hs.ndim != 1 or hs.size == 0 or not np.all(hs == np.round(hs)) or np.any(hs < 1):
+    hs = np.atleast_1d(np.asarray(horizons)) if horizons is not None else np.asarray([], dtype=object)
+    if hs.dtype.kind not in "iuf" or hs.ndim != 1 or hs.size == 0 or not np.all(hs == np.round(hs)) \
+            or np.any(hs < 1):
         raise ValueError(f"horizons must be positive integers (periods), got {horizons!r}")
     return hs.astype(int)
 
