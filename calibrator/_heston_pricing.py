@@ -24,12 +24,19 @@ def _mean_variance(t, v0, kappa, theta):
 
 
 def _integrand(params, expiries, u):
-    """Lewis integrand (psi_BS - psi)(1/2 + i u) / (u^2 + 1/4), complex, shape of u; expiries broadcast against u."""
+    """Lewis integrand (psi_BS - psi)(1/2 + i u) / (u^2 + 1/4), complex, shape of u; expiries broadcast against u.
+
+    xi = 0 is the deterministic-variance limit: log S_T is normal with the integrated variance, so psi is the
+    control variate's psi_BS and the integrand is exactly 0 (the price is Black-Scholes with that variance). The
+    characteristic function divides by xi^2 there, so it is evaluated at xi = 1 and discarded (no NaN in either
+    branch, so no NaN in a derivative either)."""
     v0, kappa, theta, xi, rho = params
     var = _mean_variance(expiries, v0, kappa, theta)
-    psi = heston_characteristic_function(u - 0.5j, 0.0, expiries, v0, kappa, theta, xi, rho, 0.0, 0.0)
+    deterministic = xi == 0
+    psi = heston_characteristic_function(u - 0.5j, 0.0, expiries, v0, kappa, theta, jnp.where(deterministic, 1.0, xi),
+                                         rho, 0.0, 0.0)
     q = u * u + 0.25
-    return (jnp.exp(-0.5 * var * q) - psi) / q
+    return jnp.where(deterministic, 0.0, (jnp.exp(-0.5 * var * q) - psi) / q)
 
 
 def _upper_limits(params, expiries):

@@ -7,16 +7,31 @@ from __future__ import annotations
 
 import dataclasses
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
+from ._heston_lm import BOUNDS, RHO_MAX
 from .heston_map import FIELDS, as_heston_params
 
 GENERIC_START = {"kappa": 1.0, "xi": 0.5, "rho": -0.5}  # v0 = theta = mean market implied variance
 
+# Plausibility limits: a value past one of these is (almost surely) in the wrong units, and the fit would
+# "converge" to parameters pinned at their bounds instead of failing. They sit far outside any market data, so they
+# never refuse a real quote: implied vols above 500% a year are not quoted even for short-dated crypto or
+# meme-stock options (and a percent vol of 5% or more reads as >= 500%); the longest listed or OTC equity
+# options run to ~30-50 years (an expiry of 100 or more reads as days: anything from ~3.5 months on); a
+# continuously-compounded rate or dividend yield beyond +-100% (172% simple a year, above any policy rate even in
+# high inflation) reads as percent (5 meaning 5%).
+MAX_IMPLIED_VOL = 5.0     # annualised decimal
+MAX_EXPIRY = 100.0        # years
+MAX_ABS_RATE = 1.0        # continuously compounded, decimal (rates, zero rates, dividend yields)
 
-def _per_surface(name, value, ids, positive=False):
-    """A number, a mapping / Series keyed by surface id, or a sequence in ``ids`` order -> float array (S,)."""
+
+def _per_surface(name, value, ids, positive=False, rate_like=False):
+    """A number, a mapping / Series keyed by surface id, or a sequence in ``ids`` order -> float array (S,).
+    rate_like: a rate or yield, refused beyond +-MAX_ABS_RATE (percent passed for decimals)."""
     if isinstance(value, (pd.Series, dict)):
         missing = [i for i in ids if i not in value]
         if missing:
@@ -38,6 +53,12 @@ def _per_surface(name, value, ids, positive=False):
         need = "a positive finite number" if positive else "a finite number"
         where = "" if len(ids) == 1 else f" for surface_id {_label(ids[j])!r}"
         raise ValueError(f"{name} must be {need}{where}, got {float(out[j])!r}")
+    if rate_like:
+        bad = np.abs(out) > MAX_ABS_RATE
+        if bad.any():
+            j = int(np.argmax(bad))
+            where = "" if len(ids) == 1 else f" for surface_id {_label(ids[j])!r}"
+            raise ValueError(f"{name}{where} is {float(out[j])!r}: {_RATE_LIMIT[1](float(out[j]))}")
     return out
 
 
@@ -46,8 +67,9 @@ def _label(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _check_column(frame, col, what, *, positive=False, allow_zero=False):
-    """The column as floats; ValueError naming the column and the first bad row's label."""
+def _check_column(frame, col, what, *, positive=False, allow_zero=False, limit=None):
+    """The column as floats; ValueError naming the column and the first bad row's label. limit: (largest plausible
+    |value|, value -> what a larger one most likely is and the fix to suggest)."""
     try:
         values = pd.to_numeric(frame[col], errors="raise").to_numpy(dtype=float)
     except (TypeError, ValueError):
@@ -65,7 +87,26 @@ def _check_column(frame, col, what, *, positive=False, allow_zero=False):
             need = ">= 0" if allow_zero else "> 0"
             raise ValueError(f"{what}: column {col!r} must be {need}, got {float(values[j])!r} in row "
                              f"{_label(frame.index[j])!r}")
+    if limit is not None:
+        largest, hint = limit
+        bad = np.abs(values) > largest
+        if bad.any():
+            j = int(np.argmax(bad))
+            raise ValueError(f"{what}: column {col!r} is {float(values[j])!r} in row {_label(frame.index[j])!r}: "
+                             f"{hint(float(values[j]))}")
     return values
+
+
+def _percent(value):
+    return f"pass decimals ({value / 100:g} for {value:g}%)"
+
+
+_VOL_LIMIT = (MAX_IMPLIED_VOL, lambda v: f"above {MAX_IMPLIED_VOL:g} ({MAX_IMPLIED_VOL:.0%}) it looks like percent; "
+                                         f"{_percent(v)}")
+_EXPIRY_LIMIT = (MAX_EXPIRY, lambda v: f"above {MAX_EXPIRY:g} years it looks like days; pass years (days / 365: "
+                                       f"{v / 365:.4g} for {v:g} days)")
+_RATE_LIMIT = (MAX_ABS_RATE, lambda v: f"beyond +-{MAX_ABS_RATE:g} ({MAX_ABS_RATE:.0%}) it looks like percent; "
+                                       f"{_percent(v)}")
 
 
 def _rate_function(rate, ids):
@@ -77,9 +118,13 @@ def _rate_function(rate, ids):
             raise ValueError(f"rate: missing column(s) {missing}; a rate curve needs columns expiry, zero_rate")
         if len(rate) == 0:
             raise ValueError("rate: the zero-rate curve is empty")
-        t = _check_column(rate, "expiry", "rate", positive=True, allow_zero=True)
-        z = _check_column(rate, "zero_rate", "rate")
+        t = _check_column(rate, "expiry", "rate", positive=True, allow_zero=True, limit=_EXPIRY_LIMIT)
+        z = _check_column(rate, "zero_rate", "rate", limit=_RATE_LIMIT)
         if "surface_id" in rate.columns:
+            if ids == [None]:
+                raise ValueError("rate: the zero-rate curve has a surface_id column but the surface has none (one "
+                                 "surface): drop the curve's surface_id column, or give the surface a surface_id "
+                                 "column")
             curves = {}
             for sid, pos in rate.groupby("surface_id", sort=False).indices.items():
                 pos = pos[np.argsort(t[pos], kind="stable")]
@@ -91,7 +136,7 @@ def _rate_function(rate, ids):
         order = np.argsort(t, kind="stable")
         t, z = t[order], z[order]
         return lambda j, x: np.interp(x, t, z)
-    r = _per_surface("rate", rate, ids)
+    r = _per_surface("rate", rate, ids, rate_like=True)
     return lambda j, x: np.full(np.shape(x), r[j])
 
 
@@ -107,19 +152,24 @@ class _Data:
     rows: list                 # per surface, the input row positions of its M options
 
 
-def _prepare(surface, spot, rate, dividend):
+def _prepare(surface, spot, rate, dividend, check_vols=True):
+    """check_vols: the implied_vol column is market data to fit (False where it is not read)."""
     if not isinstance(surface, pd.DataFrame):
         raise ValueError(f"surface must be a pandas DataFrame with columns strike, expiry, implied_vol, got "
                          f"{type(surface).__name__}")
-    missing = [c for c in ("strike", "expiry", "implied_vol") if c not in surface.columns]
+    needed = ("strike", "expiry", "implied_vol") if check_vols else ("strike", "expiry")
+    missing = [c for c in needed if c not in surface.columns]
     if missing:
-        raise ValueError(f"surface: missing column(s) {missing}; need strike, expiry, implied_vol "
+        raise ValueError(f"surface: missing column(s) {missing}; need {', '.join(needed)} "
                          f"(and surface_id for a batch)")
     if len(surface) == 0:
         raise ValueError("surface: no rows")
     strike = _check_column(surface, "strike", "surface", positive=True)
-    expiry = _check_column(surface, "expiry", "surface", positive=True)
-    vol = _check_column(surface, "implied_vol", "surface", positive=True)
+    expiry = _check_column(surface, "expiry", "surface", positive=True, limit=_EXPIRY_LIMIT)
+    if check_vols:
+        vol = _check_column(surface, "implied_vol", "surface", positive=True, limit=_VOL_LIMIT)
+    else:
+        vol = np.full(len(surface), 0.2)
     batch = "surface_id" in surface.columns
     if batch:
         if surface["surface_id"].isna().any():
@@ -130,7 +180,7 @@ def _prepare(surface, spot, rate, dividend):
     else:
         codes, ids = np.zeros(len(surface), int), [None]
     spots = _per_surface("spot", spot, ids, positive=True)
-    divs = _per_surface("dividend", dividend, ids)
+    divs = _per_surface("dividend", dividend, ids, rate_like=True)
     rate_of = _rate_function(rate, ids)
 
     groups = [np.flatnonzero(codes == j) for j in range(len(ids))]
@@ -158,8 +208,13 @@ def _prepare(surface, spot, rate, dividend):
     return _Data(x, eidx, mvol, mask, exps, groups), ids, batch
 
 
-def _initial(initial, ids, data: _Data):
-    """Initial natural parameters (S, 5)."""
+def _initial(initial, ids, data: _Data, *, name="initial", feller=False):
+    """Natural parameters (S, 5): the calibration's start (``name`` "initial"; None: the generic start) or the
+    parameters to price at (``name`` "params"). Each value must be a Heston parameter (v0 >= 0, theta > 0,
+    kappa > 0, xi > 0, |rho| <= 1; xi = 0 allowed for pricing: deterministic variance); a start outside the
+    optimiser's BOUNDS (or |rho| > RHO_MAX) is moved onto them with a RuntimeWarning naming it. With ``feller`` xi is not held to BOUNDS["xi"] (the optimiser bounds the ratio
+    xi / sqrt(2 kappa theta) instead, and a start beyond Feller starts at 0.99 of it). ValueError names
+    ``name[field]`` (and the surface)."""
     S = len(ids)
     if initial is None:
         w = data.mask / data.mask.sum(axis=1, keepdims=True)
@@ -169,9 +224,42 @@ def _initial(initial, ids, data: _Data):
         return np.stack(cols, axis=1)
     p = as_heston_params(initial)
     cols = []
-    for name in FIELDS:
-        value = getattr(p, name)
+    for field in FIELDS:
+        value = getattr(p, field)
         if isinstance(value, pd.Series) and S > 1 and all(i in value.index for i in ids):
             value = value.loc[ids].to_numpy()
-        cols.append(_per_surface(f"initial {name}", value, ids))
-    return np.stack(cols, axis=1)
+        cols.append(_per_surface(f"{name}[{field!r}]", value, ids))
+    out = np.stack(cols, axis=1)
+    start = name == "initial"
+
+    def refuse(k, bad, text):
+        if bad.any():
+            j = int(np.argmax(bad))
+            where = "" if S == 1 else f" for surface_id {_label(ids[j])!r}"
+            raise ValueError(f"{name}[{FIELDS[k]!r}]{where} = {float(out[j, k])!r}: {text}")
+
+    v0, kappa, theta, xi, rho = (out[:, k] for k in range(5))
+    refuse(0, v0 < 0, "a variance must be >= 0")
+    refuse(1, kappa <= 0, "the mean-reversion speed must be > 0")
+    refuse(2, theta <= 0, "the long-run variance must be > 0")
+    refuse(3, (xi <= 0) if start else (xi < 0), "the vol of variance must be > 0" if start else
+           "the vol of variance must be >= 0")
+    refuse(4, np.abs(rho) > 1, "a correlation must be within [-1, 1]")
+    if start:
+        # a valid start outside the optimiser's box (a GARCH-mapped kappa of 60 from persistence 0.76, a v0
+        # of 0) is moved onto the box, with a warning: only the start moves, the optimum does not depend on it
+        limits = {field: BOUNDS[field] for field in FIELDS[:4] if not (field == "xi" and feller)}
+        limits["rho"] = (-RHO_MAX, RHO_MAX)
+        for k, field in enumerate(FIELDS):
+            if field not in limits:
+                continue
+            lo, hi = limits[field]
+            outside = (out[:, k] < lo) | (out[:, k] > hi)
+            if outside.any():
+                j = int(np.argmax(outside))
+                where = "" if S == 1 else f" for surface_id {_label(ids[j])!r}"
+                warnings.warn(f"{name}[{field!r}]{where} = {float(out[j, k])!r} is outside the optimiser's bounds "
+                              f"[{lo:g}, {hi:g}]: the calibration starts from the nearest bound", RuntimeWarning,
+                              stacklevel=4)
+                out[:, k] = np.clip(out[:, k], lo, hi)
+    return out

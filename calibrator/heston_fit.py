@@ -51,7 +51,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from ._heston_lm import BOUNDS, VOL_POINTS, _lm_one, _to_natural, _to_unconstrained
+from ._heston_lm import BOUNDS, RHO_MAX, VOL_POINTS, _lm_one, _to_natural, _to_unconstrained
 from ._heston_pricing import _model_beta, _quadrature, _upper_limits, _vols_from_beta
 from ._heston_surface import GENERIC_START, _Data, _initial, _label, _prepare, _rate_function
 from .heston_map import FIELDS, HestonParams
@@ -64,6 +64,7 @@ U_SAFETY = 2.5                          # U from the scan at the start of a pass
 BETA_TOL = {8: 1e-15, 4: 1e-7}          # ... or normalised prices this close (by dtype size: float64, float32)
 QUAD_TOL = {8: 1e-9, 4: 2e-5}           # max |implied vol(N, U) - implied vol(2N, fresh U)| accepted
 MAX_PASSES = 4
+BOUND_TOL = 1e-6                        # at_bound: within this fraction of the log range of a bound (rho: of RHO_MAX)
 
 
 # ------------------------------------------------------------------------------------------------ result (inputs: _heston_surface.py)
@@ -76,11 +77,18 @@ class HestonCalibration:
     sse: sum of squared implied-vol errors in vol points^2 (errors x 100, squared).
     iterations: Levenberg-Marquardt steps (trial points, each one residual-and-Jacobian evaluation), all passes
         together.
-    converged: the LM stopping test was met (not the iteration cap) and the quadrature check passed.
+    converged: the LM stopping test was met (not the iteration cap) and the quadrature check passed. It does not
+        say the optimum is interior: a parameter the fit drives onto a bound of ``BOUNDS`` (or rho onto
+        +-RHO_MAX) stops the optimiser there as well (the bounding transform flattens), so read ``at_bound`` too.
     fitted: the input surface (same row order) with columns model_vol (decimal) and error (vol points, model -
         market).
     nodes: Gauss-Legendre nodes per expiry used for the final pricing (per surface); passes: quadrature passes run
         (a pass calibrates the surfaces still pending, grouped by node count, then checks each against 2N nodes).
+    at_bound: the parameters that ended on a bound (within BOUND_TOL of the log range of ``BOUNDS``; rho within
+        BOUND_TOL RHO_MAX of +-RHO_MAX; with ``feller`` xi is not checked: the Feller bound is the one asked for):
+        a tuple of names, empty when none (one surface), or a list of such tuples (a batch). Such a result is the
+        best fit within the bounds, not a free minimum -- often a sign of inputs in the wrong units or of a surface
+        Heston does not fit -- and ``calibrate_heston`` warns (RuntimeWarning) naming them, the bound and the sse.
     """
 
     params: HestonParams
@@ -91,14 +99,41 @@ class HestonCalibration:
     fitted: pd.DataFrame
     nodes: Any
     passes: int
+    at_bound: Any = ()
 
     def __repr__(self):
         if self.surface_ids is None:
             p = ", ".join(f"{n}={float(getattr(self.params, n)):.6g}" for n in FIELDS)
+            pinned = f", at_bound={', '.join(self.at_bound)}" if self.at_bound else ""
             return (f"HestonCalibration({p}; sse={float(self.sse):.6g} vol pts^2, iterations={int(self.iterations)}, "
-                    f"converged={bool(self.converged)})")
-        return (f"HestonCalibration({len(self.surface_ids)} surfaces, {int(np.sum(self.converged))} converged, "
-                f"median sse={float(np.median(self.sse)):.6g} vol pts^2)")
+                    f"converged={bool(self.converged)}{pinned})")
+        pinned = sum(1 for names in self.at_bound if names)
+        pinned = f", {pinned} with parameters at a bound" if pinned else ""
+        return (f"HestonCalibration({len(self.surface_ids)} surfaces, {int(np.sum(self.converged))} converged"
+                f"{pinned}, median sse={float(np.median(self.sse)):.6g} vol pts^2)")
+
+
+def _at_bound(p: np.ndarray, feller: bool) -> list:
+    """Per surface, {name: ("lower" | "upper", the bound it sits on)} for the natural parameters p (S, 5)."""
+    out = []
+    for row in p:
+        pinned = {}
+        for k, name in enumerate(FIELDS[:4]):
+            if name == "xi" and feller:
+                continue
+            lo, hi = BOUNDS[name]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                frac = (np.log(row[k]) - np.log(lo)) / (np.log(hi) - np.log(lo))
+            if frac <= BOUND_TOL:
+                pinned[name] = ("lower", lo)
+            elif frac >= 1.0 - BOUND_TOL:
+                pinned[name] = ("upper", hi)
+        if row[4] <= -RHO_MAX * (1.0 - BOUND_TOL):
+            pinned["rho"] = ("lower", -RHO_MAX)
+        elif row[4] >= RHO_MAX * (1.0 - BOUND_TOL):
+            pinned["rho"] = ("upper", RHO_MAX)
+        out.append(pinned)
+    return out
 
 
 @jax.jit
@@ -249,7 +284,10 @@ def calibrate_heston(surface: pd.DataFrame, spot, rate, dividend=0.0, initial=No
     dividend: continuous dividend yield, a number or one per surface.
     initial: the starting point, anything with v0, kappa, theta, xi, rho as attributes or keys (e.g. what
         ``garch_to_heston`` returns; scalars or one per surface). Default: v0 = theta = the surface's mean
-        implied variance, kappa = 1, xi = 0.5, rho = -0.5.
+        implied variance, kappa = 1, xi = 0.5, rho = -0.5. A given start must be a Heston parameter set (v0 >= 0,
+        theta, kappa, xi > 0, |rho| <= 1) inside the optimiser's bounds (``BOUNDS``, |rho| <= 0.999; with
+        ``feller`` xi is bounded by Feller instead, and a start beyond it begins at xi = 0.99 sqrt(2 kappa theta));
+        otherwise ValueError naming ``initial['<field>']`` and the bound.
     feller: keep 2 kappa theta >= xi^2 (by parameterisation, so every iterate satisfies it).
     max_iter: Levenberg-Marquardt iteration cap per pass. ftol, xtol, gtol: stop when the actual and predicted
         relative decreases of the sse are both <= ftol, the step is <= xtol (relative, unconstrained
@@ -257,11 +295,14 @@ def calibrate_heston(surface: pd.DataFrame, spot, rate, dividend=0.0, initial=No
         1e-12 in float64; 1e-5, 1e-5, 1e-5 in float32.
     dtype: computation dtype (default: JAX's default float; enable x64 for float64, which this is tested in).
 
-    Returns a ``HestonCalibration`` (params, sse in vol points^2, iterations, converged, fitted). Bad input raises
-    ValueError naming the column and row (or the surface).
+    Returns a ``HestonCalibration`` (params, sse in vol points^2, iterations, converged, at_bound, fitted); where a
+    parameter ends on a bound a RuntimeWarning says so (see ``HestonCalibration.at_bound``). Bad input raises
+    ValueError naming the column and row (or the surface), including values in the wrong units: an implied_vol
+    above 5 (500%: percent?), an expiry above 100 years (days?), a rate, zero_rate or dividend beyond +-1
+    (100%: percent?).
     """
     data, ids, batch = _prepare(surface, spot, rate, dividend)
-    p0 = _initial(initial, ids, data)
+    p0 = _initial(initial, ids, data, name="initial", feller=bool(feller))
     bad = ~np.all(np.isfinite(p0), axis=1)
     if bad.any():
         j = int(np.argmax(bad))
@@ -312,6 +353,19 @@ def calibrate_heston(surface: pd.DataFrame, spot, rate, dividend=0.0, initial=No
     sse = np.sum(err * err, axis=1)
     converged = conv & ok & np.isfinite(sse)
     p = np.asarray(_natural_batch(jnp.asarray(y), feller), dtype=float)
+    pinned = _at_bound(p, bool(feller))
+    hit = [j for j in range(S) if pinned[j]]
+    if hit:
+        def describe(j):
+            where = f"surface_id {_label(ids[j])!r}: " if batch else ""
+            names = ", ".join(f"{n} at its {side} bound {b:g}" for n, (side, b) in pinned[j].items())
+            return f"{where}{names}, sse {float(sse[j]):.6g} vol pts^2"
+        listed = "; ".join(describe(j) for j in hit[:5]) + ("; ..." if len(hit) > 5 else "")
+        warnings.warn(f"calibrate_heston: {len(hit)} of {S} surface(s) ended with parameters on the optimiser's "
+                      f"bounds ({listed}): that is the best fit within the bounds, not a free minimum (converged "
+                      f"only says the optimiser stopped); check the inputs' units and the start. The result's "
+                      f"at_bound names them", RuntimeWarning, stacklevel=2)
+    at_bound = [tuple(d) for d in pinned]
 
     fitted = surface.copy()
     model_vol = np.full(len(surface), np.nan)
@@ -322,30 +376,33 @@ def calibrate_heston(surface: pd.DataFrame, spot, rate, dividend=0.0, initial=No
 
     if batch:
         hp = HestonParams(*(p[:, k] for k in range(5)))
-        return HestonCalibration(hp, sse, iterations, converged, ids, fitted, used, passes)
+        return HestonCalibration(hp, sse, iterations, converged, ids, fitted, used, passes, at_bound)
     hp = HestonParams(*(float(p[0, k]) for k in range(5)))
     return HestonCalibration(hp, float(sse[0]), int(iterations[0]), bool(converged[0]), None, fitted, int(used[0]),
-                             passes)
+                             passes, at_bound[0])
 
 
 def heston_implied_vols(params, surface: pd.DataFrame, spot, rate, dividend=0.0, *, n_nodes: int | None = None,
                         dtype=None) -> pd.DataFrame:
     """Heston prices and implied vols on a surface's options, through the calibrator's pricing path.
 
-    params: anything with v0, kappa, theta, xi, rho (scalars; or one per surface for a batch with surface_id).
-    surface: DataFrame with strike, expiry (and surface_id); implied_vol is not needed. spot, rate, dividend as
-    in ``calibrate_heston``. n_nodes: Gauss-Legendre nodes per expiry (default: chosen per surface, then widened
-    until the vols agree with twice as many nodes to QUAD_TOL, as in ``calibrate_heston``).
+    params: anything with v0, kappa, theta, xi, rho (scalars; or one per surface for a batch with surface_id):
+        v0 >= 0, theta > 0, kappa > 0, xi >= 0, |rho| <= 1, else ValueError naming ``params['<field>']``. xi = 0
+        is the deterministic-variance limit: the price is Black-Scholes with the integrated variance
+        theta T + (v0 - theta)(1 - e^{-kappa T}) / kappa, so model_vol = sqrt(that / T).
+    surface: DataFrame with strike, expiry (and surface_id); implied_vol is not needed (nor read). spot, rate,
+    dividend as in ``calibrate_heston``. n_nodes: Gauss-Legendre nodes per expiry (default: chosen per surface,
+    then widened until the vols agree with twice as many nodes to QUAD_TOL, as in ``calibrate_heston``).
 
     Returns a copy of ``surface`` with columns forward, discount, call (the OTM side priced: call for K >= F, put
-    otherwise), model_price (that option's price, currency) and model_vol (decimal).
+    otherwise), model_price (that option's price, currency) and model_vol (decimal). Where the quadrature yields
+    no finite price (extreme parameters, e.g. variances ~1e-12), FloatingPointError names the row.
     """
     frame = surface.copy()
-    if "implied_vol" not in frame.columns:
-        frame["implied_vol"] = 0.2
-    data, ids, _ = _prepare(frame, spot, rate, dividend)
+    data, ids, batch = _prepare(frame, spot, rate, dividend, check_vols=False)
     dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
-    p = jnp.asarray(_initial(params, ids, data), dtype)
+    p_host = _initial(params, ids, data, name="params")
+    p = jnp.asarray(p_host, dtype)
     lanes = _Lanes(data, dtype)
     lanes.start(p)
     if n_nodes:
@@ -391,4 +448,13 @@ def heston_implied_vols(params, surface: pd.DataFrame, spot, rate, dividend=0.0,
     result["forward"], result["discount"], result["call"] = fwd, discount, strike >= fwd
     result["model_price"] = discount * np.sqrt(fwd * strike) * beta
     result["model_vol"] = vol
+    bad = ~(np.isfinite(result["model_price"].to_numpy()) & np.isfinite(vol))
+    if bad.any():
+        i = int(np.argmax(bad))
+        j = int(codes[i])
+        where = f" (surface_id {_label(ids[j])!r})" if batch else ""
+        raise FloatingPointError(
+            f"heston_implied_vols: no finite price for {int(bad.sum())} option(s), first in row "
+            f"{_label(frame.index[i])!r}{where} (strike {strike[i]:g}, expiry {expiry[i]:g}) at params "
+            f"{dict(zip(FIELDS, p_host[j].tolist()))}: the parameters are too extreme for the Fourier quadrature")
     return result

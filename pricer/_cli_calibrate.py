@@ -10,6 +10,23 @@ from .cli import CliError, errors
 _DATE_COLUMNS = ("date", "day", "time", "datetime", "timestamp")
 MIN_PRICES = 101   # 100 returns: what calibrator.fit_garch accepts (500+ for reliable estimates)
 TRADING_DAYS = 252
+MAX_ABS_RATE = 1.0  # --rate / --dividend beyond +-100% (continuously compounded) read as percent (as calibrate_heston)
+
+
+def _plain(value):
+    """A cell as plain Python for a message: -3.0, not np.float64(-3.0)."""
+    return value.item() if hasattr(value, "item") and getattr(value, "ndim", None) == 0 else value
+
+
+def check_rate_dividend(rate, dividend) -> None:
+    """--rate and --dividend: finite decimals, else CliError naming the option (nan, inf and percent refused)."""
+    import math
+    for option, value in (("--rate", rate), ("--dividend", dividend)):
+        if not math.isfinite(value):
+            raise CliError(f"{option} must be a finite number (a decimal, 0.02 for 2%), got {value!r}")
+        if abs(value) > MAX_ABS_RATE:
+            raise CliError(f"{option} {value!r}: beyond +-{MAX_ABS_RATE:g} (100%) it looks like percent; pass "
+                           f"decimals ({value / 100:g} for {value:g}%)")
 
 
 def price_series(frame, path: Path) -> dict:
@@ -27,10 +44,10 @@ def price_series(frame, path: Path) -> dict:
         bad = parsed.isna().to_numpy()
         if bad.any():
             i = int(np.argmax(bad))
-            raise CliError(f"{path}: column {dates[0]!r}, {line(i)}: {raw.iloc[i]!r} is not a date")
+            raise CliError(f"{path}: column {dates[0]!r}, {line(i)}: {_plain(raw.iloc[i])!r} is not a date")
         if parsed.duplicated().any():
             i = int(np.argmax(parsed.duplicated().to_numpy()))
-            raise CliError(f"{path}: column {dates[0]!r}, {line(i)}: the date {raw.iloc[i]!r} is repeated")
+            raise CliError(f"{path}: column {dates[0]!r}, {line(i)}: the date {_plain(raw.iloc[i])!r} is repeated")
         order = np.argsort(parsed.to_numpy(), kind="stable")     # oldest first, whatever the file's order
         frame = frame.drop(columns=dates[0]).iloc[order]
         positions = order
@@ -46,12 +63,13 @@ def price_series(frame, path: Path) -> dict:
         text = ~blank & np.isnan(values)
         if text.any():
             k = int(np.argmax(text))
-            raise CliError(f"{path}: column {column!r}, {line(int(positions[k]))}: {raw.iloc[k]!r} is not a number")
+            raise CliError(f"{path}: column {column!r}, {line(int(positions[k]))}: {_plain(raw.iloc[k])!r} is not a "
+                           f"number")
         bad = ~blank & ~(np.isfinite(values) & (values > 0))
         if bad.any():
             k = int(np.argmax(bad))
             raise CliError(f"{path}: column {column!r}, {line(int(positions[k]))}: a price must be > 0 and finite, "
-                           f"got {values[k]!r}")
+                           f"got {float(values[k])!r}")
         present = np.flatnonzero(~blank)
         if present.size:
             gaps = blank[present[0]:present[-1] + 1]
@@ -91,7 +109,11 @@ def fit_garch_columns(series: dict, path: Path, **options) -> dict:
         messages = np.atleast_1d(np.asarray(fit.error, dtype=object))
         for j, name in enumerate(names):
             if status[j] == "error":
-                raise CliError(f"{path}: column {name!r}: {messages[j]}")
+                message = str(messages[j]).strip()
+                prefix = f"column {name!r}: "
+                if message.startswith(prefix):            # fit_garch names the column already
+                    message = message[len(prefix):]
+                raise CliError(f"{path}: {prefix}{message}")
             if status[j] != "ok":
                 errors.print(f"[yellow]warning:[/] {path}: column {name!r}: the fit did not converge ({status[j]}); "
                              f"check the parameters", highlight=False)
@@ -100,9 +122,11 @@ def fit_garch_columns(series: dict, path: Path, **options) -> dict:
 
 
 def market_rows(series: dict, fits: dict, path: Path, *, rate: float, dividend: float, to_heston=None):
-    """The market file: one row per column, model garch (decimal daily units) or heston (annualised)."""
+    """The market file: one row per column, model garch (decimal daily units) or heston (annualised). --rate and
+    --dividend must be finite decimals (CliError otherwise: nothing is written)."""
     import numpy as np
     import pandas as pd
+    check_rate_dividend(rate, dividend)
     rows = []
     for name, (values, _, _) in series.items():
         fit, j = fits[name]

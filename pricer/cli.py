@@ -58,7 +58,8 @@ def _read_table(path: Path, what: str):
             return pd.read_parquet(path)
         return pd.read_csv(path)
     except Exception as exc:  # noqa: BLE001 - any reader failure is reported as one line
-        raise CliError(f"{path}: cannot read {what} ({type(exc).__name__}: {exc})") from None
+        # one line: pandas' parser messages end with a newline
+        raise CliError(f"{path}: cannot read {what} ({type(exc).__name__}: {' '.join(str(exc).split())})") from None
 
 
 def _write_table(frame, path: Path):
@@ -146,7 +147,8 @@ def calibrate(prices: Path = typer.Argument(..., help="daily prices, CSV or Parq
                                "use --model garch") from None
         import jax
         jax.config.update("jax_enable_x64", True)   # an application's choice: fit in float64
-        from ._cli_calibrate import fit_garch_columns, market_rows, price_series
+        from ._cli_calibrate import check_rate_dividend, fit_garch_columns, market_rows, price_series
+        check_rate_dividend(rate, dividend)   # before the fit: a typo costs no fitting time
         series = price_series(_read_table(prices, "prices"), prices)
         with console.status(f"fitting {vol.upper()}-{dist} by MLE to {len(series)} series"):
             fits = fit_garch_columns(series, prices, method=method, vol=vol, dist=dist, mean=mean)

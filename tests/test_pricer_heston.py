@@ -1,5 +1,6 @@
 """Heston Monte Carlo (QE-M and Euler) vs QuantLib's analytic, finite-difference and MC engines."""
 import numpy as np
+import pytest
 import QuantLib as ql
 
 from pricer import AsianOption, BarrierOption, EuropeanOption, Heston, MonteCarlo, price
@@ -94,3 +95,16 @@ def test_arithmetic_asian_matches_quantlib_mc_with_control_variate():
     reference, error = option.NPV(), option.errorEstimate()
     combined = np.hypot(result.stderr, error)
     assert abs(result.price - reference) < 3 * combined, (result.price, result.stderr, reference, error)
+
+
+@pytest.mark.parametrize("kappa", [1e3, 1e4])
+def test_a_fast_mean_reversion_gets_the_steps_it_needs(kappa):
+    # kappa dt = 4 (1e3) priced 8.23 against 7.96, and kappa dt = 40 (1e4) 14.2: the engine now takes at
+    # least kappa / 0.25 steps a year
+    from pricer import analytic
+    model = Heston(spot=100.0, v0=0.04, kappa=kappa, theta=0.04, xi=0.5, rho=-0.7)
+    result = price(EuropeanOption(strike=100.0, expiry=1.0), model, MonteCarlo(paths=20_000, seed=2))
+    exact = float(analytic.heston_price(spot=100.0, strike=100.0, expiry=1.0, v0=0.04, kappa=kappa, theta=0.04,
+                                        xi=0.5, rho=-0.7, rate=0.0, dividend=0.0, call=1.0))
+    assert result.steps >= 4 * kappa
+    assert abs(result.price - exact) < 3 * result.stderr

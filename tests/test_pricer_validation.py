@@ -123,3 +123,21 @@ def test_a_non_finite_result_is_an_error_not_a_nan(product, model, what):
 def test_a_non_finite_result_names_its_batch_item():
     with pytest.raises(FloatingPointError, match=r"at batch item\(s\) 1"):
         price(EuropeanOption(strike=np.array([100.0, 1e37]), expiry=1.0, call=False), MODEL, SMALL)
+
+
+@pytest.mark.parametrize("product, model, paths", [
+    (EuropeanOption(strike=100.0, expiry=50.0), BlackScholes(spot=100.0, vol=1.0), 2048),   # was 56.69 +- 0.0015
+    (EuropeanOption(strike=100.0, expiry=np.array([1.0, 50.0])), BlackScholes(spot=100.0, vol=1.0), 2048),
+    (EuropeanOption(strike=100.0, expiry=1.0), Garch(spot=100.0, omega=2e-6, alpha=0.08, beta=0.92 - 1e-7), 2048),
+])
+def test_a_variance_too_large_to_sample_is_refused(product, model, paths):
+    with pytest.raises(ValueError, match="variance x expiry"):
+        price(product, model, MonteCarlo(paths=paths))
+
+
+def test_float32_qe_refuses_a_vanishing_vol_of_variance():
+    # rho / xi terms cancel in the log-price step: xi = 1e-5 priced 4.15 against 8.00
+    model = Heston(spot=100.0, v0=0.04, kappa=1.5, theta=0.04, xi=1e-5, rho=-0.7)
+    with pytest.raises(ValueError, match="xi"):
+        price(EUROPEAN, model, SMALL)
+    price(EUROPEAN, model, MonteCarlo(paths=2048, scheme="euler"))   # Euler has no such terms

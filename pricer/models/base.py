@@ -39,6 +39,19 @@ class Model:
         inside it (``pricer.greeks``): a bump past a boundary would price an invalid model."""
         return ((0.0, {"spot": 1.0}),)
 
+    def annual_variance(self):
+        """A yearly variance rate of the log price, per row, for the engine's sampling check (the
+        largest the model starts at or reverts to)."""
+        raise NotImplementedError
+
+    def minimum_steps_per_year(self) -> int:
+        """The fewest time steps a year this model's discretisation is accurate with (the engine uses
+        at least this many, whatever ``MonteCarlo.steps_per_year`` asks)."""
+        return 1
+
+    def check_precision(self, dtype, scheme) -> None:
+        """Raise ValueError, naming the field, where the simulation in ``dtype`` would lose the price."""
+
     @property
     def batch_shape(self) -> tuple[int, ...]:
         return batch_shape(self)

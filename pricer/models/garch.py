@@ -58,6 +58,10 @@ class Garch(Model):
         bounds += ((0.0, {"alpha": 1.0, "gamma": 1.0}), (1.0, {"alpha": -1.0, "beta": -1.0, "gamma": -0.5}))
         return bounds + (((0.0, {"h0": 1.0}),) if self.h0 is not None else ())
 
+    def annual_variance(self):
+        stationary = self.omega / (1.0 - self.alpha - self.beta - 0.5 * self.gamma)
+        return self.periods_per_year * np.maximum(self.initial_variance, stationary)
+
     @property
     def initial_variance(self):
         """h0, or the stationary daily variance when h0 is None."""

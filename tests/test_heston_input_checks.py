@@ -1,0 +1,245 @@
+"""Bad input to calibrate_heston / heston_implied_vols / ``exotics calibrate`` (found by an audit): values in the
+wrong units (percent vols and rates, expiries in days), invalid starting points and parameters, fits pinned at the
+optimiser's bounds reported as such, xi = 0 priced as its deterministic-variance limit, and the CLI's messages.
+Each case raises a clear error naming the field (and the row or surface) instead of a silent wrong answer or NaN."""
+import math
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from calibrator import calibrate_heston, heston_implied_vols
+from calibrator._heston_surface import _prepare
+from calibrator.heston_fit import _at_bound
+from pricer.analytic import black_scholes_price
+from pricer.cli import app
+
+# one small surface shape for every fit here (the compiled programs are shared): 6 options, 2 expiries
+SURFACE = pd.DataFrame(dict(strike=[80.0, 90.0, 100.0, 105.0, 120.0, 100.0], expiry=[0.5] * 5 + [1.0],
+                            implied_vol=[0.3, 0.25, 0.2, 0.22, 0.3, 0.2]),
+                       index=["a", "b", "c", "d", "e", "f"])
+START = dict(v0=0.04, kappa=1.0, theta=0.04, xi=0.5, rho=-0.5)
+
+
+def _with(**changes):
+    return {**START, **changes}
+
+
+# ---------------------------------------------------------------------------------------------- 1. units
+def test_percent_vols_days_and_percent_rates_are_refused_naming_column_and_row():
+    with pytest.raises(ValueError, match=r"column 'implied_vol' is 30\.0 in row 'a': above 5 \(500%\) it looks "
+                                         r"like percent; pass decimals \(0\.3 for 30%\)"):
+        calibrate_heston(SURFACE.assign(implied_vol=SURFACE.implied_vol * 100), 100.0, 0.01)
+    one_bad = SURFACE.implied_vol.copy()
+    one_bad["e"] = 30.0
+    with pytest.raises(ValueError, match=r"column 'implied_vol' is 30\.0 in row 'e'.*percent"):
+        calibrate_heston(SURFACE.assign(implied_vol=one_bad), 100.0, 0.01)
+    with pytest.raises(ValueError, match=r"column 'expiry' is 182\.5 in row 'a': above 100 years it looks like days; "
+                                         r"pass years \(days / 365: 0\.5 for 182\.5 days\)"):
+        calibrate_heston(SURFACE.assign(expiry=SURFACE.expiry * 365), 100.0, 0.01)
+    with pytest.raises(ValueError, match=r"rate is 5\.0: .*looks like percent; pass decimals \(0\.05 for 5%\)"):
+        calibrate_heston(SURFACE, 100.0, 5.0)
+    with pytest.raises(ValueError, match=r"dividend is -2\.0: .*looks like percent"):
+        calibrate_heston(SURFACE, 100.0, 0.01, dividend=-2.0)
+    curve = pd.DataFrame(dict(expiry=[0.0, 1.0, 2.0], zero_rate=[0.01, 3.0, 0.02]))
+    with pytest.raises(ValueError, match=r"rate: column 'zero_rate' is 3\.0 in row 1: .*looks like percent"):
+        calibrate_heston(SURFACE, 100.0, curve)
+    with pytest.raises(ValueError, match=r"rate: column 'expiry' is 365\.0 in row 1: .*looks like days"):
+        calibrate_heston(SURFACE, 100.0, pd.DataFrame(dict(expiry=[0.0, 365.0], zero_rate=[0.01, 0.02])))
+    batch = pd.concat([SURFACE.assign(surface_id="x"), SURFACE.assign(surface_id="y")], ignore_index=True)
+    with pytest.raises(ValueError, match=r"rate for surface_id 'y' is 4\.5: .*percent"):
+        calibrate_heston(batch, 100.0, {"x": 0.01, "y": 4.5})
+    # heston_implied_vols checks the units it reads (expiry, rates), not the unused implied_vol column
+    with pytest.raises(ValueError, match=r"column 'expiry' is 182\.5 in row 'a'"):
+        heston_implied_vols(START, SURFACE.assign(expiry=SURFACE.expiry * 365), 100.0, 0.01)
+    with pytest.raises(ValueError, match=r"rate is 5\.0"):
+        heston_implied_vols(START, SURFACE, 100.0, 5.0)
+
+
+def test_realistic_extremes_are_not_refused():
+    """The thresholds leave room for any real quote: 499% vols, 99-year expiries, rates and yields of +-100%."""
+    extreme = SURFACE.assign(implied_vol=[4.99, 0.01, 0.2, 0.2, 0.2, 0.2], expiry=[0.01] * 5 + [99.0])
+    curve = pd.DataFrame(dict(expiry=[0.0, 99.0], zero_rate=[-1.0, 1.0]))
+    for rate in (1.0, -1.0, curve):
+        data, ids, batch = _prepare(extreme, 100.0, rate, -1.0)
+        assert ids == [None] and not batch and np.all(np.isfinite(data.log_moneyness))
+    _prepare(extreme, 100.0, 0.99, 1.0)
+
+
+# ---------------------------------------------------------------------------------------------- 2. the start
+@pytest.mark.parametrize("changes, message", [
+    (dict(kappa=0.0), r"initial\['kappa'\] = 0\.0: the mean-reversion speed must be > 0"),
+    (dict(xi=0.0), r"initial\['xi'\] = 0\.0: the vol of variance must be > 0"),
+    (dict(rho=-2.0), r"initial\['rho'\] = -2\.0: a correlation must be within \[-1, 1\]"),
+    (dict(v0=-0.04), r"initial\['v0'\] = -0\.04: a variance must be >= 0"),
+    (dict(theta=0.0), r"initial\['theta'\] = 0\.0: the long-run variance must be > 0"),
+    (dict(theta=-0.01), r"initial\['theta'\] = -0\.01: the long-run variance must be > 0"),
+    (dict(v0=math.nan), r"initial\['v0'\] must be a finite number, got nan"),
+])
+def test_invalid_start_is_refused_naming_the_initial_key(changes, message):
+    with pytest.raises(ValueError, match=message):
+        calibrate_heston(SURFACE, 100.0, 0.01, initial=_with(**changes), max_iter=3)
+
+
+@pytest.mark.parametrize("changes, field", [
+    (dict(kappa=60.0), "kappa"),    # persistence 0.76 mapped from a GARCH fit: a valid Heston start
+    (dict(kappa=1e6), "kappa"),
+    (dict(rho=-1.0), "rho"),
+    (dict(v0=0.0), "v0"),
+    (dict(xi=11.0), "xi"),
+])
+def test_a_valid_start_outside_the_box_starts_on_its_bound_with_a_warning(changes, field):
+    with pytest.warns(RuntimeWarning, match=rf"initial\['{field}'\] = .* outside the optimiser's bounds"):
+        cal = calibrate_heston(SURFACE, 100.0, 0.01, initial=_with(**changes), max_iter=3)
+    assert np.isfinite(cal.sse)
+
+
+def test_invalid_start_in_a_batch_names_the_surface():
+    batch = pd.concat([SURFACE.assign(surface_id="x"), SURFACE.assign(surface_id="y")], ignore_index=True)
+    start = {**START, "kappa": np.array([1.0, -1.0])}
+    with pytest.raises(ValueError, match=r"initial\['kappa'\] for surface_id 'y' = -1\.0"):
+        calibrate_heston(batch, 100.0, 0.01, initial=start, max_iter=3)
+
+
+# ---------------------------------------------------------------------------------------------- 3. at a bound
+def test_a_fit_pinned_at_a_bound_says_so():
+    """A smile Heston fits only with kappa -> 0 and theta -> its upper bound: the optimiser stops there (its
+    stopping test is met: the bounding transform is flat), so converged alone would read as a clean fit.
+    The result names the parameter in at_bound and a RuntimeWarning names it, the bound and the sse."""
+    smile = SURFACE.assign(strike=[80.0, 90.0, 100.0, 110.0, 120.0, 100.0],
+                           implied_vol=[0.3, 0.25, 0.2, 0.25, 0.3, 0.2])
+    with pytest.warns(RuntimeWarning, match=r"theta at its upper bound 4, sse [0-9.]+ vol pts\^2\).*not a free "
+                                            r"minimum"):
+        cal = calibrate_heston(smile, 100.0, 0.0, max_iter=60,   # a start near the end: fewer quadrature passes
+                               initial=dict(v0=0.09, kappa=0.02, theta=3.0, xi=2.3, rho=0.1))
+    assert "theta" in cal.at_bound and cal.params.theta == pytest.approx(4.0, rel=1e-6)
+    assert "at_bound=" in repr(cal) and "theta" in repr(cal)
+
+
+def test_at_bound_flags_each_bound_and_only_the_bounds():
+    p = np.array([[0.04, 1.0, 0.04, 0.5, -0.5],              # interior
+                  [1e-5, 50.0, 4.0, 1e-3, -0.999],           # every one on a bound
+                  [0.04, 1.0, 0.04, 10.0, 0.999 * (1 - 1e-9)],
+                  [0.04, 1.0 * (1 + 1e-3), 0.04, 0.5, 0.99]])  # near is not on
+    flags = _at_bound(p, feller=False)
+    assert flags[0] == {} and flags[3] == {}
+    assert flags[1] == {"v0": ("lower", 1e-5), "kappa": ("upper", 50.0), "theta": ("upper", 4.0),
+                        "xi": ("lower", 1e-3), "rho": ("lower", -0.999)}
+    assert flags[2] == {"xi": ("upper", 10.0), "rho": ("upper", 0.999)}
+    assert "xi" not in _at_bound(p, feller=True)[2]        # with feller xi is bounded by Feller, not BOUNDS
+
+
+def test_an_interior_fit_does_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cal = calibrate_heston(SURFACE, 100.0, 0.01, initial=START, max_iter=2)
+    assert cal.at_bound == ()
+
+
+# ---------------------------------------------------------------------------------------------- 4., 5. params
+@pytest.mark.parametrize("changes, message", [
+    (dict(v0=-0.04), r"params\['v0'\] = -0\.04: a variance must be >= 0"),
+    (dict(theta=-0.04), r"params\['theta'\] = -0\.04: the long-run variance must be > 0"),
+    (dict(kappa=-1.0), r"params\['kappa'\] = -1\.0: the mean-reversion speed must be > 0"),
+    (dict(kappa=0.0), r"params\['kappa'\] = 0\.0: the mean-reversion speed must be > 0"),
+    (dict(rho=-1.5), r"params\['rho'\] = -1\.5: a correlation must be within \[-1, 1\]"),
+    (dict(xi=-0.1), r"params\['xi'\] = -0\.1: the vol of variance must be >= 0"),
+    (dict(v0=math.nan), r"^params\['v0'\] must be a finite number, got nan"),
+    (dict(rho=math.inf), r"^params\['rho'\] must be a finite number, got inf"),
+])
+def test_invalid_params_are_refused_naming_params(changes, message):
+    with pytest.raises(ValueError, match=message) as info:
+        heston_implied_vols(_with(**changes), SURFACE, 100.0, 0.01)
+    assert "initial" not in str(info.value)
+
+
+def test_xi_zero_is_black_scholes_with_the_integrated_variance():
+    spot, rate, dividend = 100.0, 0.03, 0.01
+    p = dict(v0=0.09, kappa=2.0, theta=0.04, xi=0.0, rho=-0.7)
+    out = heston_implied_vols(p, SURFACE, spot, rate, dividend)
+    t = SURFACE.expiry.to_numpy()
+    variance = p["theta"] * t + (p["v0"] - p["theta"]) * -np.expm1(-p["kappa"] * t) / p["kappa"]
+    vol = np.sqrt(variance / t)
+    np.testing.assert_allclose(out.model_vol, vol, rtol=1e-12)
+    price = np.array([float(black_scholes_price(spot, k, tt, v, rate, dividend, bool(c)))
+                      for k, tt, v, c in zip(SURFACE.strike, t, vol, out.call)])
+    np.testing.assert_allclose(out.model_price, price, rtol=1e-12, atol=1e-13)
+    # and continuous in xi: a tiny xi prices the same to within its O(xi) effect
+    near = heston_implied_vols({**p, "xi": 1e-6}, SURFACE, spot, rate, dividend)
+    np.testing.assert_allclose(near.model_vol, vol, atol=1e-6)
+
+
+def test_an_unpriceable_parameter_set_raises_instead_of_returning_nan():
+    with pytest.raises(FloatingPointError, match=r"no finite price .* row '[a-f]' .*v0"):
+        heston_implied_vols(_with(v0=1e-12, theta=1e-12), SURFACE.assign(expiry=[0.02] * 5 + [3.0]), 100.0, 0.01)
+
+
+def test_implied_vols_do_not_read_the_implied_vol_column():
+    out = heston_implied_vols(START, SURFACE.assign(implied_vol=25.0), 100.0, 0.01)
+    assert np.all(np.isfinite(out.model_vol))
+    assert np.all(np.isfinite(heston_implied_vols(START, SURFACE.drop(columns="implied_vol"), 100.0, 0.01).model_vol))
+
+
+# ---------------------------------------------------------------------------------------------- 6. curve ids
+def test_a_per_surface_curve_for_a_single_surface_is_explained():
+    curve = pd.DataFrame(dict(surface_id=["x", "x"], expiry=[0.0, 2.0], zero_rate=[0.01, 0.02]))
+    with pytest.raises(ValueError, match=r"rate: the zero-rate curve has a surface_id column but the surface has "
+                                         r"none") as info:
+        calibrate_heston(SURFACE, 100.0, curve)
+    assert "None" not in str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------- 7. the CLI
+runner = CliRunner()
+
+
+def _prices(rows=600, seed=3):
+    """Two GARCH(1,1) price columns (decimal daily units) and a date column."""
+    rng = np.random.default_rng(seed)
+    columns = {}
+    for name, (omega, alpha, beta) in {"AAA": (2e-6, 0.06, 0.90), "BBB": (4e-6, 0.08, 0.88)}.items():
+        h, returns = omega / (1 - alpha - beta), []
+        for e in rng.standard_normal(rows):
+            returns.append(math.sqrt(h) * e)
+            h = omega + alpha * h * e * e + beta * h
+        columns[name] = 100.0 * np.exp(np.cumsum(returns))
+    frame = pd.DataFrame(columns)
+    frame.insert(0, "Date", pd.bdate_range("2021-01-04", periods=rows).strftime("%Y-%m-%d"))
+    return frame
+
+
+def _run(tmp_path, frame, *extra):
+    path = tmp_path / "prices.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "market.csv"
+    result = runner.invoke(app, ["calibrate", str(path), "-o", str(out), "--vol", "garch", *extra],
+                           env={"EXOTICS_CACHE_DIR": ""})
+    return result, out
+
+
+@pytest.mark.parametrize("option, value", [("--rate", "nan"), ("--rate", "inf"), ("--dividend", "-inf"),
+                                           ("--rate", "5")])
+def test_cli_refuses_non_finite_or_percent_rate_and_dividend(tmp_path, option, value):
+    result, out = _run(tmp_path, _prices(), option, value)
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and option in errors[0] and errors[0] == result.output.strip().splitlines()[-1]
+    assert not out.exists()
+
+
+def test_cli_messages_show_plain_numbers_and_name_the_column_once(tmp_path):
+    prices = _prices(rows=150)
+    prices.loc[5, "AAA"] = -3.0
+    result, _ = _run(tmp_path, prices)
+    assert result.exit_code == 2
+    assert "column 'AAA', row 6 (line 7): a price must be > 0 and finite, got -3.0" in result.output
+    assert "np.float64" not in result.output and len(result.output.strip().splitlines()) == 1
+    constant = _prices(rows=150)
+    constant["BBB"] = 50.0
+    result, _ = _run(tmp_path, constant)
+    assert result.exit_code == 2
+    error = result.output.strip().splitlines()[-1]
+    assert re.search(r"column 'BBB': the series is constant", error) and error.count("column 'BBB'") == 1
