@@ -285,9 +285,10 @@ def calibrate_heston(surface: pd.DataFrame, spot, rate, dividend=0.0, initial=No
     initial: the starting point, anything with v0, kappa, theta, xi, rho as attributes or keys (e.g. what
         ``garch_to_heston`` returns; scalars or one per surface). Default: v0 = theta = the surface's mean
         implied variance, kappa = 1, xi = 0.5, rho = -0.5. A given start must be a Heston parameter set (v0 >= 0,
-        theta, kappa, xi > 0, |rho| <= 1) inside the optimiser's bounds (``BOUNDS``, |rho| <= 0.999; with
-        ``feller`` xi is bounded by Feller instead, and a start beyond it begins at xi = 0.99 sqrt(2 kappa theta));
-        otherwise ValueError naming ``initial['<field>']`` and the bound.
+        theta, kappa, xi > 0, |rho| <= 1), else ValueError naming ``initial['<field>']``. A valid start outside
+        the optimiser's bounds (``BOUNDS``, |rho| <= 0.999) begins on the nearest bound, with a RuntimeWarning
+        naming it (with ``feller`` xi is bounded by Feller instead, and a start beyond it begins at
+        xi = 0.99 sqrt(2 kappa theta)).
     feller: keep 2 kappa theta >= xi^2 (by parameterisation, so every iterate satisfies it).
     max_iter: Levenberg-Marquardt iteration cap per pass. ftol, xtol, gtol: stop when the actual and predicted
         relative decreases of the sse are both <= ftol, the step is <= xtol (relative, unconstrained

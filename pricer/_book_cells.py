@@ -2,6 +2,7 @@
 and every problem becomes a message on its row (``Errors``), never an exception."""
 from __future__ import annotations
 
+import decimal
 import math
 import numbers
 
@@ -65,7 +66,7 @@ def _to_float(value) -> tuple[float, int]:
     try:
         if isinstance(value, str):
             number = float(value.strip())
-        elif isinstance(value, numbers.Real):
+        elif isinstance(value, (numbers.Real, decimal.Decimal)):   # Decimal is not a numbers.Real
             number = float(value)
         else:
             return math.nan, 2

@@ -111,26 +111,33 @@ def from_quantlib(instrument, process, *, terms: dict | None = None):
 
     if kind == "vanilla":
         return EuropeanOption(strike=strike, expiry=expiry, call=call), model
+    if terms is not None and not isinstance(terms, dict):
+        raise ValueError(f"terms must be a dict (e.g. terms=dict(barrier_type=ql.Barrier.UpOut, barrier=120.0)), "
+                         f"got {type(terms).__name__}")
     found = dict(getattr(instrument, "exotics_terms", None) or {})
     found.update(terms or {})
     if kind == "barrier":
         missing = [k for k in ("barrier_type", "barrier") if k not in found]
         if missing:
             raise ValueError(_hidden_terms("BarrierOption", "barrier_type=ql.Barrier.UpOut, barrier=120.0, rebate=0.0"))
-        barrier_type = int(found["barrier_type"])
+        barrier_type = _term(found, "barrier_type", "whole")
         if barrier_type not in _BARRIER_KINDS:
             raise ValueError(f"BarrierOption: unknown barrier type {barrier_type!r}")
         up, knock_in = _BARRIER_KINDS[barrier_type]
-        product = _OurBarrier(strike=strike, barrier=float(found["barrier"]), expiry=expiry, call=call, up=up,
-                              knock_in=knock_in, rebate=float(found.get("rebate", 0.0)))
+        product = _OurBarrier(strike=strike, barrier=_term(found, "barrier", "number"), expiry=expiry, call=call,
+                              up=up, knock_in=knock_in, rebate=_term(found, "rebate", "number", 0.0))
         return product, model
 
     if "average" not in found or "fixing_dates" not in found:
         raise ValueError(_hidden_terms("DiscreteAveragingAsianOption", "average=ql.Average.Arithmetic, "
                                        "fixing_dates=[...], running_accumulator=0.0, past_fixings=0"))
-    geometric = int(found["average"]) == int(ql.Average.Geometric)
-    future = sorted(d for d in found["fixing_dates"] if d > today)
-    fixed_today = sum(1 for d in found["fixing_dates"] if d == today)
+    geometric = _term(found, "average", "whole") == int(ql.Average.Geometric)
+    dates = found["fixing_dates"]
+    if isinstance(dates, (str, bytes)) or not hasattr(dates, "__iter__") or \
+            not all(isinstance(d, ql.Date) for d in dates):
+        raise ValueError(f"terms['fixing_dates'] must be a list of ql.Date, got {dates!r}")
+    future = sorted(d for d in dates if d > today)
+    fixed_today = sum(1 for d in dates if d == today)
     if not future:
         raise ValueError("DiscreteAveragingAsianOption: no fixing date after the evaluation date (all fixings known: "
                          "the payoff is no longer random; value it directly)")
@@ -166,6 +173,21 @@ def _instrument_kind(ql, instrument) -> str:
                      f"(European exercise), ql.BarrierOption and ql.DiscreteAveragingAsianOption")
 
 
+def _term(found: dict, name: str, kind: str, default=None):
+    """A term as a float ("number") or an int ("whole": integral, not a bool), else ValueError naming it."""
+    value = found.get(name, default)
+    wanted = "a whole number" if kind == "whole" else "a number"
+    if isinstance(value, (bool, np.bool_)) or value is None:
+        raise ValueError(f"terms[{name!r}] must be {wanted}, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"terms[{name!r}] must be {wanted}, got {value!r}") from None
+    if not math.isfinite(number) or (kind == "whole" and not number.is_integer()):
+        raise ValueError(f"terms[{name!r}] must be {wanted}, got {value!r}")
+    return int(number) if kind == "whole" else number
+
+
 def _hidden_terms(name: str, example: str) -> str:
     return (f"{name}: QuantLib's Python bindings do not expose its terms; build it with "
             f"pricer.quantlib_bridge.{name} (the same constructor, a ql.{name} that remembers them) or pass "
@@ -174,17 +196,20 @@ def _hidden_terms(name: str, example: str) -> str:
 
 def _past_fixings(found: dict, geometric: bool) -> tuple[float, int]:
     if "all_past_fixings" in found and found["all_past_fixings"]:
-        values = np.asarray(found["all_past_fixings"], dtype=np.float64)
+        try:
+            values = np.asarray(found["all_past_fixings"], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"terms['all_past_fixings'] must be numbers, got {found['all_past_fixings']!r}") from None
         if np.any(values <= 0) and geometric:
             raise ValueError("DiscreteAveragingAsianOption: past fixings must be > 0 for a geometric average")
         mean = float(np.exp(np.mean(np.log(values)))) if geometric else float(np.mean(values))
         return mean, int(values.size)
-    count = int(found.get("past_fixings", 0))
+    count = _term(found, "past_fixings", "whole", 0)
     if count < 0:
         raise ValueError(f"DiscreteAveragingAsianOption: pastFixings must be >= 0, got {count}")
     if count == 0:
         return 0.0, 0
-    running = float(found.get("running_accumulator", 1.0 if geometric else 0.0))
+    running = _term(found, "running_accumulator", "number", 1.0 if geometric else 0.0)
     if not running > 0:
         raise ValueError(f"DiscreteAveragingAsianOption: runningAccumulator must be > 0 with {count} past fixings, "
                          f"got {running!r}")
@@ -212,10 +237,14 @@ def _model(ql, process, today, expiry_date, strike):
     if not expiry > 0:
         return None, to_time   # the caller reports the expired trade
 
-    def zero_rate(handle) -> float:   # exp(-r T) is the curve's discount factor to the expiry date
-        return -math.log(float(handle.discount(expiry_date))) / expiry
+    def zero_rate(handle, name) -> float:   # exp(-r T) is the curve's discount factor to the expiry date
+        discount = float(handle.discount(expiry_date))
+        if not (discount > 0 and math.isfinite(discount)):
+            raise ValueError(f"the process's {name} curve gives a discount factor of {discount!r} to the expiry: "
+                             f"its rates are beyond what can be priced")
+        return -math.log(discount) / expiry
 
-    rate, dividend = zero_rate(curve), zero_rate(dividends)
+    rate, dividend = zero_rate(curve, "risk-free"), zero_rate(dividends, "dividend")
     if isinstance(process, ql.HestonProcess):
         params = ql.HestonModel(process)
         return Heston(spot=spot, v0=float(params.v0()), kappa=float(params.kappa()), theta=float(params.theta()),

@@ -301,3 +301,11 @@ def test_a_non_finite_value_or_greek_is_the_row_error(clean):
     result = price_book(book, MARKET, MC)
     assert result["status"][0] == "error" and "value is not finite" in result["error"][0]
     np.testing.assert_array_equal(result["price"][1:], clean["price"][1:])
+
+
+def test_decimal_numbers_are_numbers(clean):
+    from decimal import Decimal
+    book = BOOK.copy()
+    book["strike"] = [Decimal(str(v)) for v in book["strike"]]
+    result = price_book(book, MARKET, MC)
+    np.testing.assert_array_equal(result["price"], clean["price"])

@@ -171,3 +171,29 @@ def test_what_cannot_be_mapped_is_refused_by_name():
         from_quantlib(expired, process)
     with pytest.raises(ValueError, match="is not supported"):
         from_quantlib("not an option", process)
+
+
+@pytest.mark.parametrize("terms, word", [
+    (dict(barrier_type=ql.Barrier.UpOut, barrier="abc"), r"terms\['barrier'\]"),
+    (dict(barrier_type=ql.Barrier.UpOut, barrier=None), r"terms\['barrier'\]"),
+    (dict(barrier_type=ql.Barrier.UpOut, barrier=120.0, rebate=None), r"terms\['rebate'\]"),
+    (dict(barrier_type="up", barrier=120.0), r"terms\['barrier_type'\]"),
+    ([1, 2], "terms must be a dict"),
+])
+def test_bad_barrier_terms_name_the_term(terms, word):
+    plain = ql.BarrierOption(ql.Barrier.UpOut, 120.0, 0.0, payoff(100.0), ql.EuropeanExercise(TODAY + 365))
+    with pytest.raises(ValueError, match=word):
+        from_quantlib(plain, bs_process(), terms=terms)
+
+
+@pytest.mark.parametrize("changes, word", [
+    (dict(fixing_dates=[0.1, 0.2]), r"terms\['fixing_dates'\]"),
+    (dict(fixing_dates=None), r"terms\['fixing_dates'\]"),
+    (dict(past_fixings=2.7, running_accumulator=200.0), r"terms\['past_fixings'\]"),   # was truncated to 2
+    (dict(past_fixings=2, running_accumulator=None), r"terms\['running_accumulator'\]"),
+])
+def test_bad_asian_terms_name_the_term(changes, word):
+    dates = [TODAY + 30 * k for k in range(1, 13)]
+    plain = ql.DiscreteAveragingAsianOption(ql.Average.Arithmetic, dates, payoff(100.0), ql.EuropeanExercise(TODAY + 365))
+    with pytest.raises(ValueError, match=word):
+        from_quantlib(plain, bs_process(), terms={**dict(average=ql.Average.Arithmetic, fixing_dates=dates), **changes})
