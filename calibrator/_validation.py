@@ -164,6 +164,10 @@ def column_errors(prep: Prepared) -> list[str | None]:
         errors[j] = (f"column {prep.columns[j]!r}: values as large as {scale[j]:.3g} overflow float64 when "
                      f"squared; returns are per-period changes, so check the units and rescale")
     for j in np.flatnonzero(constant):
+        if high[j] != low[j]:   # varying, but too small to square in float64
+            errors[j] = (f"column {prep.columns[j]!r}: values as small as {scale[j]:.3g} underflow float64 when "
+                         f"squared; returns are per-period changes, so check the units and rescale")
+            continue
         errors[j] = (f"column {prep.columns[j]!r}: the series is constant ({float(data[0, j])!r}); a GARCH model "
                      f"needs varying returns")
     # levels, not changes: every value positive and the mean many standard deviations above zero (a daily

@@ -227,7 +227,11 @@ def _start_variance(fit: GarchFit, value, current: np.ndarray) -> np.ndarray:
         if value != "peak":
             raise ValueError(f"start_variance must be None, 'peak' or numbers, got {value!r}")
         return peak_variance(fit)[0]
-    start = np.broadcast_to(np.asarray(value, dtype=float), current.shape).copy()
+    try:
+        start = np.broadcast_to(np.asarray(value, dtype=float), current.shape).copy()
+    except (TypeError, ValueError):
+        raise ValueError(f"start_variance must be None, 'peak', a number or one number per series "
+                         f"({current.shape[0]}), got {value!r}") from None
     if not np.all(np.isfinite(start) & (start > 0)):
         raise ValueError(f"start_variance must be positive and finite, got {value!r}")
     return start

@@ -11,6 +11,7 @@ _DATE_COLUMNS = ("date", "day", "time", "datetime", "timestamp")
 MIN_PRICES = 101   # 100 returns: what calibrator.fit_garch accepts (500+ for reliable estimates)
 TRADING_DAYS = 252
 MAX_ABS_RATE = 1.0  # --rate / --dividend beyond +-100% (continuously compounded) read as percent (as calibrate_heston)
+MAX_LOG_MOVE = 3.0  # |log return| beyond 3 (a factor of 20 in one row): a bad tick, not a market move
 
 
 def _plain(value):
@@ -77,6 +78,15 @@ def price_series(frame, path: Path) -> dict:
                 k = present[0] + int(np.argmax(gaps))
                 raise CliError(f"{path}: column {column!r}, {line(int(positions[k]))}: missing price inside the series "
                                f"(fill or remove the row)")
+        # a bad tick (1e-320, 1e308, a price in the wrong units for one row) is a jump no market makes
+        steps = np.abs(np.diff(np.log(values[present])))
+        if steps.size and np.max(steps) > MAX_LOG_MOVE:
+            first = int(np.argmax(steps > MAX_LOG_MOVE))   # the first jump: the bad row itself
+            k = present[first + 1]
+            raise CliError(f"{path}: column {column!r}, {line(int(positions[k]))}: the price moves from "
+                           f"{float(values[present[first]]):g} to {float(values[k]):g}, a factor of "
+                           f"{float(np.exp(steps[first])):.3g} in one row: a bad tick? (limit: a factor of "
+                           f"{float(np.exp(MAX_LOG_MOVE)):.0f})")
         if present.size < MIN_PRICES:
             raise CliError(f"{path}: column {column!r} has {present.size} prices; a GARCH fit needs at least "
                            f"{MIN_PRICES} ({MIN_PRICES - 1} returns), and 500+ for reliable estimates")

@@ -140,3 +140,10 @@ def test_a_series_var_does_not_depend_on_the_other_series(returns, method):
     # the same draws: equal up to the rounding of batched arithmetic (the old shared stream moved them 5%)
     for other in values[1:]:
         np.testing.assert_allclose(other, values[0], rtol=1e-12)
+
+
+def test_start_variance_of_the_wrong_length_names_it(returns):
+    from calibrator import simulate_from_fit
+    fit = quiet(fit_garch, pd.DataFrame({"a": returns[0], "b": returns[1]}))
+    with pytest.raises(ValueError, match="start_variance"):
+        simulate_from_fit(fit, horizon=5, n_paths=100, correlated=False, start_variance=[1e-4] * 3)

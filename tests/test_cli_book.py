@@ -248,3 +248,11 @@ def test_calibrate_errors_name_the_file_column_and_row(tmp_path):
     assert "--model must be garch or heston" in _calibrate_error(tmp_path, prices.drop(columns="CCC"), "--model", "sabr")
     result = runner.invoke(app, ["calibrate", str(tmp_path / "nope.csv"), "-o", str(tmp_path / "m.csv")])
     assert result.exit_code == 2 and "nope.csv: no such prices file" in result.output
+
+
+def test_calibrate_refuses_a_bad_tick(tmp_path):
+    # one price of 1e-320 among ~100s used to be fitted: omega 1841 (decimal daily variance), exit 0
+    prices = _garch_prices(rows=150).drop(columns="CCC")
+    prices.loc[70, "AAA"] = 1e-300
+    message = _calibrate_error(tmp_path, prices)
+    assert "column 'AAA', row 71 (line 72): the price moves from" in message and "bad tick" in message

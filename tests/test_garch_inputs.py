@@ -79,12 +79,13 @@ def test_constant_series_raises():
 
 
 @pytest.mark.parametrize("method", ["mle", "nn"])
-def test_series_whose_squares_underflow_are_constant_for_both_methods(method):
-    """The checks read column moments; where the squares underflow they fall back to the exact test."""
+def test_series_whose_squares_underflow_are_refused_for_both_methods(method):
+    """The checks read column moments; where the squares underflow they fall back to the exact test. Such a
+    series is refused as underflowing (it used to be called "constant", which it is not)."""
     tiny = np.zeros(300)
     tiny[7] = 5e-324
     for r in (tiny, 1e-170 * np.random.default_rng(0).standard_normal(300)):
-        with pytest.raises(ValueError, match="constant"):
+        with pytest.raises(ValueError, match="underflow float64 when squared"):
             fit_garch(r, method=method)
 
 
