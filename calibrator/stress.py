@@ -85,7 +85,14 @@ def peak_variance(fit: GarchFit, start=None, end=None):
         raise ValueError(f"no observation between start={start!r} and end={end!r} (the fit covers {index[0]} to {index[-1]})")
     window = np.where(mask[:, None], h, -np.inf)
     at = np.argmax(window, axis=0)
-    return window[at, np.arange(h.shape[1])], np.asarray(index[at])
+    peak = window[at, np.arange(h.shape[1])]
+    failed = ~np.isfinite(peak)   # a series whose fit failed has NaN variances: no peak, and no date either
+    dated = isinstance(index, pd.DatetimeIndex)
+    dates = np.asarray(index[at], dtype=object if failed.any() and not dated else None)
+    if failed.any():
+        dates[failed] = np.datetime64("NaT") if dated else None
+        peak = np.where(failed, np.nan, peak)
+    return peak, dates
 
 
 def simulate_from_fit(fit: GarchFit, *, horizon: int, n_paths: int, method: str = "mc", returns=None,

@@ -147,3 +147,12 @@ def test_start_variance_of_the_wrong_length_names_it(returns):
     fit = quiet(fit_garch, pd.DataFrame({"a": returns[0], "b": returns[1]}))
     with pytest.raises(ValueError, match="start_variance"):
         simulate_from_fit(fit, horizon=5, n_paths=100, correlated=False, start_variance=[1e-4] * 3)
+
+
+def test_a_failed_series_has_no_peak_and_no_date(returns):
+    from calibrator import peak_variance
+    index = pd.date_range("2020-01-01", periods=T, freq="B")
+    fit = quiet(fit_garch, pd.DataFrame({"a": returns[0], "c": np.nan}, index=index))
+    variance, dates = peak_variance(fit)
+    assert np.isfinite(variance[0]) and np.isnan(variance[1])
+    assert not pd.isna(dates[0]) and pd.isna(dates[1])   # was the first date of the sample
