@@ -46,6 +46,7 @@ _SCHEMES = ("qe", "euler")
 _BACKENDS = ("auto", "scan", "kernel")
 
 
+MIN_TAIL_PATHS = 20      # paths expected where the mean of S_T sits (see _check_sampling)
 _MAX_STEPS = 1_000_000   # time steps of a grid: more would not fit a run's memory (a step every 30 s for a year)
 
 
@@ -232,8 +233,9 @@ def prepare(product, model, mc: MonteCarlo, derivatives: int = 0) -> Setup:
     flat_product = jax.tree_util.tree_map(lambda a: _flatten(a, shape, rows, dtype), product)
     expiry = np.broadcast_to(np.asarray(product.expiry, np.float64), shape).reshape(-1)
     model.check_precision(dtype, mc.scheme)
-    _check_sampling(np.broadcast_to(np.asarray(model.annual_variance(), np.float64), shape).reshape(-1),
-                    np.broadcast_to(np.asarray(product.expiry, np.float64), shape).reshape(-1), mc.blocks * BLOCK_PATHS)
+    with np.errstate(all="ignore"):
+        spread = np.asarray(model.log_variance(np.asarray(product.expiry, np.float64)), np.float64)
+    _check_sampling(np.broadcast_to(spread, shape).reshape(-1), mc.blocks * BLOCK_PATHS)
     # a model may need finer steps than asked for (Heston with a fast mean reversion): never coarser
     steps_per_year = max(mc.steps_per_year, model.minimum_steps_per_year())
     if steps_per_year > _MAX_STEPS:
@@ -266,23 +268,22 @@ def prepare(product, model, mc: MonteCarlo, derivatives: int = 0) -> Setup:
     return Setup(flat_model, flat_product, arrays, key, static, grid, shape)
 
 
-def _check_sampling(rate: np.ndarray, expiry: np.ndarray, paths: int) -> None:
+def _check_sampling(spread: np.ndarray, paths: int) -> None:
     """Refuse batch items whose log price varies too much for ``paths`` paths to sample.
 
-    With s the variance of log S_T, the relative variance of S_T is e^s - 1, and the mean is carried by
-    paths out in a tail that a sample of fewer than about 100 e^s paths does not reach: the estimate and
-    its standard error are then both wrong (measured: vol 1 over 50 years, 2,048 paths, 56.69 +- 0.0015
-    against 99.96). Refused above s = ln(paths / 100), with s = annual variance x expiry
-    (``Model.annual_variance``); ``rate`` and ``expiry`` are flat, one per batch item."""
-    spread = rate * expiry
-    limit = np.log(paths / 100.0)
-    bad = ~(spread <= limit)
+    With s the variance of log S_T (``Model.log_variance``), the mean of S_T = S_0 e^{X} is carried by the
+    paths near X = s above its mean: a standard normal beyond sqrt(s). Fewer than ``MIN_TAIL_PATHS``
+    expected paths there and the estimate and its standard error are both wrong (measured: vol 1 over
+    50 years, s = 50, 2,048 paths: 56.69 +- 0.0015 against 99.96). ``spread``: s per batch item, flat."""
+    tail = 0.5 * np.vectorize(math.erfc)(np.sqrt(np.maximum(spread, 0.0)) / math.sqrt(2.0))
+    bad = ~(paths * tail >= MIN_TAIL_PATHS)
     if bad.any():
         i = int(np.argmax(bad))
-        at = f" (batch item {i})" if expiry.size > 1 else ""
-        raise ValueError(f"variance x expiry = {float(spread[i]):.3g}{at} is more than {paths:,} paths can sample "
-                         f"(at most ln(paths / 100) = {limit:.3g}): the price would come from paths too rare to "
-                         f"draw; shorten the expiry or check the volatility parameters")
+        at = f" (batch item {i})" if spread.size > 1 else ""
+        raise ValueError(f"the variance of the log price to expiry is {float(spread[i]):.3g}{at}, more than "
+                         f"{paths:,} paths can sample: the price would come from paths too rare to draw (fewer "
+                         f"than {MIN_TAIL_PATHS} expected beyond sqrt(variance) standard deviations); use more "
+                         f"paths, shorten the expiry or check the volatility parameters")
 
 
 def padded_schedule(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -131,7 +131,7 @@ def test_a_non_finite_result_names_its_batch_item():
     (EuropeanOption(strike=100.0, expiry=1.0), Garch(spot=100.0, omega=2e-6, alpha=0.08, beta=0.92 - 1e-7), 2048),
 ])
 def test_a_variance_too_large_to_sample_is_refused(product, model, paths):
-    with pytest.raises(ValueError, match="variance x expiry"):
+    with pytest.raises(ValueError, match="variance of the log price"):
         price(product, model, MonteCarlo(paths=paths))
 
 

@@ -39,9 +39,9 @@ class Model:
         inside it (``pricer.greeks``): a bump past a boundary would price an invalid model."""
         return ((0.0, {"spot": 1.0}),)
 
-    def annual_variance(self):
-        """A yearly variance rate of the log price, per row, for the engine's sampling check (the
-        largest the model starts at or reverts to)."""
+    def log_variance(self, expiry):
+        """The expected variance of log S_T at ``expiry`` (years, broadcast against the fields), for the
+        engine's sampling check: the expected integrated variance."""
         raise NotImplementedError
 
     def minimum_steps_per_year(self) -> int:

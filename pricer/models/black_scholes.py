@@ -25,8 +25,8 @@ class BlackScholes(Model):
         object.__setattr__(self, "rate", numeric_field("rate", self.rate))
         object.__setattr__(self, "dividend", numeric_field("dividend", self.dividend))
 
-    def annual_variance(self):
-        return self.vol * self.vol
+    def log_variance(self, expiry):
+        return self.vol * self.vol * expiry
 
     def domain(self):
         return ((0.0, {"spot": 1.0}), (0.0, {"vol": 1.0}))

@@ -58,9 +58,12 @@ class Garch(Model):
         bounds += ((0.0, {"alpha": 1.0, "gamma": 1.0}), (1.0, {"alpha": -1.0, "beta": -1.0, "gamma": -0.5}))
         return bounds + (((0.0, {"h0": 1.0}),) if self.h0 is not None else ())
 
-    def annual_variance(self):
-        stationary = self.omega / (1.0 - self.alpha - self.beta - 0.5 * self.gamma)
-        return self.periods_per_year * np.maximum(self.initial_variance, stationary)
+    def log_variance(self, expiry):
+        # the sum of E[h_t] over the days to expiry: E[h_t] = LR + p^t (h0 - LR), p the persistence
+        persistence = self.alpha + self.beta + 0.5 * self.gamma
+        long_run = self.omega / (1.0 - persistence)
+        days = np.maximum(np.round(np.asarray(expiry) * self.periods_per_year), 1.0)
+        return days * long_run + (self.initial_variance - long_run) * -np.expm1(days * np.log(persistence)) / (1.0 - persistence)
 
     @property
     def initial_variance(self):

@@ -51,8 +51,8 @@ class Heston(Model):
         positive = tuple((0.0, {name: 1.0}) for name in ("spot", "v0", "kappa", "theta", "xi"))
         return positive + ((1.0, {"rho": -1.0}), (1.0, {"rho": 1.0}))
 
-    def annual_variance(self):
-        return np.maximum(self.v0, self.theta)
+    def log_variance(self, expiry):
+        return self.theta * expiry + (self.v0 - self.theta) * -np.expm1(-self.kappa * expiry) / self.kappa
 
     def minimum_steps_per_year(self) -> int:
         """At least kappa / ``MAX_KAPPA_DT`` steps a year: both schemes lose accuracy when the variance
