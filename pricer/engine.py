@@ -236,12 +236,15 @@ def prepare(product, model, mc: MonteCarlo, derivatives: int = 0) -> Setup:
     with np.errstate(all="ignore"):
         spread = np.asarray(model.log_variance(np.asarray(product.expiry, np.float64)), np.float64)
     _check_sampling(np.broadcast_to(spread, shape).reshape(-1), mc.blocks * BLOCK_PATHS)
-    # a model may need finer steps than asked for (Heston with a fast mean reversion): never coarser
-    steps_per_year = max(mc.steps_per_year, model.minimum_steps_per_year())
-    if steps_per_year > _MAX_STEPS:
-        raise ValueError(f"the model needs {steps_per_year:,} time steps a year (see its minimum_steps_per_year), "
-                         f"more than {_MAX_STEPS:,}")
-    grid = build_grid(product, expiry, steps_per_year, model.periods_per_year, mc.grid_capacity or 0)
+    grid = build_grid(product, expiry, mc.steps_per_year, model.periods_per_year, mc.grid_capacity or 0)
+    # a model may need finer steps than asked for (Heston with a fast mean reversion): where the grid (with
+    # its event dates) has a longer step than the model allows, it is rebuilt finer; never coarser
+    needed = model.minimum_steps_per_year()
+    if needed > mc.steps_per_year and np.max(grid.dt[:grid.steps]) * needed > 1.0 + 1e-9:
+        if needed > _MAX_STEPS:
+            raise ValueError(f"the model needs {needed:,} time steps a year (see its minimum_steps_per_year), "
+                             f"more than {_MAX_STEPS:,}")
+        grid = build_grid(product, expiry, needed, model.periods_per_year, mc.grid_capacity or 0)
     arrays = {
         "steps": jnp.asarray(grid.steps, jnp.int32),
         "dt": jnp.asarray(grid.dt, dtype),
