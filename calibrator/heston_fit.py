@@ -309,9 +309,14 @@ def calibrate_heston(surface: pd.DataFrame, spot, rate, dividend=0.0, initial=No
         j = int(np.argmax(bad))
         where = "" if not batch else f" for surface_id {_label(ids[j])!r}"
         raise ValueError(f"initial parameters{where} are not finite: {dict(zip(FIELDS, p0[j].tolist()))}")
-    if int(max_iter) < 1:
-        raise ValueError(f"max_iter must be >= 1, got {max_iter!r}")
-    dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
+    if isinstance(max_iter, (bool, np.bool_)) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise ValueError(f"max_iter must be a whole number >= 1, got {max_iter!r}")
+    for name, value in (("ftol", ftol), ("xtol", xtol), ("gtol", gtol)):
+        if value is not None and (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating))
+                                  or not np.isfinite(value) or value < 0):
+            raise ValueError(f"{name} must be a number >= 0 (or None for the default), got {value!r}")
+    from .garch_fit import check_dtype
+    dtype = check_dtype(dtype)
     defaults = (1e-10, 1e-10, 1e-12) if dtype.itemsize == 8 else (1e-5, 1e-5, 1e-5)
     tol = {name: jnp.asarray(default if value is None else value, dtype)
            for name, value, default in zip(("ftol", "xtol", "gtol"), (ftol, xtol, gtol), defaults)}

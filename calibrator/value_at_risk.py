@@ -169,6 +169,9 @@ def portfolio_var(fit: GarchFit, returns, weights, *, levels=(0.95, 0.99), horiz
         raise ValueError("fit must be a batch GarchFit (fit_garch on a 2-D array or DataFrame, one column per asset)")
     if method not in VAR_METHODS:
         raise ValueError(f"method={method!r} is not supported; choose one of {', '.join(map(repr, VAR_METHODS))}")
+    if returns is None:
+        raise ValueError("returns= (the (T, N) data the fit was made on) is needed: the portfolio's risk uses the "
+                         "assets' correlation")
     w = _portfolio_weights(weights, list(fit.names))
     lv = np.atleast_1d(_levels(levels))
     hs = _check_horizons(horizons)

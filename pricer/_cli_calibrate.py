@@ -3,6 +3,7 @@ GARCH fitted per column (batched where the columns span the same rows), and the 
 from the fits (GARCH in decimal daily units, or Heston mapped from GARCH)."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from .cli import CliError, errors
@@ -152,12 +153,26 @@ def market_rows(series: dict, fits: dict, path: Path, *, rate: float, dividend: 
                              f"{alpha + beta + 0.5 * gamma:.4f} >= 1 (not stationary): price-book will refuse it",
                              highlight=False)
         else:
-            heston = to_heston(fit, periods_per_year=TRADING_DAYS)
+            from calibrator.heston_map import NEAR_INTEGRATED
+            with warnings.catch_warnings(record=True) as caught:   # said once below, on the column's own line
+                warnings.simplefilter("always")
+                heston = to_heston(fit, periods_per_year=TRADING_DAYS)
             row.update(model="heston", **{k: pick(getattr(heston, k)) for k in ("v0", "kappa", "theta", "xi", "rho")})
             missing = [k for k in ("v0", "kappa", "theta", "xi", "rho") if not np.isfinite(row[k])]
+            persistence = alpha + beta + 0.5 * gamma
             if missing:
                 errors.print(f"[yellow]warning:[/] {path}: column {name!r}: no Heston {', '.join(missing)} from this "
-                             f"fit (see the warnings above): price-book will refuse it", highlight=False)
+                             f"fit (persistence {persistence:.6f}): price-book will refuse it", highlight=False)
+            elif 1.0 - persistence < NEAR_INTEGRATED:
+                # theta = omega / (1 - persistence) and kappa are not identified there: the row is written (the
+                # user asked for it) but flagged, with the numbers that make it doubtful
+                errors.print(f"[yellow]warning:[/] {path}: column {name!r}: the GARCH fit is near-integrated "
+                             f"(persistence {persistence:.6f}): its Heston theta {row['theta']:.4g} and kappa "
+                             f"{row['kappa']:.4g} are not identified; prefer --model garch or a longer history",
+                             highlight=False)
+            elif caught:
+                errors.print(f"[yellow]warning:[/] {path}: column {name!r}: {str(caught[0].message).splitlines()[0]}",
+                             highlight=False)
         rows.append(row)
     columns = ["underlying", "model", "spot", "rate", "dividend"]
     frame = pd.DataFrame(rows)

@@ -56,10 +56,27 @@ def _read_table(path: Path, what: str):
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             return pd.read_parquet(path)
-        return pd.read_csv(path)
+        frame = pd.read_csv(path)
     except Exception as exc:  # noqa: BLE001 - any reader failure is reported as one line
         # one line: pandas' parser messages end with a newline
         raise CliError(f"{path}: cannot read {what} ({type(exc).__name__}: {' '.join(str(exc).split())})") from None
+    _check_header(path, what)
+    return frame
+
+
+def _check_header(path: Path, what: str) -> None:
+    """A CSV header whose names repeat or are blank is refused: pandas would rename them ("AAA.1",
+    "Unnamed: 2") and the column would be read as something else or ignored."""
+    import csv
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        header = next(csv.reader(handle), [])
+    names = [name.strip() for name in header]
+    for k, name in enumerate(names):
+        if not name:
+            raise CliError(f"{path}: column {k + 1} of the {what} file has no name in the header")
+        if name in names[:k]:
+            raise CliError(f"{path}: column name {name!r} appears twice in the {what} file's header "
+                           f"(columns {names.index(name) + 1} and {k + 1})")
 
 
 def _write_table(frame, path: Path):

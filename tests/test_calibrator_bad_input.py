@@ -156,3 +156,10 @@ def test_a_failed_series_has_no_peak_and_no_date(returns):
     variance, dates = peak_variance(fit)
     assert np.isfinite(variance[0]) and np.isnan(variance[1])
     assert not pd.isna(dates[0]) and pd.isna(dates[1])   # was the first date of the sample
+
+
+def test_portfolio_var_without_returns_says_so(returns):
+    from calibrator import portfolio_var
+    fit = quiet(fit_garch, pd.DataFrame({"a": returns[0], "b": returns[1]}))
+    with pytest.raises(ValueError, match="returns= .* is needed"):
+        portfolio_var(fit, None, [0.5, 0.5])

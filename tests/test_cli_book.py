@@ -256,3 +256,27 @@ def test_calibrate_refuses_a_bad_tick(tmp_path):
     prices.loc[70, "AAA"] = 1e-300
     message = _calibrate_error(tmp_path, prices)
     assert "column 'AAA', row 71 (line 72): the price moves from" in message and "bad tick" in message
+
+
+def test_calibrate_refuses_repeated_or_blank_column_names(tmp_path):
+    # pandas renamed them "AAA.1" and "Unnamed: 1": a second underlying nobody asked for
+    prices = _garch_prices(rows=150).drop(columns="CCC")
+    path = tmp_path / "prices.csv"
+    text = prices.to_csv(index=False).splitlines()
+    for header, word in (("Date,AAA,AAA", "'AAA' appears twice"), ("Date,AAA,", "column 3 of the prices file has no name")):
+        path.write_text("\n".join([header, *text[1:]]) + "\n")
+        result = runner.invoke(app, ["calibrate", str(path), "-o", str(tmp_path / "m.csv")])
+        assert result.exit_code == 2 and word in result.output, result.output
+
+
+def test_calibrate_flags_a_near_integrated_heston_row(tmp_path):
+    rng = np.random.default_rng(1)
+    h, returns = 1e-4, []
+    for e in rng.standard_normal(1500):    # alpha + beta = 1: an integrated GARCH
+        returns.append(np.sqrt(h) * e)
+        h = 1e-9 + 0.1 * h * e * e + 0.9 * h
+    pd.DataFrame({"III": 100 * np.exp(np.cumsum(returns))}).to_csv(tmp_path / "prices.csv", index=False)
+    result = runner.invoke(app, ["calibrate", str(tmp_path / "prices.csv"), "-o", str(tmp_path / "m.csv"),
+                                 "--model", "heston", "--vol", "garch"])
+    assert result.exit_code == 0, result.output
+    assert "column 'III': the GARCH fit is near-integrated" in result.output and "not identified" in result.output

@@ -243,3 +243,12 @@ def test_cli_messages_show_plain_numbers_and_name_the_column_once(tmp_path):
     assert result.exit_code == 2
     error = result.output.strip().splitlines()[-1]
     assert re.search(r"column 'BBB': the series is constant", error) and error.count("column 'BBB'") == 1
+
+
+@pytest.mark.parametrize("options, word", [
+    (dict(ftol="a"), "ftol"), (dict(xtol=-1.0), "xtol"), (dict(gtol=float("nan")), "gtol"),
+    (dict(max_iter=2.5), "max_iter"), (dict(dtype="float16"), "dtype"),
+])
+def test_bad_optimiser_options_name_the_option(options, word):
+    with pytest.raises(ValueError, match=word):
+        calibrate_heston(SURFACE, 100.0, 0.01, **options)
