@@ -20,7 +20,8 @@ PERCENT_STD_LOOKS_DECIMAL = 0.05   # percent=True but std below this: probably d
 DECIMAL_STD_LOOKS_PERCENT = 0.5    # percent=False but std above this (50% a period): probably percent
 TINY_STD, HUGE_STD = 1e-6, 1e4     # outside these, the numbers are badly scaled whatever the unit
 LEVELS_MEAN_OVER_STD = 10.0         # all positive and mean / std above this: prices, not returns
-LEVELS_AUTOCORRELATION = 0.9        # lag-one autocorrelation above this: a price path (returns: |rho| < 0.3)
+LEVELS_AUTOCORRELATION = 0.97       # lag-one autocorrelation above this: a price path (returns: |rho| < 0.3;
+                                    # appraisal-smoothed returns reach 0.9, a 1,000-day random walk 0.99)
 PERCENT_STD_TOO_BIG = 50.0          # percent=True and a std above 50% a period: not percent returns either
 
 
@@ -175,7 +176,9 @@ def column_errors(prep: Prepared) -> list[str | None]:
     with np.errstate(invalid="ignore", over="ignore"):
         std = np.sqrt(np.maximum(mean_square - mean * mean, 0.0))
         usable = ~has_bad & ~constant & ~overflow
-        offset = usable & (low > 0) & (mean > LEVELS_MEAN_OVER_STD * std)
+        # gross returns 1 + r: all positive, near 1, far above their spread (a money-market return series is
+        # all positive and far above its spread too, but near 0: it stays)
+        offset = usable & (low > 0) & (mean > LEVELS_MEAN_OVER_STD * std) & (np.abs(mean - 1.0) < 0.25)
         # a price path wanders: consecutive values almost equal (returns are close to uncorrelated)
         wander = np.zeros(data.shape[1], bool)
         check = np.flatnonzero(usable & ~offset)

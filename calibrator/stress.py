@@ -135,7 +135,7 @@ def simulate_from_fit(fit: GarchFit, *, horizon: int, n_paths: int, method: str 
                              + (" with correlated shocks" if method == "mc" else ""))
         residuals = _standardised(fit, returns, usable)                          # (T, N)
     if method == "fhs":
-        if correlated:    # whole days: the series keep the co-movement they had
+        if joint:    # whole days: the series keep the co-movement they had
             shocks = residuals[rng.integers(0, residuals.shape[0], size=(horizon + 1, n_paths)), :].transpose(0, 2, 1)
         else:
             days = np.stack([stream.integers(0, residuals.shape[0], size=(horizon + 1, n_paths)) for stream in streams],

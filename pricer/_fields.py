@@ -9,6 +9,8 @@ Checks run only on concrete values: when JAX rebuilds the pytree from tracers (i
 from __future__ import annotations
 
 import dataclasses
+import decimal
+import numbers
 from typing import Any, Callable
 
 import jax
@@ -35,7 +37,7 @@ def is_concrete(value: Any) -> bool:
     copies (a tangent's zero spot is not a bad input). ``price()`` checks user-supplied JAX arrays by
     rebuilding the model and product from numpy copies (``checked_copy``).
     """
-    return isinstance(value, (bool, int, float, complex, str, np.ndarray, np.generic, list, tuple))
+    return isinstance(value, (bool, int, float, complex, str, decimal.Decimal, np.ndarray, np.generic, list, tuple))
 
 
 def checked_copy(obj):
@@ -64,6 +66,9 @@ def numeric_field(name: str, value: Any, *, check: Callable[[np.ndarray], np.nda
     if not is_concrete(value):
         return value
     raw = np.asarray(value) if not isinstance(value, str) else None
+    if raw is not None and raw.dtype.kind == "O" and raw.size and all(
+            isinstance(v, (numbers.Real, decimal.Decimal)) and not isinstance(v, (bool, np.bool_)) for v in raw.flat):
+        raw = np.asarray([float(v) for v in raw.flat]).reshape(raw.shape)   # Decimal('100'), object arrays
     # True, "100", 1+2j and [1.0, None] convert to floats (or fail obscurely): none is a number here
     if raw is None or raw.dtype.kind not in "iuf":
         raise ValueError(f"{name} must be a number or an array of numbers, got {value!r}")

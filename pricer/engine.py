@@ -137,9 +137,11 @@ def price(product, model, mc: MonteCarlo | None = None, greeks=()) -> PriceResul
     return result
 
 
-def evaluate(product, model, mc: MonteCarlo | None = None, greeks=()) -> PriceResult:
+def evaluate(product, model, mc: MonteCarlo | None = None, greeks=(), *, check_sampling: bool = True) -> PriceResult:
     """``price`` without its final check: a non-finite number is returned, not raised (``price_book``
-    reports it on the trade's own row, so that it does not fail the other trades of its call)."""
+    reports it on the trade's own row, so that it does not fail the other trades of its call).
+    ``check_sampling=False`` (prices only) skips the sampling check for callers that judge each item's
+    result themselves (the stress grid's states, one call for many variances)."""
     mc = MonteCarlo() if mc is None else mc
     if not isinstance(product, (EuropeanOption, BarrierOption, AsianOption)):
         raise TypeError(f"product must be EuropeanOption, BarrierOption or AsianOption, got {type(product).__name__}")
@@ -151,7 +153,7 @@ def evaluate(product, model, mc: MonteCarlo | None = None, greeks=()) -> PriceRe
     if greeks:
         from .greeks import price_with_greeks
         return price_with_greeks(product, model, mc, greeks)
-    setup = prepare(product, model, mc)
+    setup = prepare(product, model, mc, check_sampling=check_sampling)
     cv_mean = _control_mean_jit(setup.model, setup.product, control_arrays(setup.arrays), mc.control_variate)
     core = _price_core if resolve_backend(mc.backend) == "scan" else _price_core_kernel
     price_flat, stderr_flat = core(setup.model, setup.product, simulation_arrays(setup.arrays), setup.key, cv_mean,
@@ -209,7 +211,7 @@ class Setup:
     batch_shape: tuple
 
 
-def prepare(product, model, mc: MonteCarlo, derivatives: int = 0) -> Setup:
+def prepare(product, model, mc: MonteCarlo, derivatives: int = 0, *, check_sampling: bool = True) -> Setup:
     """Validate, broadcast and flatten the batch, and build the grid (numpy, before tracing).
 
     derivatives: how many tangents the simulation will carry besides the paths (the Greeks'); it only
@@ -235,7 +237,8 @@ def prepare(product, model, mc: MonteCarlo, derivatives: int = 0) -> Setup:
     model.check_precision(dtype, mc.scheme)
     with np.errstate(all="ignore"):
         spread = np.asarray(model.log_variance(np.asarray(product.expiry, np.float64)), np.float64)
-    _check_sampling(np.broadcast_to(spread, shape).reshape(-1), mc.blocks * BLOCK_PATHS)
+    if check_sampling:
+        _check_sampling(np.broadcast_to(spread, shape).reshape(-1), mc.blocks * BLOCK_PATHS)
     grid = build_grid(product, expiry, mc.steps_per_year, model.periods_per_year, mc.grid_capacity or 0)
     # a model may need finer steps than asked for (Heston with a fast mean reversion): where the grid (with
     # its event dates) has a longer step than the model allows, it is rebuilt finer; never coarser

@@ -205,14 +205,14 @@ def derivative_quantities(fn, model, tangents, *, light, want_gamma, finite_diff
     """
     n_first = len(light)
     spot_step = bump * model.spot
-    spot_width = 2.0 * spot_step.reshape(-1)[0]
+    spot_width = 2.0 * spot_step   # per row (rows, 1): a batch's spots differ
 
     def of_fields(base):
         return lambda fields: fn(_replace(base, **fields))
 
     def delta(m):
         if finite_difference:
-            return jax.tree_util.tree_map(lambda a, b: (a - b) / spot_width,
+            return jax.tree_util.tree_map(lambda a, b: (a - b) / _rows_like(spot_width, a),
                                           fn(_replace(m, spot=m.spot + spot_step)), fn(_replace(m, spot=m.spot - spot_step)))
         return jax.jvp(of_fields(m), ({"spot": m.spot},), ({"spot": jnp.ones_like(m.spot)},))[1]
 
@@ -229,7 +229,7 @@ def derivative_quantities(fn, model, tangents, *, light, want_gamma, finite_diff
             out.append(jax.tree_util.tree_map(lambda a, b: (a - b) / _rows_like(width, a), fn(up), fn(down)))
     if want_gamma:
         up, down = delta(_replace(model, spot=model.spot + spot_step)), delta(_replace(model, spot=model.spot - spot_step))
-        out.append(jax.tree_util.tree_map(lambda a, b: (a - b) / spot_width, up, down))
+        out.append(jax.tree_util.tree_map(lambda a, b: (a - b) / _rows_like(spot_width, a), up, down))
     return out
 
 

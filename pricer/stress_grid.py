@@ -79,8 +79,10 @@ def grid_values(product, model, mc, x_nodes: np.ndarray, v_nodes: np.ndarray, x_
         padded = np.concatenate([chunk, np.full(ROWS_PER_CALL - chunk.size, chunk[0])])
         take = lambda a: a[padded] if np.ndim(a) == 2 else a  # noqa: E731 - per-row fields; scalars as they are
         part = jax.tree_util.tree_map(take, product)
-        # evaluate, not price: a non-finite value is reported on its own trade (book_stress checks each P&L)
-        values = np.asarray(evaluate(part, model_at(model, x_nodes[padded], v_nodes), mc).price, dtype=np.float64)
+        # evaluate, not price: a non-finite value is reported on its own trade (book_stress checks each P&L);
+        # no sampling check: one call holds many states' variances, and one extreme state must not fail the rest
+        values = np.asarray(evaluate(part, model_at(model, x_nodes[padded], v_nodes), mc, check_sampling=False).price,
+                            dtype=np.float64)
         states = x_nodes.shape[1] * v_nodes.size
         grid = np.broadcast_to(values, (padded.size, states))[:chunk.size] - at_nodes[chunk]
         grid = grid.reshape(chunk.size, x_nodes.shape[1], v_nodes.size)

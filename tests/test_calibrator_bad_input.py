@@ -163,3 +163,19 @@ def test_portfolio_var_without_returns_says_so(returns):
     fit = quiet(fit_garch, pd.DataFrame({"a": returns[0], "b": returns[1]}))
     with pytest.raises(ValueError, match="returns= .* is needed"):
         portfolio_var(fit, None, [0.5, 0.5])
+
+
+def test_one_series_with_filtered_historical_shocks(returns):
+    # the default (correlated=True) with a single series reached a stream that was never made
+    from calibrator import garch_scenarios, simulate_from_fit
+    fit = quiet(fit_garch, pd.Series(returns[0], name="AAA"))
+    paths = simulate_from_fit(fit, horizon=5, n_paths=50, method="fhs", returns=returns[0])
+    assert np.all(np.isfinite(paths.returns))
+    garch_scenarios(fit, returns[0], horizon=5, n_scenarios=20)
+
+
+def test_a_money_market_series_is_returns_not_prices():
+    # all positive and far above its spread, but near 0: a return series (gross returns sit near 1)
+    rng = np.random.default_rng(4)
+    rates = 2e-4 + 1e-5 * rng.standard_normal(800)
+    assert quiet(fit_garch, rates).status in ("ok", "not_converged")

@@ -95,3 +95,14 @@ def test_float32_bump_and_revalue_of_the_rate_is_smooth():
     pathwise = price(EuropeanOption(100.0, 1.0), Garch(spot=100.0, omega=2e-6, alpha=0.08, beta=0.9, rate=0.03),
                      mc, greeks=("rho",)).greeks["rho"]
     assert abs((prices[0] - prices[1]) / 2e-4 - pathwise) < 0.01 * abs(pathwise)
+
+
+def test_gamma_of_a_batch_with_different_spots():
+    # the spot step's width was row 0's for every row: the second row's gamma came out half its value
+    spots = np.array([100.0, 50.0])
+    result = price(EuropeanOption(strike=spots, expiry=1.0), BlackScholes(spot=spots, vol=0.2),
+                   MonteCarlo(paths=50_000, seed=3), greeks=("gamma",))
+    for i, spot in enumerate(spots):
+        exact = jax.grad(jax.grad(lambda s: analytic.black_scholes_price(spot=s, strike=spot, expiry=1.0, vol=0.2,  # noqa: B023
+                                                                          rate=0.0, dividend=0.0, call=1.0)))(spot)
+        assert abs(result.greeks["gamma"][i] - exact) < 3 * result.greeks_stderr["gamma"][i]

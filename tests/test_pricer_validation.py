@@ -141,3 +141,8 @@ def test_float32_qe_refuses_a_vanishing_vol_of_variance():
     with pytest.raises(ValueError, match="xi"):
         price(EUROPEAN, model, SMALL)
     price(EUROPEAN, model, MonteCarlo(paths=2048, scheme="euler"))   # Euler has no such terms
+
+
+def test_decimal_fields_are_numbers():
+    from decimal import Decimal
+    assert price(EUROPEAN, BlackScholes(spot=Decimal("100"), vol=0.2), SMALL).price == price(EUROPEAN, MODEL, SMALL).price
