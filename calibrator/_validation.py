@@ -61,6 +61,17 @@ class Prepared:
             return np.sqrt(np.maximum(mean_square - mean * mean, 0.0))
 
 
+def is_number(value) -> bool:
+    """A real number (Python or numpy), not a bool, finite."""
+    return (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+            and bool(np.isfinite(value)))
+
+
+def is_whole(value) -> bool:
+    """A finite real number with no fractional part (5 or 5.0), not a bool."""
+    return is_number(value) and float(value).is_integer()
+
+
 def prepare_returns(returns) -> Prepared:
     """Shape checks and conversion to a (T, N) float64 array, one series per column."""
     index = None

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._validation import is_number, is_whole
+
 MAX_HORIZON = 100_000   # periods a forecast may run (400 years of days): the recursion runs per period
 
 __all__ = ["GarchFit"]
@@ -122,8 +124,7 @@ class GarchFit:
         for one series, (N, horizon) for a batch, one row per series. Units of returns squared. Matches
         arch's ``forecast(horizon=..., method="analytic")``.
         """
-        if isinstance(horizon, (bool, np.bool_)) or not isinstance(horizon, (int, float, np.integer, np.floating)) \
-                or not float(horizon).is_integer() or not 1 <= horizon <= MAX_HORIZON:
+        if not is_whole(horizon) or not 1 <= horizon <= MAX_HORIZON:
             raise ValueError(f"horizon must be a whole number of periods from 1 to {MAX_HORIZON:,}, got {horizon!r}")
         horizon = int(horizon)
         omega, alpha, gamma, beta = (self._vec(n) for n in ("omega", "alpha", "gamma", "beta"))
@@ -148,8 +149,7 @@ class GarchFit:
         if hs.dtype.kind not in "iuf" or hs.ndim != 1 or hs.size == 0 or np.any(hs < 1) \
                 or np.any(hs != np.round(hs)):
             raise ValueError(f"horizons must be positive integers, got {horizons!r}")
-        if isinstance(periods_per_year, (bool, np.bool_)) or not isinstance(periods_per_year, (int, float, np.integer, np.floating)) \
-                or not np.isfinite(periods_per_year) or periods_per_year <= 0:
+        if not is_number(periods_per_year) or periods_per_year <= 0:
             raise ValueError(f"periods_per_year must be a positive number (252 for daily data), got {periods_per_year!r}")
         hs = hs.astype(int)
         path = np.atleast_2d(self.forecast(int(hs.max())))

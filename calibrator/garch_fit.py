@@ -227,11 +227,6 @@ def check_dtype(dtype):
     return jnp.dtype(resolved)
 
 
-def _whole(value) -> bool:
-    return (not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
-            and np.isfinite(value) and float(value).is_integer())
-
-
 def _same(value, default) -> bool:
     return value is default or (isinstance(value, str) and isinstance(default, str) and value == default) or \
         (isinstance(value, (int, float)) and not isinstance(value, bool) and value == default)
@@ -296,10 +291,9 @@ def fit_garch(returns, method: str = "mle", vol: str = "garch", dist: str = "nor
         backcast_mode = backcast.lower()
     else:
         backcast_mode = "user"
-    if not _whole(max_iter) or max_iter < 1:
+    if not val.is_whole(max_iter) or max_iter < 1:
         raise ValueError(f"max_iter must be a whole number >= 1, got {max_iter!r}")
-    if tol is not None and (isinstance(tol, (bool, np.bool_)) or not isinstance(tol, (int, float, np.integer, np.floating))
-                            or not np.isfinite(tol) or tol < 0):
+    if tol is not None and (not val.is_number(tol) or tol < 0):
         raise ValueError(f"tol must be a number >= 0 (or None for the default), got {tol!r}")
 
     prep = val.prepare_returns(returns)

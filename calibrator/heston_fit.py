@@ -51,10 +51,12 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from ._heston_lm import BOUNDS, RHO_MAX, VOL_POINTS, _lm_one, _to_natural, _to_unconstrained
+from ._heston_lm import BOUNDS, VOL_POINTS, _lm_one, _to_natural, _to_unconstrained
 from ._heston_pricing import _model_beta, _quadrature, _upper_limits, _vols_from_beta
 from ._heston_surface import GENERIC_START, _Data, _initial, _label, _prepare, _rate_function
 from .heston_map import FIELDS, HestonParams
+from ._validation import is_number, is_whole
+from ._heston_bounds import _at_bound, warn_at_bound
 
 __all__ = ["calibrate_heston", "HestonCalibration", "heston_implied_vols", "BOUNDS", "GENERIC_START"]
 
@@ -64,7 +66,6 @@ U_SAFETY = 2.5                          # U from the scan at the start of a pass
 BETA_TOL = {8: 1e-15, 4: 1e-7}          # ... or normalised prices this close (by dtype size: float64, float32)
 QUAD_TOL = {8: 1e-9, 4: 2e-5}           # max |implied vol(N, U) - implied vol(2N, fresh U)| accepted
 MAX_PASSES = 4
-BOUND_TOL = 1e-6                        # at_bound: within this fraction of the log range of a bound (rho: of RHO_MAX)
 
 
 # ------------------------------------------------------------------------------------------------ result (inputs: _heston_surface.py)
@@ -85,7 +86,7 @@ class HestonCalibration:
     nodes: Gauss-Legendre nodes per expiry used for the final pricing (per surface); passes: quadrature passes run
         (a pass calibrates the surfaces still pending, grouped by node count, then checks each against 2N nodes).
     at_bound: the parameters that ended on a bound (within BOUND_TOL of the log range of ``BOUNDS``; rho within
-        BOUND_TOL RHO_MAX of +-RHO_MAX; with ``feller`` xi is not checked: the Feller bound is the one asked for):
+        BOUND_TOL RHO_MAX of +-RHO_MAX, ``_heston_bounds``; with ``feller`` xi is not checked: the Feller bound is the one asked for):
         a tuple of names, empty when none (one surface), or a list of such tuples (a batch). Such a result is the
         best fit within the bounds, not a free minimum -- often a sign of inputs in the wrong units or of a surface
         Heston does not fit -- and ``calibrate_heston`` warns (RuntimeWarning) naming them, the bound and the sse.
@@ -111,29 +112,6 @@ class HestonCalibration:
         pinned = f", {pinned} with parameters at a bound" if pinned else ""
         return (f"HestonCalibration({len(self.surface_ids)} surfaces, {int(np.sum(self.converged))} converged"
                 f"{pinned}, median sse={float(np.median(self.sse)):.6g} vol pts^2)")
-
-
-def _at_bound(p: np.ndarray, feller: bool) -> list:
-    """Per surface, {name: ("lower" | "upper", the bound it sits on)} for the natural parameters p (S, 5)."""
-    out = []
-    for row in p:
-        pinned = {}
-        for k, name in enumerate(FIELDS[:4]):
-            if name == "xi" and feller:
-                continue
-            lo, hi = BOUNDS[name]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                frac = (np.log(row[k]) - np.log(lo)) / (np.log(hi) - np.log(lo))
-            if frac <= BOUND_TOL:
-                pinned[name] = ("lower", lo)
-            elif frac >= 1.0 - BOUND_TOL:
-                pinned[name] = ("upper", hi)
-        if row[4] <= -RHO_MAX * (1.0 - BOUND_TOL):
-            pinned["rho"] = ("lower", -RHO_MAX)
-        elif row[4] >= RHO_MAX * (1.0 - BOUND_TOL):
-            pinned["rho"] = ("upper", RHO_MAX)
-        out.append(pinned)
-    return out
 
 
 @jax.jit
@@ -309,11 +287,10 @@ def calibrate_heston(surface: pd.DataFrame, spot, rate, dividend=0.0, initial=No
         j = int(np.argmax(bad))
         where = "" if not batch else f" for surface_id {_label(ids[j])!r}"
         raise ValueError(f"initial parameters{where} are not finite: {dict(zip(FIELDS, p0[j].tolist()))}")
-    if isinstance(max_iter, (bool, np.bool_)) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+    if not is_whole(max_iter) or max_iter < 1:
         raise ValueError(f"max_iter must be a whole number >= 1, got {max_iter!r}")
     for name, value in (("ftol", ftol), ("xtol", xtol), ("gtol", gtol)):
-        if value is not None and (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating))
-                                  or not np.isfinite(value) or value < 0):
+        if value is not None and (not is_number(value) or value < 0):
             raise ValueError(f"{name} must be a number >= 0 (or None for the default), got {value!r}")
     from .garch_fit import check_dtype
     dtype = check_dtype(dtype)
@@ -360,17 +337,7 @@ def calibrate_heston(surface: pd.DataFrame, spot, rate, dividend=0.0, initial=No
     converged = conv & ok & np.isfinite(sse)
     p = np.asarray(_natural_batch(jnp.asarray(y), feller), dtype=float)
     pinned = _at_bound(p, bool(feller))
-    hit = [j for j in range(S) if pinned[j]]
-    if hit:
-        def describe(j):
-            where = f"surface_id {_label(ids[j])!r}: " if batch else ""
-            names = ", ".join(f"{n} at its {side} bound {b:g}" for n, (side, b) in pinned[j].items())
-            return f"{where}{names}, sse {float(sse[j]):.6g} vol pts^2"
-        listed = "; ".join(describe(j) for j in hit[:5]) + ("; ..." if len(hit) > 5 else "")
-        warnings.warn(f"calibrate_heston: {len(hit)} of {S} surface(s) ended with parameters on the optimiser's "
-                      f"bounds ({listed}): that is the best fit within the bounds, not a free minimum (converged "
-                      f"only says the optimiser stopped); check the inputs' units and the start. The result's "
-                      f"at_bound names them", RuntimeWarning, stacklevel=2)
+    warn_at_bound(pinned, sse, [f"surface_id {_label(i)!r}: " if batch else "" for i in ids])
     at_bound = [tuple(d) for d in pinned]
 
     fitted = surface.copy()

@@ -88,6 +88,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from ._validation import is_number
+
 __all__ = ["HestonParams", "garch_to_heston", "as_heston_params", "heston_daily_returns"]
 
 FIELDS = ("v0", "kappa", "theta", "xi", "rho")
@@ -227,8 +229,7 @@ def garch_to_heston(fit, periods_per_year: float = 252, *, returns=None) -> Hest
             raise ValueError("returns= is not supported with a sequence of fits: map each fit with its own returns")
         parts = [garch_to_heston(f, periods_per_year) for f in fit]
         return HestonParams(*(np.concatenate([np.atleast_1d(getattr(p, n)) for p in parts]) for n in FIELDS))
-    if isinstance(periods_per_year, (bool, np.bool_)) or not isinstance(periods_per_year, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(periods_per_year) or not periods_per_year > 0:
+    if not is_number(periods_per_year) or not periods_per_year > 0:
         raise ValueError(f"periods_per_year must be a positive number (252 for daily data), got {periods_per_year!r}")
     periods = float(periods_per_year)
     for name in ("omega", "alpha", "beta"):

@@ -298,8 +298,7 @@ def fit_nn(returns, vol="garch", dist="normal", mean="zero", percent=False, *, a
                          "use method='mle' for vol='gjr'")
     if fallback not in (None, "mle"):
         raise ValueError(f"fallback={fallback!r} is not supported; choose None or 'mle'")
-    if isinstance(refine, (bool, np.bool_)) or not isinstance(refine, (int, float, np.integer, np.floating)) \
-            or not float(refine).is_integer() or not 0 <= refine <= 20:
+    if not val.is_whole(refine) or not 0 <= refine <= 20:
         raise ValueError(f"refine must be a whole number of Newton steps from 0 to 20, got {refine!r}")
     refine = int(refine)
     if not isinstance(percent, (bool, np.bool_)):

@@ -28,6 +28,7 @@ from scipy import special, stats
 from .ccc import _correlation
 from .fit_result import GarchFit
 from .simulate import garch_paths
+from ._validation import is_whole
 
 __all__ = ["RegimeShift", "ScenarioPaths", "simulate_from_fit", "peak_variance", "garch_scenarios",
            "SCENARIO_METHODS"]
@@ -193,7 +194,7 @@ def _check_fit(fit):
 
 
 def _seed(seed) -> int:
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    if not is_whole(seed) or seed < 0 or not isinstance(seed, (int, np.integer)):
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     return int(seed)
 
@@ -211,8 +212,7 @@ def _series_streams(seed: int, names) -> list:
 
 
 def _positive_int(value, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not float(value).is_integer() or int(value) < 1:
+    if not is_whole(value) or int(value) < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from calibrator import calibrate_heston, heston_implied_vols
 from calibrator._heston_surface import _prepare
-from calibrator.heston_fit import _at_bound
+from calibrator._heston_bounds import _at_bound
 from pricer.analytic import black_scholes_price
 from pricer.cli import app
 

@@ -1,10 +1,12 @@
 """What every model provides to the Monte Carlo engine.
 
 A model is a pytree of parameter arrays shaped ``(batch, 1)`` inside the engine (one row per
-priced item, or a single row shared by the whole batch) and a pair of pure functions:
+priced item, or a single row shared by the whole batch) and three pure functions (the methods below add defaults others may override):
 
 * ``init(n_paths, dtype) -> state``: the state at time 0, every array shaped ``(batch, n_paths)``
   or ``(1, n_paths)``; ``state["x"]`` is always the log spot.
+* ``log_variance(expiry)``: the expected variance of log S_T at ``expiry`` (years, broadcast against
+  the fields), the expected integrated variance, for the engine's sampling check (``pricer._checks``);
 * ``step(state, dt, normals, scheme) -> (state, step_variance)``: one step of length ``dt`` years
   driven by ``normals`` (``n_normals`` arrays shaped ``(n_paths,)``); ``step_variance`` is the
   variance of the log price accumulated over the step, used by the Brownian-bridge barrier.
@@ -38,11 +40,6 @@ class Model:
         one (constant, {field: coefficient}) pair each. Finite-difference Greeks keep their bumps
         inside it (``pricer.greeks``): a bump past a boundary would price an invalid model."""
         return ((0.0, {"spot": 1.0}),)
-
-    def log_variance(self, expiry):
-        """The expected variance of log S_T at ``expiry`` (years, broadcast against the fields), for the
-        engine's sampling check: the expected integrated variance."""
-        raise NotImplementedError
 
     def minimum_steps_per_year(self) -> int:
         """The fewest time steps a year this model's discretisation is accurate with (the engine uses
