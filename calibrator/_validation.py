@@ -91,6 +91,8 @@ def prepare_returns(returns) -> Prepared:
         columns = None
     conversion_errors = {}
     try:
+        if isinstance(returns, (pd.DataFrame, pd.Series)) and any(_not_returns(d) for d in _dtypes(returns)):
+            raise TypeError("a column holds dates, durations or booleans")   # per column, below
         data = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         if not isinstance(returns, (pd.DataFrame, pd.Series)):
@@ -122,6 +124,12 @@ def _columns_as_floats(frame: pd.DataFrame):
     errors = {}
     for j in range(frame.shape[1]):
         column = frame.iloc[:, j]
+        if _not_returns(column.dtype):
+            # pandas would turn dates into nanoseconds since 1970 and booleans into 0/1: numbers, but not returns
+            errors[j] = (f"column {frame.columns[j]!r} holds {_kind_name(column.dtype)} ({column.dtype}), not returns"
+                         + (f"; make it the index (frame.set_index({frame.columns[j]!r}))"
+                            if _kind_name(column.dtype) == "dates" and frame.shape[1] > 1 else ""))
+            continue
         numbers = pd.to_numeric(column, errors="coerce")
         text = numbers.isna().to_numpy() & column.notna().to_numpy()
         if text.any():
@@ -131,6 +139,25 @@ def _columns_as_floats(frame: pd.DataFrame):
             continue
         data[:, j] = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
     return data, errors
+
+
+def _dtypes(returns):
+    return list(returns.dtypes) if isinstance(returns, pd.DataFrame) else [returns.dtype]
+
+
+def _not_returns(dtype) -> bool:
+    """Dates, durations, periods and booleans: pandas converts them to numbers that are not returns."""
+    return _kind_name(dtype) is not None
+
+
+def _kind_name(dtype):
+    if isinstance(dtype, (pd.DatetimeTZDtype, pd.PeriodDtype)) or getattr(dtype, "kind", "") == "M":
+        return "dates"
+    if getattr(dtype, "kind", "") == "m":
+        return "durations"
+    if getattr(dtype, "kind", "") == "b" or isinstance(dtype, pd.BooleanDtype):
+        return "booleans"
+    return None
 
 
 def _label(prep: Prepared, row: int) -> str:

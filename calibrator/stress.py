@@ -18,7 +18,7 @@ Units: as the fit's (percent returns -> percent^2 variances); the MarketScenario
 """
 from __future__ import annotations
 
-import zlib
+import hashlib
 from typing import NamedTuple
 
 import numpy as np
@@ -207,8 +207,16 @@ def _series_streams(seed: int, names) -> list:
         label = str(name)
         occurrence = seen.get(label, 0)
         seen[label] = occurrence + 1
-        streams.append(np.random.default_rng([seed, zlib.crc32(label.encode()), occurrence]))
+        streams.append(np.random.default_rng(_stream_key(seed, label, occurrence)))
     return streams
+
+
+def _stream_key(seed: int, label: str, occurrence: int) -> np.ndarray:
+    """A 256-bit key for (seed, name, occurrence): eight uint32 words of a BLAKE2b digest. Distinct series
+    never share a stream (a 32-bit checksum of the name would: "plumless" and "buckeroo" have the same
+    CRC-32), and the key's length is fixed, so no two inputs run into one another."""
+    digest = hashlib.blake2b(f"{seed}\x00{occurrence}\x00{label}".encode(), digest_size=32).digest()
+    return np.frombuffer(digest, dtype="<u4").copy()
 
 
 def _positive_int(value, name: str) -> int:

@@ -179,3 +179,23 @@ def test_a_money_market_series_is_returns_not_prices():
     rng = np.random.default_rng(4)
     rates = 2e-4 + 1e-5 * rng.standard_normal(800)
     assert quiet(fit_garch, rates).status in ("ok", "not_converged")
+
+
+@pytest.mark.parametrize("column, kind", [
+    (pd.date_range("2020-01-01", periods=600), "dates"),
+    (pd.date_range("2020-01-01", periods=600, tz="UTC"), "dates"),
+    (pd.to_timedelta(np.arange(600), "D"), "durations"),
+    (np.arange(600) % 2 == 0, "booleans"),
+])
+def test_a_column_of_dates_or_flags_fails_alone_and_says_what_it_holds(column, kind):
+    # pandas turns dates into nanoseconds since 1970 (reported before as "these look like prices") and
+    # flags into 0/1; neither is a return series
+    from calibrator.simulate import garch_paths
+    shocks = np.random.default_rng(5).standard_normal((600, 1))
+    returns = np.asarray(garch_paths(shocks, omega=0.05, alpha=0.1, beta=0.85, h0=1.0).returns)[:, 0]
+    frame = pd.DataFrame({"date": column, "r": returns})
+    fit = fit_garch(frame, percent=True)
+    assert list(fit.status) == ["error", "ok"]
+    assert f"column 'date' holds {kind}" in fit.error[0]
+    alone = fit_garch(pd.Series(returns, name="r"), percent=True)
+    np.testing.assert_allclose(fit.params.loc["r"], alone.params, rtol=1e-5)

@@ -1,5 +1,6 @@
 """GARCH(1,1)/GJR under Duan's risk-neutral measure: reduction to Black–Scholes, martingale property,
 and an independent numpy simulation of the variance recursion."""
+import pytest
 import numpy as np
 import QuantLib as ql
 
@@ -57,3 +58,29 @@ def test_gjr_european_matches_independent_simulation():
     # leverage matters: the symmetric model with the same persistence gives a visibly different price
     symmetric = Garch(spot=100.0, rate=0.03, omega=4e-6, alpha=0.1, beta=0.88, gamma=0.0, h0=2.5e-4)
     assert abs(price(EuropeanOption(strike=105.0, expiry=0.5), symmetric, MC).price - result.price) > 5 * result.stderr
+
+
+def test_risk_neutral_variance_sum_uses_the_price_of_risk():
+    """log_variance (the sampling check's variance) is the sum of E_Q[h_t]: with Duan's shift the shock is
+    e - lam, which raises the persistence. Reference: the recursion E[h_{t+1}] = omega + p E[h_t] with p
+    from a quadrature of the variance update over the normal density (independent of the closed form)."""
+    grid = np.linspace(-12.0, 12.0, 400_001)
+    density = np.exp(-0.5 * grid ** 2) / np.sqrt(2 * np.pi)
+    for lam in (0.0, 0.1, 0.5):
+        omega, alpha, beta, gamma, h0 = 4e-6, 0.05, 0.9, 0.06, 2e-4
+        shock = grid - lam
+        persistence = np.trapezoid((beta + (alpha + gamma * (shock < 0)) * shock ** 2) * density, grid)
+        expected, total = h0, 0.0
+        for _ in range(252):
+            total += expected
+            expected = omega + persistence * expected
+        model = Garch(spot=100.0, omega=omega, alpha=alpha, beta=beta, gamma=gamma, h0=h0, price_of_risk=lam)
+        assert float(model.log_variance(1.0)) == pytest.approx(total, rel=1e-6)
+
+
+def test_an_explosive_risk_neutral_variance_is_refused_with_few_paths():
+    # alpha + beta + gamma/2 = 0.98 < 1, but with lam = 0.5 the risk-neutral persistence is about 1.02:
+    # over ten years the variance of log S_T is about 4e3, beyond what 4,096 paths can sample
+    model = Garch(spot=100.0, omega=4e-6, alpha=0.05, beta=0.9, gamma=0.06, price_of_risk=0.5)
+    with pytest.raises(ValueError, match="variance of the log price"):
+        price(EuropeanOption(strike=100.0, expiry=10.0), model, MonteCarlo(paths=4096, seed=1))

@@ -97,6 +97,24 @@ def test_joint_shocks_keep_the_assets_correlation():
     np.testing.assert_allclose(scenarios.log_spot_path, paths.cumulative.transpose(2, 0, 1) / 100)   # percent -> decimal
 
 
+def test_series_drawn_apart_have_independent_streams_even_when_their_names_collide_in_crc32():
+    # "plumless" and "buckeroo" share a CRC-32: keyed by it, two series with the same fit drew the same
+    # shocks, and a two-asset VaR assumed perfect correlation. The key is now a 256-bit digest.
+    rng = np.random.default_rng(3)
+    from calibrator.simulate import garch_paths
+    sim = garch_paths(rng.standard_normal((1500, 1)), omega=0.03, alpha=0.05, beta=0.9, h0=0.6)
+    one = np.asarray(sim.returns)[:, 0]
+    frame = pd.DataFrame({"plumless": one, "buckeroo": one})   # the same data: the same fit
+    fit = fit_garch(frame, percent=True)
+    paths = simulate_from_fit(fit, horizon=1, n_paths=20_000, method="mc", correlated=False, seed=4)
+    assert abs(np.corrcoef(paths.returns[0])[0, 1]) < 4 / np.sqrt(20_000)
+    # and a series' shocks still depend on its name and the seed alone, not on the batch around it
+    alone = simulate_from_fit(fit_garch(frame[["buckeroo"]], percent=True), horizon=1, n_paths=20_000, method="mc",
+                              seed=4)
+    np.testing.assert_allclose(alone.returns[0][0] / np.sqrt(alone.variance[0][0]),
+                               paths.returns[0][1] / np.sqrt(paths.variance[0][1]), rtol=1e-6, atol=1e-9)
+
+
 def test_bad_input_is_named():
     sim = simulate(2, 600, omega=0.02, alpha=0.06, beta=0.9, n_paths=2)
     frame = pd.DataFrame(np.asarray(sim.returns), columns=["ok", "broken"])

@@ -7,6 +7,7 @@ daily return units (decimal returns squared); one step per trading day, 252 a ye
 """
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 import jax.numpy as jnp
@@ -59,11 +60,24 @@ class Garch(Model):
         return bounds + (((0.0, {"h0": 1.0}),) if self.h0 is not None else ())
 
     def log_variance(self, expiry):
-        # the sum of E[h_t] over the days to expiry: E[h_t] = LR + p^t (h0 - LR), p the persistence
-        persistence = self.alpha + self.beta + 0.5 * self.gamma
-        long_run = self.omega / (1.0 - persistence)
+        # the sum of E_Q[h_t] over the days to expiry. Under Q the shock is e - lam, so the variance's
+        # persistence is p = beta + alpha E[(e-lam)^2] + gamma E[(e-lam)^2 1{e<lam}] (alpha + beta + gamma/2
+        # at lam = 0, larger otherwise, possibly >= 1: Duan's risk-neutral variance need not be stationary)
+        # and E_Q[h_t] = L + p^t (h0 - L), L = omega / (1 - p)
+        lam = np.asarray(self.price_of_risk, np.float64)
+        second = 1.0 + lam * lam
+        normal_cdf = 0.5 * np.vectorize(math.erfc)(-lam / math.sqrt(2.0))
+        normal_pdf = np.exp(-0.5 * lam * lam) / math.sqrt(2.0 * math.pi)
+        persistence = self.beta + self.alpha * second + self.gamma * (second * normal_cdf + lam * normal_pdf)
         days = np.maximum(np.round(np.asarray(expiry) * self.periods_per_year), 1.0)
-        return days * long_run + (self.initial_variance - long_run) * -np.expm1(days * np.log(persistence)) / (1.0 - persistence)
+        h0 = np.asarray(self.initial_variance, np.float64)
+        # sum_{t<days} p^t, written to stay exact near p = 1 (where it tends to days)
+        unit = np.abs(persistence - 1.0) < 1e-12
+        safe = np.where(unit, 0.5, persistence)
+        geometric = np.where(unit, days, -np.expm1(days * np.log(safe)) / (1.0 - safe))
+        # sum_t E[h_t] = h0 sum p^t + omega sum_t sum_{s<t} p^s = h0 G + omega (days - G) / (1 - p)
+        accrued = np.where(unit, days * (days - 1.0) / 2.0, (days - geometric) / np.where(unit, 1.0, 1.0 - safe))
+        return h0 * geometric + self.omega * accrued
 
     @property
     def initial_variance(self):
