@@ -5,7 +5,8 @@ sse = sum_i (100 (sigma_model,i - sigma_market,i))^2 over the options of a surfa
 
 Pipeline (one surface; a batch of surfaces is ``jax.vmap`` of it, padded to common shapes). Step 1 lives in
 _heston_pricing.py, step 3 and the bounds in _heston_lm.py, the inputs' checks in _heston_surface.py; this file
-batches them, verifies the quadrature and assembles the result:
+the batches of surfaces and the quadrature's check in _heston_lanes.py; this file assembles the result
+(``heston_implied_vols``, pricing given parameters through the same path, is in heston_implied.py):
 
 1. Prices. Heston European prices by Fourier inversion of the little-trap characteristic function
    (``pricer.analytic.heston_characteristic_function``), Lewis' form with a Black-Scholes control variate, as in
@@ -43,29 +44,22 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from functools import partial
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from ._heston_lm import BOUNDS, VOL_POINTS, _lm_one, _to_natural, _to_unconstrained
-from ._heston_pricing import _model_beta, _quadrature, _upper_limits, _vols_from_beta
-from ._heston_surface import GENERIC_START, _Data, _initial, _label, _prepare, _rate_function
+from ._heston_lanes import MAX_PASSES, NODE_BUCKETS, _groups, _Lanes, _lm_batch, _natural_batch, _padded
+from ._heston_lm import BOUNDS, VOL_POINTS, _to_unconstrained
+from ._heston_surface import GENERIC_START, _initial, _label, _prepare
 from .heston_map import FIELDS, HestonParams
 from ._validation import is_number, is_whole
 from ._heston_bounds import _at_bound, warn_at_bound
+from .heston_implied import heston_implied_vols
 
 __all__ = ["calibrate_heston", "HestonCalibration", "heston_implied_vols", "BOUNDS", "GENERIC_START"]
 
-# ------------------------------------------------------------------------------------------------ settings
-NODE_BUCKETS = (32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)  # powers of two: few compiled programs
-U_SAFETY = 2.5                          # U from the scan at the start of a pass, times this
-BETA_TOL = {8: 1e-15, 4: 1e-7}          # ... or normalised prices this close (by dtype size: float64, float32)
-QUAD_TOL = {8: 1e-9, 4: 2e-5}           # max |implied vol(N, U) - implied vol(2N, fresh U)| accepted
-MAX_PASSES = 4
 
 
 # ------------------------------------------------------------------------------------------------ result (inputs: _heston_surface.py)
@@ -114,134 +108,8 @@ class HestonCalibration:
                 f"{pinned}, median sse={float(np.median(self.sse)):.6g} vol pts^2)")
 
 
-@jax.jit
-def _upper_batch(params, expiries):
-    """U (S, E) at natural params (S, 5): where each expiry's integrand falls below SCAN_TOL."""
-    return jax.vmap(lambda p, t: _upper_limits(tuple(p), t))(params, expiries)
 
 
-@partial(jax.jit, static_argnames=("n_nodes",))
-def _quadrature_batch(upper, x, eidx, *, n_nodes):
-    """Quadrature dict (leading axis S) on [0, U_e] with n_nodes Gauss-Legendre nodes per expiry."""
-    return jax.vmap(lambda uu, xx, ee: _quadrature(uu, xx, ee, n_nodes))(upper, x, eidx)
-
-
-@partial(jax.jit, static_argnames=("max_iter",))
-def _lm_batch(y0, x, eidx, mvol, mask, expiries, quad, *, feller, max_iter, ftol, xtol, gtol):
-    fn = partial(_lm_one, feller=feller, max_iter=max_iter, ftol=ftol, xtol=xtol, gtol=gtol)
-    return jax.vmap(fn)(y0, x, eidx, mvol, mask, expiries, quad)
-
-
-@jax.jit
-def _beta_vols_batch(params, x, eidx, expiries, quad):
-    """Normalised OTM prices and implied vols, both (S, M)."""
-    def one(p, xx, ee, tt, qq):
-        beta = _model_beta(tuple(p), xx, ee, tt, qq)
-        return beta, _vols_from_beta(beta, xx, ee, tt)
-
-    return jax.vmap(one)(params, x, eidx, expiries, quad)
-
-
-@jax.jit
-def _natural_batch(y, feller):
-    """Natural parameters (S, 5) from unconstrained y (S, 5)."""
-    return jnp.stack(_to_natural(y, feller), axis=-1)
-
-
-def _lane_nodes(upper: np.ndarray, data: _Data) -> np.ndarray:
-    """Per surface, the smallest bucket N >= 16 + 0.4 max_e U_e max|x_e| (S,). The strike oscillation e^{i u x}
-    over [0, U_e] is what usually needs the nodes (Gauss-Legendre resolves ~2.5 radians per node at this accuracy);
-    large xi at long expiries can need more, which the 2N check after each pass catches."""
-    xmax = np.zeros_like(upper)
-    for j in range(upper.shape[0]):
-        np.maximum.at(xmax[j], data.expiry_index[j], np.abs(data.log_moneyness[j]) * data.mask[j])
-    need = 16 + 0.4 * np.max(upper * xmax, axis=1)
-    buckets = np.asarray(NODE_BUCKETS)
-    return buckets[np.minimum(np.searchsorted(buckets, need), len(buckets) - 1)]
-
-
-SMALL_GROUP = 64  # groups of a batch are padded to at least min(this, batch size rounded up to a power of two)
-
-
-def _padded(idx: np.ndarray, total: int) -> np.ndarray:
-    """idx padded (repeating its first lane) to a few batch sizes, so few compiled programs: at least
-    min(SMALL_GROUP, total rounded up to a power of two) -- below that, compiling another shape costs more than
-    the padded lanes -- then 96, 128, 192, 256, 384, ... (at most a third of a large group wasted)."""
-    k = len(idx)
-    size = min(SMALL_GROUP, 1 << max(total - 1, 0).bit_length())
-    while size < k:
-        size = size * 3 // 2 if (size & (size - 1)) == 0 else size * 4 // 3
-    return np.concatenate([idx, np.full(size - k, idx[0])])
-
-
-def _groups(lanes: np.ndarray, nodes: np.ndarray):
-    """(N, lanes with that N) for the given lanes."""
-    for n in np.unique(nodes[lanes]):
-        yield int(n), lanes[nodes[lanes] == n]
-
-
-class _Lanes:
-    """The surfaces' arrays (leading axis S) and each surface's quadrature (U (S, E), N (S,)). Surfaces are priced
-    and calibrated in groups of equal N, so one surface needing many nodes does not make the others pay for them."""
-
-    def __init__(self, data: _Data, dtype):
-        self.data = data
-        self.x = jnp.asarray(data.log_moneyness, dtype)
-        self.eidx = jnp.asarray(data.expiry_index)
-        self.mvol = jnp.asarray(data.market_vol, dtype)
-        self.mask = jnp.asarray(data.mask, dtype)
-        self.expiries = jnp.asarray(data.expiries, dtype)
-        size = jnp.dtype(dtype).itemsize
-        self.vol_tol, self.beta_tol = QUAD_TOL[size], BETA_TOL[size]
-        self.upper = self.nodes = None
-
-    def start(self, params):
-        """U from the scan at params (S, 5), widened by U_SAFETY (the optimum often needs a longer range than the
-        start), and N per surface by the rule."""
-        self.upper = U_SAFETY * np.asarray(_upper_batch(params, self.expiries))
-        self.nodes = _lane_nodes(self.upper, self.data)
-
-    def _all(self, sub):
-        return len(sub) == self.x.shape[0] and np.array_equal(sub, np.arange(len(sub)))
-
-    def take(self, sub):
-        """x, eidx, mvol, mask, expiries of lanes ``sub`` (no device gather when that is every lane in order)."""
-        arrays = (self.x, self.eidx, self.mvol, self.mask, self.expiries)
-        return arrays if self._all(sub) else tuple(a[sub] for a in arrays)
-
-    def quad(self, sub, n, upper=None):
-        upper = self.upper[sub] if upper is None else upper
-        x, eidx = (self.x, self.eidx) if self._all(sub) else (self.x[sub], self.eidx[sub])
-        return _quadrature_batch(jnp.asarray(upper, self.x.dtype), x, eidx, n_nodes=n)
-
-    def check(self, params, sub, n):
-        """For lanes ``sub`` (padded group, all with N = n) at natural params (len(sub), 5): vols and normalised
-        prices at (U, N), and whether each lane agrees with (max(U, fresh U), 2N): vols to QUAD_TOL or normalised
-        prices to BETA_TOL (a price at rounding level has no well-defined vol, but that is no quadrature
-        problem). Returns (vols, betas, ok (len(sub),), fresh U)."""
-        x, eidx, _, mask, expiries = self.take(sub)
-        fresh = np.asarray(_upper_batch(params, expiries))
-        wider = np.maximum(self.upper[sub], fresh)
-        beta, vols = (np.asarray(a) for a in _beta_vols_batch(params, x, eidx, expiries, self.quad(sub, n)))
-        beta2, vols2 = (np.asarray(a) for a in _beta_vols_batch(params, x, eidx, expiries,
-                                                                 self.quad(sub, 2 * n, wider)))
-        with np.errstate(invalid="ignore"):
-            agree = (np.abs(vols2 - vols) <= self.vol_tol) | (np.abs(beta2 - beta) <= self.beta_tol)
-        bad = (np.asarray(mask) > 0) & ~agree
-        self.gap = np.where(bad, np.abs(vols2 - vols), 0.0).max(axis=1, initial=0.0)
-        return vols, beta, ~bad.any(axis=1), fresh
-
-    def widen(self, lanes, fresh):
-        """Next quadrature for lanes that failed the check: a longer range where the fresh scan asks for one (N by
-        the rule), else twice the nodes."""
-        longer = np.any(fresh > self.upper[lanes], axis=1)
-        self.upper[lanes] = np.where(longer[:, None], U_SAFETY * np.maximum(self.upper[lanes], fresh),
-                                     self.upper[lanes])
-        rule = _lane_nodes(self.upper[lanes], dataclasses.replace(
-            self.data, log_moneyness=self.data.log_moneyness[lanes], expiry_index=self.data.expiry_index[lanes],
-            mask=self.data.mask[lanes]))
-        doubled = np.minimum(2 * self.nodes[lanes], NODE_BUCKETS[-1])
-        self.nodes[lanes] = np.where(longer, np.maximum(self.nodes[lanes], rule), doubled)
 
 
 # ------------------------------------------------------------------------------------------------ public
@@ -353,81 +221,3 @@ def calibrate_heston(surface: pd.DataFrame, spot, rate, dividend=0.0, initial=No
     hp = HestonParams(*(float(p[0, k]) for k in range(5)))
     return HestonCalibration(hp, float(sse[0]), int(iterations[0]), bool(converged[0]), None, fitted, int(used[0]),
                              passes, at_bound[0])
-
-
-def heston_implied_vols(params, surface: pd.DataFrame, spot, rate, dividend=0.0, *, n_nodes: int | None = None,
-                        dtype=None) -> pd.DataFrame:
-    """Heston prices and implied vols on a surface's options, through the calibrator's pricing path.
-
-    params: anything with v0, kappa, theta, xi, rho (scalars; or one per surface for a batch with surface_id):
-        v0 >= 0, theta > 0, kappa > 0, xi >= 0, |rho| <= 1, else ValueError naming ``params['<field>']``. xi = 0
-        is the deterministic-variance limit: the price is Black-Scholes with the integrated variance
-        theta T + (v0 - theta)(1 - e^{-kappa T}) / kappa, so model_vol = sqrt(that / T).
-    surface: DataFrame with strike, expiry (and surface_id); implied_vol is not needed (nor read). spot, rate,
-    dividend as in ``calibrate_heston``. n_nodes: Gauss-Legendre nodes per expiry (default: chosen per surface,
-    then widened until the vols agree with twice as many nodes to QUAD_TOL, as in ``calibrate_heston``).
-
-    Returns a copy of ``surface`` with columns forward, discount, call (the OTM side priced: call for K >= F, put
-    otherwise), model_price (that option's price, currency) and model_vol (decimal). Where the quadrature yields
-    no finite price (extreme parameters, e.g. variances ~1e-12), FloatingPointError names the row.
-    """
-    frame = surface.copy()
-    data, ids, batch = _prepare(frame, spot, rate, dividend, check_vols=False)
-    dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
-    p_host = _initial(params, ids, data, name="params")
-    p = jnp.asarray(p_host, dtype)
-    lanes = _Lanes(data, dtype)
-    lanes.start(p)
-    if n_nodes:
-        lanes.nodes[:] = int(n_nodes)
-    beta, vols = np.full(data.mask.shape, np.nan), np.full(data.mask.shape, np.nan)
-    pending = np.arange(len(ids))
-    for _ in range(2 * MAX_PASSES):
-        for n, idx in list(_groups(pending, lanes.nodes)):
-            sub, k = _padded(idx, len(ids)), len(idx)
-            if n_nodes:
-                x, eidx, _, _, expiries = lanes.take(sub)
-                b, v = (np.asarray(a) for a in _beta_vols_batch(p[sub], x, eidx, expiries, lanes.quad(sub, n)))
-                good = np.ones(len(sub), bool)
-            else:
-                v, b, good, fresh = lanes.check(p[sub], sub, n)  # on success U and N stay as they were
-            beta[idx], vols[idx] = b[:k], v[:k]
-            failed = ~good[:k] & (n < NODE_BUCKETS[-1])
-            if failed.any():
-                lanes.widen(idx[failed], fresh[:k][failed])
-            pending = pending[~np.isin(pending, idx[~failed])]
-        if not pending.size:
-            break
-
-    def unpad(a):
-        out = np.full(len(frame), np.nan)
-        for j, rows in enumerate(data.rows):
-            out[rows] = a[j, : len(rows)]
-        return out
-
-    vol, beta, log_m = unpad(vols), unpad(beta), unpad(data.log_moneyness)
-    strike = frame["strike"].to_numpy(dtype=float)
-    expiry = frame["expiry"].to_numpy(dtype=float)
-    fwd = strike * np.exp(log_m)
-    codes = (pd.factorize(frame["surface_id"], sort=False)[0] if "surface_id" in frame.columns
-             else np.zeros(len(frame), int))
-    rate_of = _rate_function(rate, ids)
-    zero = np.empty(len(frame))
-    for j in range(len(ids)):
-        sel = codes == j
-        zero[sel] = rate_of(j, expiry[sel])
-    discount = np.exp(-zero * expiry)
-    result = surface.copy()
-    result["forward"], result["discount"], result["call"] = fwd, discount, strike >= fwd
-    result["model_price"] = discount * np.sqrt(fwd * strike) * beta
-    result["model_vol"] = vol
-    bad = ~(np.isfinite(result["model_price"].to_numpy()) & np.isfinite(vol))
-    if bad.any():
-        i = int(np.argmax(bad))
-        j = int(codes[i])
-        where = f" (surface_id {_label(ids[j])!r})" if batch else ""
-        raise FloatingPointError(
-            f"heston_implied_vols: no finite price for {int(bad.sum())} option(s), first in row "
-            f"{_label(frame.index[i])!r}{where} (strike {strike[i]:g}, expiry {expiry[i]:g}) at params "
-            f"{dict(zip(FIELDS, p_host[j].tolist()))}: the parameters are too extreme for the Fourier quadrature")
-    return result
