@@ -146,9 +146,14 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-cuda", action="store_true", help="skip the CuPy reference")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--cpu-smoke", action="store_true",
+                        help="run without a GPU (kernel interpreted) to check the script end to end: measures nothing, "
+                             "so give --out outside benchmarks/results")
     args = parser.parse_args()
     import jax
-    if jax.default_backend() != "gpu":
+    if args.cpu_smoke and args.out is None:
+        sys.exit("--cpu-smoke needs --out (its figures are not measurements and must not replace the GPU's)")
+    if jax.default_backend() != "gpu" and not args.cpu_smoke:
         sys.exit("gpu_throughput.py measures GPUs; this machine has none (the kernel would run interpreted)")
     cuda = None
     if not args.no_cuda:
