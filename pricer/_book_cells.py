@@ -31,9 +31,14 @@ class _Errors:
 
 
 def _row_labels(trades: pd.DataFrame) -> list[str]:
+    """"row N (trade_id X)", N from 1 in the table's order; with the frame's index label too when the index
+    is not the default 0, 1, 2, ... (a slice of a larger book: its row 51 is the user's index 150)."""
+    index = trades.index
+    default = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
     labels = []
     for i, tid in enumerate(trades["trade_id"].tolist()):
-        labels.append(f"row {i + 1} (trade_id {_show(tid)})" if not _is_blank(tid) else f"row {i + 1} (no trade_id)")
+        at = "" if default else f"index {_show(index[i])}, "
+        labels.append(f"row {i + 1} ({at}trade_id {_show(tid)})" if not _is_blank(tid) else f"row {i + 1} ({at}no trade_id)")
     return labels
 
 

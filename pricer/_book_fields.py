@@ -7,6 +7,7 @@ the row's message (cell parsing and the messages' wording live in ``pricer._book
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,10 @@ MAX_EXPIRY = 100.0
 MIN_EXPIRY = 1e-6
 MAX_DATES = 10_000
 MAX_PAST_COUNT = 1_000_000
+
+#: market fields beyond these magnitudes are refused as percentages given for decimals (a vol of 20 is 2,000%;
+#: a rate of 5 is 500%). Loose enough for real extremes: vols to 500%, rates and yields to 200%
+PERCENT_LIKE = {"vol": 5.0, "rate": 2.0, "dividend": 2.0}
 
 PRODUCTS = ("european", "barrier", "asian")
 CALL_PUT = ("call", "put")
@@ -47,20 +52,76 @@ _CONTINUOUS = "continuous"
 
 
 def _normalised(frame, name: str, required: tuple[str, ...]) -> pd.DataFrame:
-    """Column names stripped and lower-cased; raises ValueError when the table is unusable."""
+    """Column names stripped and lower-cased; raises ValueError when the table is unusable, and when a
+    column looks like a misspelling of one the table lacks ("qty" without "quantity": every trade would
+    silently take the default). Other columns the library does not read are named in a warning."""
     if not isinstance(frame, pd.DataFrame):
         raise ValueError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}")
     names = [str(c).strip().lower() for c in frame.columns]
     duplicates = sorted({c for c in names if names.count(c) > 1})
     if duplicates:
         raise ValueError(f"{name} has duplicate columns: {', '.join(duplicates)}")
+    known = KNOWN_COLUMNS[name]
+    unused = [c for c in names if c not in known]
+    meant = {c: _meant(c, known) for c in unused}
     missing = [c for c in required if c not in names]
     if missing:
+        hints = [f"{c!r} may be {m!r}" for c, m in meant.items() if m in missing]
         raise ValueError(f"{name} has no {' or '.join(repr(c) for c in missing)} column "
-                         f"(columns: {', '.join(names) if names else 'none'})")
+                         f"(columns: {', '.join(names) if names else 'none'}){'; ' + ', '.join(hints) if hints else ''}")
+    misspelled = {c: m for c, m in meant.items() if m is not None and m not in names}
+    if misspelled:
+        raise ValueError(f"{name} has " + ", ".join(f"a column {c!r} and no {m!r}" for c, m in misspelled.items())
+                         + ": rename it (the library reads only its own column names; see pricer.book) or drop it")
+    if unused:
+        warnings.warn(f"{name}: columns not read: {', '.join(repr(c) for c in unused)} "
+                      f"(known: {', '.join(sorted(known))})", UnusedColumnsWarning, stacklevel=3)
     frame = frame.copy()
     frame.columns = names
     return frame
+
+
+class UnusedColumnsWarning(UserWarning):
+    """A book or market table has columns the library does not read."""
+
+
+#: every column the two tables may have
+KNOWN_COLUMNS = {
+    "trades": frozenset({"trade_id", "underlying", "product", "call_put", "strike", "expiry", "quantity", "barrier",
+                         "barrier_type", "rebate", "monitoring", "fixings", "average", "past_average", "past_count"}),
+    "market": frozenset({"underlying", "model"}).union(*({f.name for f in dataclasses.fields(cls)} for cls, _, _ in MODELS.values())),
+}
+#: names desks use for our columns: such a column next to a missing one of ours is refused, not ignored
+_SYNONYMS = {
+    "quantity": ("qty", "quantities", "position", "units", "contracts", "amount"),
+    "dividend": ("div", "divs", "div_yield", "dividend_yield", "yield", "q", "dividends"),
+    "rate": ("r", "interest_rate", "risk_free", "risk_free_rate", "riskfree", "zero_rate", "rates"),
+    "expiry": ("maturity", "tenor", "t", "ttm", "time_to_expiry", "expiry_years", "expiration", "expiries"),
+    "strike": ("k", "strike_price", "strikes"),
+    "vol": ("sigma", "volatility", "vola", "iv", "implied_vol", "implied_volatility"),
+    "spot": ("s", "s0", "spot_price", "underlying_price"),
+    "call_put": ("cp", "callput", "put_call", "option_type", "right", "call_or_put"),
+    "monitoring": ("monitor", "monitoring_dates", "monitoring_frequency", "monitored"),
+    "barrier_type": ("type", "knock_type", "barrier_kind"),
+    "product": ("product_type", "instrument", "option", "kind"),
+    "trade_id": ("id", "trade", "tradeid", "deal_id", "dealid", "ticket"),
+    "underlying": ("ticker", "symbol", "underlier", "asset"),
+    "fixings": ("n_fixings", "fixing_count", "num_fixings", "averaging_dates"),
+    "average": ("averaging", "average_type"),
+    "past_average": ("running_average", "average_so_far", "past_avg"),
+    "past_count": ("fixings_done", "past_fixings", "fixed_count"),
+    "rebate": ("rebates", "rebate_amount"),
+}
+
+
+def _meant(column: str, known) -> str | None:
+    """The known column an unknown name most likely stands for (a desk synonym or a near spelling), or None."""
+    import difflib
+    for target, synonyms in _SYNONYMS.items():
+        if column in synonyms and target in known:
+            return target
+    close = difflib.get_close_matches(column, sorted(known), n=1, cutoff=0.8)
+    return close[0] if close else None
 
 
 def _greek_names(greeks) -> tuple[str, ...]:
@@ -112,6 +173,11 @@ def _build_models(market: pd.DataFrame):
                 params[field] = None if np.isnan(h0) else h0
             else:
                 params[field] = _number_field(row_errors, _column(row, field), field, np.ones(1, bool), default=default)[0]
+        for field, limit in PERCENT_LIKE.items():
+            value = params.get(field)
+            if value is not None and np.isfinite(value) and abs(value) > limit:
+                row_errors.messages[0].append(f"{field} {value:g} looks like a percentage ({100 * value:g}%): give "
+                                              f"decimals, e.g. {value / 100:g} for {value:g}%")
         if not row_errors.messages[0]:
             try:
                 models[underlying] = cls(**{k: (v if v is None else float(v)) for k, v in params.items()})
@@ -166,7 +232,7 @@ def _validate(trades: pd.DataFrame, errors: _Errors, models: dict, model_errors:
     strike = _number_field(errors, col("strike"), "strike", every, check=lambda x: x > 0, requirement="> 0")
     expiry = _number_field(errors, col("expiry"), "expiry", every, check=lambda x: x > 0, requirement="> 0 (years)",
                            minimum=MIN_EXPIRY, maximum=MAX_EXPIRY)
-    quantity = _number_field(errors, col("quantity"), "quantity", every, default=1.0)
+    quantity = _number_field(errors, col("quantity"), "quantity", every, default=1.0)   # API.md: blank is 1
 
     barrier = _number_field(errors, col("barrier"), "barrier", is_barrier, check=lambda x: x > 0, requirement="> 0")
     barrier_type = _choice_field(errors, col("barrier_type"), "barrier_type", is_barrier, BARRIER_TYPES)
@@ -183,6 +249,8 @@ def _validate(trades: pd.DataFrame, errors: _Errors, models: dict, model_errors:
     with np.errstate(invalid="ignore"):
         seasoned_without_average = is_asian & (past_count > 0) & (past_average == 0)
     errors.add(seasoned_without_average, "past_average must be > 0 when past_count > 0, got 0.0")
+    errors.add(is_asian & (past_average > 0) & (past_count == 0),
+               "past_average is given but past_count is 0 or blank: how many fixings has it averaged?")
 
     up = np.array([_BARRIER_FLAGS.get(t, (0.0, 0.0))[0] for t in barrier_type], dtype=np.float64)
     knock_in = np.array([_BARRIER_FLAGS.get(t, (0.0, 0.0))[1] for t in barrier_type], dtype=np.float64)

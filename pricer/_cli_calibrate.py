@@ -6,7 +6,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from .cli import CliError, errors
+from .cli import CliError, say
 
 _DATE_COLUMNS = ("date", "day", "time", "datetime", "timestamp")
 MIN_PRICES = 101   # 100 returns: what calibrator.fit_garch accepts (500+ for reliable estimates)
@@ -115,7 +115,7 @@ def fit_garch_columns(series: dict, path: Path, **options) -> dict:
             except ValueError as exc:
                 raise CliError(f"{path}: {exc}") from None
         for warning in caught:
-            errors.print(f"[yellow]warning:[/] {path}: {warning.message}", highlight=False)
+            say("warning:", "yellow", f"{path}: {warning.message}")
         status = np.atleast_1d(np.asarray(fit.status, dtype=object))
         messages = np.atleast_1d(np.asarray(fit.error, dtype=object))
         for j, name in enumerate(names):
@@ -126,8 +126,8 @@ def fit_garch_columns(series: dict, path: Path, **options) -> dict:
                     message = message[len(prefix):]
                 raise CliError(f"{path}: {prefix}{message}")
             if status[j] != "ok":
-                errors.print(f"[yellow]warning:[/] {path}: column {name!r}: the fit did not converge ({status[j]}); "
-                             f"check the parameters", highlight=False)
+                say("warning:", "yellow", f"{path}: column {name!r}: the fit did not converge ({status[j]}); "
+                             f"check the parameters")
             fits[name] = (fit, j)
     return fits
 
@@ -149,9 +149,8 @@ def market_rows(series: dict, fits: dict, path: Path, *, rate: float, dividend: 
             row.update(model="garch", omega=pick(fit.omega) * scale, alpha=alpha, beta=beta,
                        gamma=max(gamma, -alpha), h0=pick(np.atleast_2d(fit.forecast(1))[:, 0]) * scale)
             if alpha + beta + 0.5 * gamma >= 1:
-                errors.print(f"[yellow]warning:[/] {path}: column {name!r}: alpha + beta + gamma/2 = "
-                             f"{alpha + beta + 0.5 * gamma:.4f} >= 1 (not stationary): price-book will refuse it",
-                             highlight=False)
+                say("warning:", "yellow", f"{path}: column {name!r}: alpha + beta + gamma/2 = "
+                             f"{alpha + beta + 0.5 * gamma:.4f} >= 1 (not stationary): price-book will refuse it")
         else:
             from calibrator.heston_map import NEAR_INTEGRATED
             with warnings.catch_warnings(record=True) as caught:   # said once below, on the column's own line
@@ -161,18 +160,16 @@ def market_rows(series: dict, fits: dict, path: Path, *, rate: float, dividend: 
             missing = [k for k in ("v0", "kappa", "theta", "xi", "rho") if not np.isfinite(row[k])]
             persistence = alpha + beta + 0.5 * gamma
             if missing:
-                errors.print(f"[yellow]warning:[/] {path}: column {name!r}: no Heston {', '.join(missing)} from this "
-                             f"fit (persistence {persistence:.6f}): price-book will refuse it", highlight=False)
+                say("warning:", "yellow", f"{path}: column {name!r}: no Heston {', '.join(missing)} from this "
+                             f"fit (persistence {persistence:.6f}): price-book will refuse it")
             elif 1.0 - persistence < NEAR_INTEGRATED:
                 # theta = omega / (1 - persistence) and kappa are not identified there: the row is written (the
                 # user asked for it) but flagged, with the numbers that make it doubtful
-                errors.print(f"[yellow]warning:[/] {path}: column {name!r}: the GARCH fit is near-integrated "
+                say("warning:", "yellow", f"{path}: column {name!r}: the GARCH fit is near-integrated "
                              f"(persistence {persistence:.6f}): its Heston theta {row['theta']:.4g} and kappa "
-                             f"{row['kappa']:.4g} are not identified; prefer --model garch or a longer history",
-                             highlight=False)
+                             f"{row['kappa']:.4g} are not identified; prefer --model garch or a longer history")
             elif caught:
-                errors.print(f"[yellow]warning:[/] {path}: column {name!r}: {str(caught[0].message).splitlines()[0]}",
-                             highlight=False)
+                say("warning:", "yellow", f"{path}: column {name!r}: {str(caught[0].message).splitlines()[0]}")
         rows.append(row)
     columns = ["underlying", "model", "spot", "rate", "dividend"]
     frame = pd.DataFrame(rows)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -44,19 +45,29 @@ class CliError(Exception):
     """A user-facing error: printed as one line, exit code 2."""
 
 
+def say(label: str, style: str, message: str, console_: Console | None = None) -> None:
+    """One line "label: message" with the label styled. The message is printed as plain text: it carries
+    user data (paths, trade ids, cells) whose square brackets rich would otherwise read as markup."""
+    from rich.text import Text
+    (console_ or errors).print(Text.assemble((label, style), " ", str(message)), highlight=False)
+
+
 def _fail(message: str):
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    say("error:", "bold red", message)
     raise typer.Exit(code=2)
 
 
-def _read_table(path: Path, what: str):
+def _read_table(path: Path, what: str, *, as_text: bool = False):
+    """A CSV or Parquet table. ``as_text``: CSV cells stay text, parsed by the reader of the book: pandas'
+    guesses would turn "#N/A", "NA" or "null" into blanks (a default taken without a word, a ticker "NA"
+    lost), trade id "0012" into 12 and a ticker column with one blank into floats ("7203.0")."""
     import pandas as pd
     if not path.exists():
         raise CliError(f"{path}: no such {what} file")
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             return pd.read_parquet(path)
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False) if as_text else pd.read_csv(path)
     except Exception as exc:  # noqa: BLE001 - any reader failure is reported as one line
         # one line: pandas' parser messages end with a newline
         raise CliError(f"{path}: cannot read {what} ({type(exc).__name__}: {' '.join(str(exc).split())})") from None
@@ -77,6 +88,25 @@ def _check_header(path: Path, what: str) -> None:
         if name in names[:k]:
             raise CliError(f"{path}: column name {name!r} appears twice in the {what} file's header "
                            f"(columns {names.index(name) + 1} and {k + 1})")
+
+
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+
+
+def _check_output(path: Path) -> None:
+    """Refuse an output the run could not write, before any pricing: a directory, an unknown suffix,
+    a parent that is a file or cannot be created or written."""
+    import os
+    if path.is_dir():
+        raise CliError(f"{path}: the output is a directory; name a file in it, e.g. {path / 'results.csv'}")
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        raise CliError(f"{path}: the output must end in .csv or .parquet")
+    parent = path.parent
+    existing = next((p for p in (parent, *parent.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise CliError(f"{path}: {existing} is a file, not a directory")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise CliError(f"{path}: {existing} is not writable")
 
 
 def _write_table(frame, path: Path):
@@ -103,7 +133,8 @@ def _show(frame, title: str, limit: int = 20):
 
 
 def _greek_names(greeks: Optional[str]):
-    return tuple(g.strip() for g in greeks.split(",") if g.strip()) if greeks else ()
+    """--greeks as names; case is ignored, as in the book's columns and cells ("Delta" is delta)."""
+    return tuple(g.strip().lower() for g in greeks.split(",") if g.strip()) if greeks else ()
 
 
 @app.command()
@@ -209,9 +240,21 @@ def price_book_command(book: Path = typer.Argument(..., help="trades, CSV or Par
             mc = MonteCarlo(paths=paths, seed=seed)
         except ValueError as exc:
             raise CliError(f"--paths/--seed: {exc}") from None
-        trades, market_data = _read_table(book, "book"), _read_table(market, "market")
+        _check_output(output)
+        trades, market_data = _read_table(book, "book", as_text=True), _read_table(market, "market", as_text=True)
+        names = _greek_names(greeks)
         try:
-            prepared = prepare_book(trades, market_data, mc, greeks=_greek_names(greeks))
+            from ._book_fields import _greek_names as checked_greek_names
+            checked_greek_names(names)
+        except ValueError as exc:
+            raise CliError(f"--greeks: {exc}") from None
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                prepared = prepare_book(trades, market_data, mc, greeks=names)
+            for warning in caught:
+                text = str(warning.message)
+                say("warning:", "yellow", f"{market if text.startswith('market') else book}: {text}")
         except ValueError as exc:
             raise CliError(f"{market if str(exc).startswith('market') else book}: {exc}") from None
         client = _dask_client(scheduler) if scheduler else None
@@ -238,12 +281,13 @@ def price_book_command(book: Path = typer.Argument(..., help="trades, CSV or Par
             shutil.rmtree(parts, ignore_errors=True)
         bad = results[results["status"] != "ok"]
         for _, row in bad.head(10).iterrows():
-            errors.print(f"[yellow]{book}:[/] {row['error']}", highlight=False)
+            say(f"{book}:", "yellow", row["error"])
         if len(bad) > 10:
-            errors.print(f"[yellow]{book}:[/] ... {len(bad) - 10} more rows with errors (see the error column of {output})",
-                         highlight=False)
+            say(f"{book}:", "yellow", f"... {len(bad) - 10} more rows with errors (see the error column of {output})")
         reused = f" ({counts[0]} reused from {parts})" if resume else ""
-        console.print(f"{len(results) - len(bad)}/{len(results)} trades priced{reused}; wrote {output}")
+        say(f"{len(results) - len(bad)}/{len(results)}", "", f"trades priced{reused}; wrote {output}", console)
+        if len(results) and len(bad) == len(results):
+            raise typer.Exit(code=1)   # nothing priced: a batch job must not read this as success
     except CliError as exc:
         _fail(str(exc))
 

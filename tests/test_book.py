@@ -145,6 +145,11 @@ def test_bad_rows_are_reported_and_leave_the_good_rows_alone(clean):
     good = _by_id(result[result["status"] == "ok"])
     pd.testing.assert_frame_equal(good, _by_id(clean).loc[good.index])
     assert len(good) == len(BOOK)
+    # a slice of a larger book keeps the user's index labels in its messages
+    sliced = book.set_axis(np.arange(100, 100 + len(book)))
+    position = int(np.flatnonzero(book["trade_id"] == BAD_ROWS[0][0]["trade_id"])[0])
+    error = price_book(sliced.iloc[[position]], BAD_MARKET, MC)["error"].iloc[0]
+    assert error.startswith(f"row 1 (index {100 + position}, trade_id {BAD_ROWS[0][0]['trade_id']}): "), error
 
 
 def test_repeated_trade_ids_are_all_errors(clean):
@@ -196,6 +201,35 @@ def test_structural_errors_raise():
         price_book(BOOK, MARKET.drop(columns="model"), MC)
     with pytest.raises(ValueError, match="unknown greek"):
         price_book(BOOK, MARKET, MC, greeks=("charm",))
+
+
+def test_a_misspelled_column_is_refused_and_an_unknown_one_named():
+    # "qty" was ignored: every trade took quantity 1 (a short of -1 became a long); "div_yield" in the
+    # market gave dividend 0; "monitor=12" priced a continuous barrier
+    for table, renamed in [("trades", {"quantity": "qty"}), ("trades", {"monitoring": "monitor"}),
+                           ("market", {"dividend": "div_yield"}), ("trades", {"past_count": "past_fixings"})]:
+        trades = BOOK.rename(columns=renamed) if table == "trades" else BOOK
+        market = MARKET.rename(columns=renamed) if table == "market" else MARKET
+        (old, new), = renamed.items()
+        with pytest.raises(ValueError, match=f"{table} has a column '{new}' and no '{old}'"):
+            price_book(trades, market, MC)
+    with pytest.warns(UserWarning, match="trades: columns not read: 'trader'"):
+        price_book(BOOK.iloc[[0]].assign(trader="ann"), MARKET, MC)
+    with pytest.raises(ValueError, match="'ticker' may be 'underlying'"):
+        price_book(BOOK, MARKET.rename(columns={"underlying": "ticker"}), MC)
+
+
+def test_percentages_and_inconsistent_averages_are_row_errors(clean):
+    market = MARKET.copy()
+    market.loc[0, "vol"] = 25.0          # meant 25%
+    market.loc[1, "rate"] = 3.0          # meant 3%
+    result = _by_id(price_book(BOOK, market, MC))
+    stock, index = BOOK.set_index("trade_id")["underlying"] == "STOCK", BOOK.set_index("trade_id")["underlying"] == "INDEX"
+    assert result.loc[stock[stock].index, "error"].str.contains("vol 25 looks like a percentage").all()
+    assert result.loc[index[index].index, "error"].str.contains("rate 3 looks like a percentage").all()
+    seasoned = BOOK[BOOK["product"] == "asian"].iloc[[0]].assign(past_average=98.0, past_count=np.nan)
+    error = price_book(seasoned, MARKET, MC)["error"].iloc[0]
+    assert "past_average is given but past_count is 0 or blank" in error
 
 
 def test_a_failing_group_is_reported_and_the_others_are_priced(clean, monkeypatch):

@@ -154,6 +154,49 @@ def test_price_book_command_errors_are_one_line(tmp_path):
     assert len(result.output.strip().splitlines()) == 1
 
 
+def test_price_book_command_reads_cells_as_text(tmp_path):
+    # pandas' CSV guesses made "#N/A" a blank (quantity 1 and a continuous barrier, status ok), "0012" the
+    # same trade as "12" and a ticker column with one blank floats ("7203.0" not in the market)
+    book, market, out = tmp_path / "book.csv", tmp_path / "market.csv", tmp_path / "o.csv"
+    book.write_text("trade_id,underlying,product,call_put,strike,expiry,quantity,barrier,barrier_type,monitoring\n"
+                    "Q1,7203,european,call,100,1,#N/A,,,\n"
+                    "Q2,7203,barrier,call,100,1,1,130,up-and-out,N/A\n"
+                    "0012,7203,european,call,100,1,2,,,\n"
+                    "12,7203,european,put,100,1,2,,,\n"
+                    "NA,7203,european,call,90,1,1,,,\n"
+                    "Q6,,european,call,100,1,1,,,\n")
+    market.write_text("underlying,model,spot,rate,dividend,vol\n7203,black_scholes,100,0.02,0,0.25\n")
+    result = runner.invoke(app, ["price-book", str(book), "-m", str(market), "-o", str(out), "--paths", "2048"],
+                           env={"EXOTICS_CACHE_DIR": ""})
+    assert result.exit_code == 0, result.output
+    rows = pd.read_csv(out, dtype=str, keep_default_na=False).set_index("trade_id")
+    assert list(rows.index) == ["Q1", "Q2", "0012", "12", "NA", "Q6"]
+    assert "quantity must be a number, got '#N/A'" in rows.loc["Q1", "error"]
+    assert "monitoring" in rows.loc["Q2", "error"]
+    assert (rows.loc[["0012", "12", "NA"], "status"] == "ok").all()
+    assert "underlying is missing" in rows.loc["Q6", "error"]
+
+
+def test_price_book_command_prints_user_text_verbatim_and_checks_the_output_first(tmp_path):
+    book, market = tmp_path / "book.csv", tmp_path / "market.csv"
+    book.write_text("trade_id,underlying,product,call_put,strike,expiry\n[red]T1,X,european,call,[/],1\n")
+    MARKET.to_csv(market, index=False)
+    env = {"EXOTICS_CACHE_DIR": ""}
+    # rich read "[/]" as a closing tag (MarkupError, a traceback) and "[red]T1" as a colour
+    result = runner.invoke(app, ["price-book", str(book), "-m", str(market), "-o", str(tmp_path / "o.csv")], env=env)
+    assert result.exit_code == 1   # nothing priced: a failure for a batch job
+    assert "[red]T1" in result.output and "got '[/]'" in result.output
+    (tmp_path / "afile").write_text("")
+    for output, words in [(tmp_path / "afile" / "o.csv", "is a file"), (tmp_path, "is a directory"),
+                          (tmp_path / "o.xlsx", ".csv or .parquet")]:
+        result = runner.invoke(app, ["price-book", str(book), "-m", str(market), "-o", str(output)], env=env)
+        assert result.exit_code == 2 and words in result.output and "Traceback" not in result.output
+        assert len(result.output.strip().splitlines()) == 1
+    result = runner.invoke(app, ["price-book", str(book), "-m", str(market), "-o", str(tmp_path / "o.csv"),
+                                 "--greeks", "delta,foo"], env=env)
+    assert result.exit_code == 2 and "--greeks: unknown greek 'foo'" in result.output
+
+
 # --------------------------------------------------------------------------------------------------
 # exotics calibrate: prices -> GARCH per column -> market file
 
