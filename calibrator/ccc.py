@@ -14,7 +14,7 @@ import pandas as pd
 
 from .fit_result import GarchFit
 from .portfolio_qp import _finite_array
-from .value_at_risk import standardised_residuals
+from .value_at_risk import check_same_columns, standardised_residuals
 from .warnings import ConvergenceWarning
 
 __all__ = ["CCCCovariance", "ccc_covariance"]
@@ -87,8 +87,7 @@ def ccc_covariance(fit: GarchFit, returns, *, horizon: int = 1) -> CCCCovariance
     if isinstance(horizon, bool) or not float(horizon).is_integer() or int(horizon) < 1:
         raise ValueError(f"horizon must be a positive integer (periods), got {horizon!r}")
     horizon = int(horizon)
-    if isinstance(returns, pd.DataFrame) and list(returns.columns) != list(fit.names):
-        raise ValueError(f"returns has columns {list(returns.columns)} but the fit was made on {list(fit.names)}")
+    check_same_columns(fit, returns)
     _check_fit_columns(fit)
     z = standardised_residuals(fit, _finite_array(returns, "returns"))   # ValueError on a shape mismatch
     corr = _correlation(z)

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .garch import GarchSpec
 from .garch_fit import fit_garch
 from .value_at_risk import empirical_var_cvar, normal_var_cvar, t_var_cvar
 
@@ -203,6 +204,9 @@ def rolling_var(returns, *, window: int = 1000, levels=(0.95, 0.99), method: str
     method = method.lower()
     lv = _check_levels(levels)
     garch = method != "historical"
+    if garch:   # checked and lower-cased as fit_garch does: dist="T" fitted a t but took the normal quantile here
+        spec = GarchSpec(vol, dist, mean)
+        vol, dist, mean = spec.vol, spec.dist, spec.mean
     window = _check_int(window, "window", MIN_GARCH_WINDOW if garch else MIN_HISTORICAL_WINDOW)
     refit_every = _check_int(refit_every, "refit_every", 1)
     chunk = _check_int(chunk, "chunk", 1)

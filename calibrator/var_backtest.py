@@ -44,7 +44,7 @@ def backtest_table(forecasts, levels=None) -> pd.DataFrame:
         (``rolling_var``'s output), or one such DataFrame.
     levels: the levels to test (default: every var_<L> column found).
 
-    Returns one row per (method, level) with: days (with a forecast), missing (NaN forecasts, left out),
+    Returns one row per (method, level) with: days (with a forecast), missing (NaN forecasts or returns, left out),
     exceptions (loss -r_t > VaR_t), rate, expected_rate (1 - level), kupiec_lr, kupiec_p, ind_lr, ind_p
     (Christoffersen independence), cc_lr, cc_p (conditional coverage), mean_var, mean_cvar (losses, units
     of the returns), and an expected-shortfall check on the exception days: es_loss (mean realised loss),
@@ -63,7 +63,8 @@ def backtest_table(forecasts, levels=None) -> pd.DataFrame:
             vc, cc = var_column(level), cvar_column(level)
             if vc not in frame.columns:
                 raise ValueError(f"forecasts[{name!r}] has no {vc!r} column (levels={levels!r})")
-            ok = frame[vc].notna().to_numpy()
+            # a day counts only with both a forecast and a return: a NaN return is no exception, not a day without one
+            ok = frame[vc].notna().to_numpy() & frame["return"].notna().to_numpy()
             loss = -frame["return"].to_numpy()[ok]
             v = frame[vc].to_numpy()[ok]
             c = frame[cc].to_numpy()[ok] if cc in frame.columns else np.full(v.size, np.nan)

@@ -114,6 +114,7 @@ def revalue_book(trades: pd.DataFrame, market: pd.DataFrame, scenarios: MarketSc
         raise ValueError(f"spot_nodes and variance_nodes must be >= 2, got {spot_nodes!r} and {variance_nodes!r}")
     scenario_of = _scenario_columns(scenarios, underlyings)
     book = prepare_book(trades, market, mc)
+    _check_scenarios_are_used(scenario_of, book)
     today_mc = dataclasses.replace(mc, paths=mc.paths * TODAY_PATHS) if today_mc is None else today_mc
     if not isinstance(today_mc, MonteCarlo) or today_mc.dtype != mc.dtype:
         raise ValueError(f"today_mc must be a pricer.MonteCarlo with mc's dtype ({mc.dtype}), got {today_mc!r}")
@@ -135,6 +136,17 @@ def revalue_book(trades: pd.DataFrame, market: pd.DataFrame, scenarios: MarketSc
             for row in task.rows:
                 failures[row] = f"revaluation failed ({type(exc).__name__}): {exc}"
     return _assemble(book, today, horizon_value, failures, scenarios)
+
+
+def _check_scenarios_are_used(scenario_of: dict, book) -> None:
+    """Refuse scenarios that move none of the book's underlyings: the book would be revalued with every
+    market unchanged (a P&L of time decay alone, a VaR of about 0) and nothing would say why ("stk" for
+    "STK", a mapping to a name the book does not have)."""
+    booked = {task.key[0] for task in book.tasks}
+    if booked and not booked & set(scenario_of):
+        raise ValueError(f"the scenarios move {sorted(scenario_of)} but the book's priced trades are on "
+                         f"{sorted(booked)}: no trade would move; name the scenario columns after the book's "
+                         f"underlyings or map them with underlyings={{scenario name: book underlying}}")
 
 
 def _scenario_columns(scenarios: MarketScenarios, underlyings: dict | None) -> dict:

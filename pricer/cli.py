@@ -109,6 +109,18 @@ def _check_output(path: Path) -> None:
         raise CliError(f"{path}: {existing} is not writable")
 
 
+def _check_folder(path: Path) -> None:
+    """Refuse a report folder the run could not create or write, before any work."""
+    import os
+    if path.exists() and not path.is_dir():
+        raise CliError(f"{path}: exists and is not a folder; give a folder for the report")
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise CliError(f"{path}: {existing} is a file, not a folder")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise CliError(f"{path}: {existing} is not writable")
+
+
 def _write_table(frame, path: Path):
     """Write CSV or Parquet (by the suffix) to a temporary name and rename: a kill never leaves half a file."""
     import os
@@ -145,6 +157,7 @@ def demo(out: Path = typer.Option(Path("exotics-report"), "--out", "-o", help="r
     the example book (barriers, Asians, Europeans on four underlyings) by Monte Carlo -> a report folder."""
     try:
         from .demo import run
+        _check_folder(out)
         start = time.perf_counter()
         with console.status("working") as status:
             summary = run(out, paths=paths, greeks=_greek_names(greeks),
@@ -328,6 +341,10 @@ def risk(out: Path = typer.Option(Path("risk-report"), "--out", "-o", help="repo
             _fail(f"--{name.replace('_', '-')} must be >= {minimum[name]}, got {value}")
     settings = dataclasses.replace(settings, **changes)
     start = time.perf_counter()
+    try:
+        _check_folder(out)
+    except CliError as exc:
+        _fail(str(exc))
     try:
         with console.status("working") as status:
             summary = run(out, settings, log=lambda message: (console.print(message), status.update(message)))

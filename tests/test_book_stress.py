@@ -287,3 +287,14 @@ def test_grid_reading_on_a_wide_stressed_set():
         direct = price(EuropeanOption(100.0, remaining), BlackScholes(SPOT * np.exp(x[k]), VOL * np.sqrt(ratio[k]),
                                                                       RATE, DIVIDEND), mc)
         assert abs(value[k] - float(direct.price)) < float(direct.stderr), (k, value[k], float(direct.price))
+
+
+def test_scenarios_that_move_no_trade_are_refused():
+    # "stk" for "STK": every trade was revalued with its market unchanged, status ok, a VaR of about 0
+    trades = pd.DataFrame([dict(trade_id="E1", underlying="STK", product="european", call_put="call", strike=100.0,
+                                expiry=0.5)])
+    with pytest.raises(ValueError, match=r"the scenarios move \['stk'\] but the book's priced trades are on \['STK'\]"):
+        revalue_book(trades, MARKET, _scenarios(["stk"], 5, 4, seed=1), mc=MonteCarlo(paths=1024, seed=1))
+    with pytest.raises(ValueError, match="no trade would move"):
+        revalue_book(trades, MARKET, _scenarios(["STK"], 5, 4, seed=1), mc=MonteCarlo(paths=1024, seed=1),
+                     underlyings={"STK": "NOPE"})

@@ -323,3 +323,12 @@ def test_calibrate_flags_a_near_integrated_heston_row(tmp_path):
                                  "--model", "heston", "--vol", "garch"])
     assert result.exit_code == 0, result.output
     assert "column 'III': the GARCH fit is near-integrated" in result.output and "not identified" in result.output
+
+
+def test_report_folders_are_checked_before_any_work(tmp_path):
+    # exotics risk -o <a file> ran, then died with FileExistsError
+    (tmp_path / "afile").write_text("")
+    for command in (["risk", "--quick"], ["demo"]):
+        for out, words in [(tmp_path / "afile", "is not a folder"), (tmp_path / "afile" / "r", "is a file")]:
+            result = runner.invoke(app, [*command, "-o", str(out)])
+            assert result.exit_code == 2 and words in result.output and "Traceback" not in result.output

@@ -214,3 +214,22 @@ def test_portfolio_of_one_asset_is_that_asset_for_a_t_fit():
     draws = np.sqrt(fit.forecast(1)[1, 0]) * stats.t.rvs(nu, size=n, random_state=0) * np.sqrt((nu - 2) / nu)
     simple_vs_log = 0.5 * held["var"] ** 2 / 100
     assert abs(mc["var"] - held["var"]) < 4 * _quantile_stderr(draws, 0.99) + simple_vs_log
+
+
+def test_reordered_return_columns_are_refused_on_every_path(two_assets):
+    # FHS and joint Monte Carlo paired one series' residuals with the other's variances (right shape)
+    frame, fit = two_assets
+    swapped = frame[["y", "x"]]
+    with pytest.raises(ValueError, match=r"returns has columns \['y', 'x'\] but the fit was made on \['x', 'y'\]"):
+        garch_var(fit, method="fhs", returns=swapped, n_paths=100)
+    for method in ("fhs", "mc", "parametric"):
+        with pytest.raises(ValueError, match="but the fit was made on"):
+            portfolio_var(fit, swapped, [0.5, 0.5], method=method, n_paths=100)
+
+
+def test_portfolio_weights_that_look_like_percentages_warn_and_text_is_named(two_assets):
+    frame, fit = two_assets
+    with pytest.warns(UserWarning, match="gross exposure 100"):
+        portfolio_var(fit, frame, [50.0, 50.0], levels=(0.99,), horizons=(1,))
+    with pytest.raises(ValueError, match="weights must be numbers"):
+        portfolio_var(fit, frame, ["a", "b"])

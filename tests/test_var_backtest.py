@@ -225,6 +225,23 @@ def test_student_t_uses_the_fitted_nu():
     np.testing.assert_allclose(row[["cvar_95", "cvar_99"]].to_numpy(float), cvar, rtol=1e-7)
 
 
+def test_dist_is_read_as_fit_garch_reads_it():
+    # dist="T" fitted a Student-t (fit_garch lower-cases) but took the normal quantile: VaR 1.88 for 2.08
+    x = _garch_series(W + 8, 12, nu=4.0)
+    upper = rolling_var(x, window=W, method="mle", dist="T", mean="constant", levels=LEVELS, refit_every=8)
+    lower = rolling_var(x, window=W, method="mle", dist="t", mean="constant", levels=LEVELS, refit_every=8)
+    np.testing.assert_array_equal(upper[["var_95", "var_99"]].to_numpy(float), lower[["var_95", "var_99"]].to_numpy(float))
+
+
+def test_a_missing_return_is_not_a_day_without_an_exception():
+    out = rolling_var(_garch_series(W + 60, 13), window=W, method="historical", levels=LEVELS)
+    clean = backtest_table(out, levels=(0.99,)).iloc[0]
+    holed = out.copy()
+    holed.iloc[[3, 10, 20, 30, 40], holed.columns.get_loc("return")] = np.nan
+    table = backtest_table(holed, levels=(0.99,)).iloc[0]
+    assert table["days"] == clean["days"] - 5 and table["missing"] == clean["missing"] + 5
+
+
 def test_correct_garch_model_passes_kupiec():
     # long simulated GARCH(1,1): 3,000 forecast days, refit every 100 days (30 fits)
     x = _garch_series(W + 3000, 0)
