@@ -31,8 +31,9 @@ def check_rate_dividend(rate, dividend) -> None:
                            f"decimals ({value / 100:g} for {value:g}%)")
 
 
-def price_series(frame, path: Path) -> dict:
-    """name -> positive float prices (NaN-free), in date order; CliError naming column and row otherwise."""
+def price_series(frame, path: Path):
+    """(series, skipped): name -> positive float prices (NaN-free), in date order; name -> the message of a
+    column that cannot be used (naming its row). CliError for what spoils the whole file (dates, no columns)."""
     import numpy as np
     import pandas as pd
     line = lambda i: f"row {i + 1} (line {i + 2})"  # noqa: E731 - rows from 1 after the header line
@@ -57,46 +58,60 @@ def price_series(frame, path: Path) -> dict:
         positions = np.arange(len(frame))
     if frame.shape[1] == 0:
         raise CliError(f"{path}: no price columns (one column per underlying, a date column optional)")
-    series = {}
+    series, skipped = {}, {}
     for column in frame.columns:
-        raw = frame[column]
-        values = pd.to_numeric(raw, errors="coerce").to_numpy(np.float64)
-        blank = raw.isna().to_numpy() | raw.astype(str).str.strip().eq("").to_numpy()
-        text = ~blank & np.isnan(values)
-        if text.any():
-            k = int(np.argmax(text))
-            raise CliError(f"{path}: column {column!r}, {line(int(positions[k]))}: {_plain(raw.iloc[k])!r} is not a "
+        try:
+            series[str(column).strip()] = _column_series(frame[column], positions, line)
+        except _ColumnError as exc:   # this column alone: the others are still calibrated
+            skipped[str(column).strip()] = f"{path}: column {column!r}{exc}"
+    return series, skipped
+
+
+class _ColumnError(Exception):
+    """A problem of one price column (its message follows the column's name)."""
+
+
+def _column_series(raw, positions, line):
+    """(prices, first row, last row) of one column; _ColumnError naming the row otherwise."""
+    import numpy as np
+    import pandas as pd
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(np.float64)
+    blank = raw.isna().to_numpy() | raw.astype(str).str.strip().eq("").to_numpy()
+    text = ~blank & np.isnan(values)
+    if text.any():
+        k = int(np.argmax(text))
+        raise _ColumnError(f", {line(int(positions[k]))}: {_plain(raw.iloc[k])!r} is not a "
                            f"number")
-        bad = ~blank & ~(np.isfinite(values) & (values > 0))
-        if bad.any():
-            k = int(np.argmax(bad))
-            raise CliError(f"{path}: column {column!r}, {line(int(positions[k]))}: a price must be > 0 and finite, "
+    bad = ~blank & ~(np.isfinite(values) & (values > 0))
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise _ColumnError(f", {line(int(positions[k]))}: a price must be > 0 and finite, "
                            f"got {float(values[k])!r}")
-        present = np.flatnonzero(~blank)
-        if present.size:
-            gaps = blank[present[0]:present[-1] + 1]
-            if gaps.any():
-                k = present[0] + int(np.argmax(gaps))
-                raise CliError(f"{path}: column {column!r}, {line(int(positions[k]))}: missing price inside the series "
-                               f"(fill or remove the row)")
-        # a bad tick (1e-320, 1e308, a price in the wrong units for one row) is a jump no market makes
-        steps = np.abs(np.diff(np.log(values[present])))
-        if steps.size and np.max(steps) > MAX_LOG_MOVE:
-            first = int(np.argmax(steps > MAX_LOG_MOVE))   # the first jump: the bad row itself
-            k = present[first + 1]
-            raise CliError(f"{path}: column {column!r}, {line(int(positions[k]))}: the price moves from "
+    present = np.flatnonzero(~blank)
+    if present.size:
+        gaps = blank[present[0]:present[-1] + 1]
+        if gaps.any():
+            k = present[0] + int(np.argmax(gaps))
+            raise _ColumnError(f", {line(int(positions[k]))}: missing price inside the series "
+                           f"(fill or remove the row)")
+    # a bad tick (1e-320, 1e308, a price in the wrong units for one row) is a jump no market makes
+    steps = np.abs(np.diff(np.log(values[present])))
+    if steps.size and np.max(steps) > MAX_LOG_MOVE:
+        first = int(np.argmax(steps > MAX_LOG_MOVE))   # the first jump: the bad row itself
+        k = present[first + 1]
+        raise _ColumnError(f", {line(int(positions[k]))}: the price moves from "
                            f"{float(values[present[first]]):g} to {float(values[k]):g}, a factor of "
                            f"{float(np.exp(steps[first])):.3g} in one row: a bad tick? (limit: a factor of "
                            f"{float(np.exp(MAX_LOG_MOVE)):.0f})")
-        if present.size < MIN_PRICES:
-            raise CliError(f"{path}: column {column!r} has {present.size} prices; a GARCH fit needs at least "
+    if present.size < MIN_PRICES:
+        raise _ColumnError(f" has {present.size} prices; a GARCH fit needs at least "
                            f"{MIN_PRICES} ({MIN_PRICES - 1} returns), and 500+ for reliable estimates")
-        series[str(column).strip()] = (values[present[0]:present[-1] + 1], int(present[0]), int(present[-1]))
-    return series
+    return values[present[0]:present[-1] + 1], int(present[0]), int(present[-1])
 
 
-def fit_garch_columns(series: dict, path: Path, **options) -> dict:
-    """name -> (fit, index in the fit's batch); columns spanning the same rows are fitted in one batch."""
+def fit_garch_columns(series: dict, path: Path, **options):
+    """(fits, skipped): name -> (fit, index in the fit's batch), columns spanning the same rows fitted in one
+    batch; name -> message for a column whose fit failed."""
     import warnings
 
     import numpy as np
@@ -105,7 +120,7 @@ def fit_garch_columns(series: dict, path: Path, **options) -> dict:
     spans: dict = {}
     for name, (values, first, last) in series.items():
         spans.setdefault((first, last), []).append(name)
-    fits = {}
+    fits, skipped = {}, {}
     for names in spans.values():
         returns = pd.DataFrame({n: 100.0 * np.diff(np.log(series[n][0])) for n in names})   # percent, for scale
         with warnings.catch_warnings(record=True) as caught:
@@ -119,17 +134,18 @@ def fit_garch_columns(series: dict, path: Path, **options) -> dict:
         status = np.atleast_1d(np.asarray(fit.status, dtype=object))
         messages = np.atleast_1d(np.asarray(fit.error, dtype=object))
         for j, name in enumerate(names):
-            if status[j] == "error":
+            if status[j] == "error":   # this column alone: the others are still written
                 message = str(messages[j]).strip()
                 prefix = f"column {name!r}: "
                 if message.startswith(prefix):            # fit_garch names the column already
                     message = message[len(prefix):]
-                raise CliError(f"{path}: {prefix}{message}")
+                skipped[name] = f"{path}: {prefix}{message}"
+                continue
             if status[j] != "ok":
                 say("warning:", "yellow", f"{path}: column {name!r}: the fit did not converge ({status[j]}); "
                              f"check the parameters")
             fits[name] = (fit, j)
-    return fits
+    return fits, skipped
 
 
 def market_rows(series: dict, fits: dict, path: Path, *, rate: float, dividend: float, to_heston=None):

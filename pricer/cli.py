@@ -210,9 +210,20 @@ def calibrate(prices: Path = typer.Argument(..., help="daily prices, CSV or Parq
         jax.config.update("jax_enable_x64", True)   # an application's choice: fit in float64
         from ._cli_calibrate import check_rate_dividend, fit_garch_columns, market_rows, price_series
         check_rate_dividend(rate, dividend)   # before the fit: a typo costs no fitting time
-        series = price_series(_read_table(prices, "prices"), prices)
-        with console.status(f"fitting {vol.upper()}-{dist} by MLE to {len(series)} series"):
-            fits = fit_garch_columns(series, prices, method=method, vol=vol, dist=dist, mean=mean)
+        # a bad column never stops the good ones: it is named, left out of the market file, and the rest written
+        series, skipped = price_series(_read_table(prices, "prices"), prices)
+        fits = {}
+        if series:
+            with console.status(f"fitting {vol.upper()}-{dist} by MLE to {len(series)} series"):
+                fits, failed = fit_garch_columns(series, prices, method=method, vol=vol, dist=dist, mean=mean)
+            skipped.update(failed)
+        series = {name: values for name, values in series.items() if name in fits}
+        if not series:
+            reasons = list(skipped.values())
+            raise CliError(reasons[0] if len(reasons) == 1 else
+                           f"{prices}: no column could be calibrated ({len(reasons)} columns; first: {reasons[0]})")
+        for message in skipped.values():
+            say("skipped:", "yellow", message)
         market = market_rows(series, fits, prices, rate=rate, dividend=dividend, to_heston=to_heston)
         _write_table(market, output)
         table = Table(title=f"Market from {prices.name} ({model})")
@@ -221,7 +232,8 @@ def calibrate(prices: Path = typer.Argument(..., help="daily prices, CSV or Parq
         for _, row in market.iterrows():
             table.add_row(*[f"{v:.6g}" if isinstance(v, float) else str(v) for v in row])
         console.print(table)
-        console.print(f"{len(market)} underlyings; wrote {output}")
+        say(f"{len(market)}", "", f"underlyings{f' ({len(skipped)} column(s) skipped)' if skipped else ''}; "
+                                  f"wrote {output}", console)
     except CliError as exc:
         _fail(str(exc))
 

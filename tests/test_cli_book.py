@@ -273,18 +273,34 @@ def _calibrate_error(tmp_path, frame, *extra):
     return result.output
 
 
-def test_calibrate_errors_name_the_file_column_and_row(tmp_path):
+def _calibrate_skips(tmp_path, frame):
+    """``exotics calibrate`` on ``frame`` with bad columns: (output, underlyings written). A bad column is
+    named with its row on its own line and left out; the good ones are still calibrated and written."""
+    path, out = tmp_path / "prices.csv", tmp_path / "m.csv"
+    frame.to_csv(path, index=False)
+    result = runner.invoke(app, ["calibrate", str(path), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    return result.output, list(pd.read_csv(out)["underlying"])
+
+
+def test_calibrate_names_a_bad_column_and_row_and_writes_the_others(tmp_path):
     prices = _garch_prices(rows=150)
     text = prices.astype(object)
     text.loc[41, "BBB"] = "12,5"
-    assert "column 'BBB', row 42 (line 43): '12,5' is not a number" in _calibrate_error(tmp_path, text)
+    output, written = _calibrate_skips(tmp_path, text)
+    assert "skipped: " in output and "column 'BBB', row 42 (line 43): '12,5' is not a number" in output
+    assert "column 'CCC' has 50 prices; a GARCH fit needs at least 101" in output
+    assert written == ["AAA"]
     gap = prices.copy()
     gap.loc[60, "AAA"] = np.nan
-    assert "column 'AAA', row 61 (line 62): missing price inside the series" in _calibrate_error(tmp_path, gap)
+    output, written = _calibrate_skips(tmp_path, gap)
+    assert "column 'AAA', row 61 (line 62): missing price inside the series" in output and written == ["BBB"]
     negative = prices.copy()
     negative.loc[5, "AAA"] = -1.0
-    assert "column 'AAA', row 6 (line 7): a price must be > 0" in _calibrate_error(tmp_path, negative)
-    assert "column 'CCC' has 50 prices; a GARCH fit needs at least 101" in _calibrate_error(tmp_path, prices)
+    output, written = _calibrate_skips(tmp_path, negative)
+    assert "column 'AAA', row 6 (line 7): a price must be > 0" in output and written == ["BBB"]
+    # nothing left to write, or a problem of the whole file: one line, exit 2
+    assert "column 'CCC' has 50 prices" in _calibrate_error(tmp_path, prices[["Date", "CCC"]])
     dates = prices.drop(columns="CCC").astype(object)
     dates.loc[3, "Date"] = "someday"
     assert "column 'Date', row 4 (line 5): 'someday' is not a date" in _calibrate_error(tmp_path, dates)
@@ -297,8 +313,11 @@ def test_calibrate_refuses_a_bad_tick(tmp_path):
     # one price of 1e-320 among ~100s used to be fitted: omega 1841 (decimal daily variance), exit 0
     prices = _garch_prices(rows=150).drop(columns="CCC")
     prices.loc[70, "AAA"] = 1e-300
-    message = _calibrate_error(tmp_path, prices)
-    assert "column 'AAA', row 71 (line 72): the price moves from" in message and "bad tick" in message
+    output, written = _calibrate_skips(tmp_path, prices)
+    assert "column 'AAA', row 71 (line 72): the price moves from" in output and "bad tick" in output
+    assert written == ["BBB"]
+    message = _calibrate_error(tmp_path, prices[["Date", "AAA"]])
+    assert "column 'AAA', row 71 (line 72): the price moves from" in message
 
 
 def test_calibrate_refuses_repeated_or_blank_column_names(tmp_path):
