@@ -57,7 +57,8 @@ def check_sampling(spread: np.ndarray, paths: int) -> None:
     bad = ~(paths * tail >= MIN_TAIL_PATHS)
     if bad.any():
         i = int(np.argmax(bad))
-        at = f" (batch item {i})" if spread.size > 1 else ""
+        # a batch item only where it tells which (a book's call shares one model and expiry: all alike)
+        at = f" (batch item {i})" if spread.size > 1 and not bad.all() else ""
         raise ValueError(f"the variance of the log price to expiry is {float(spread[i]):.3g}{at}, more than "
                          f"{paths:,} paths can sample: the price would come from paths too rare to draw (fewer "
                          f"than {MIN_TAIL_PATHS} expected beyond sqrt(variance) standard deviations); use more "
