@@ -4,7 +4,7 @@ explicit state, so paths are never stored and memory is bounded by a chunk of pa
 Shapes: path values ``x`` (log spot) are (M, n) with M = 1 (paths shared by the batch) or P;
 product fields are (P, 1). ``StepData.events`` holds this step's (E, 1) rows of the grid's event
 tables, E = 1 when every product of the batch has the same dates (``engine.prepare`` then keeps one
-column) or P; ``discount`` is exp(-r t) at the step's end, (M, 1). A state that depends on the path
+column) or P; ``discount`` is exp(-r t) at the step's end, (M, 1), and ``rate_step`` r dt, (M, 1). A state that depends on the path
 and the dates alone (the spot at expiry, the running average) is (max(M, E), n): one row for a batch
 of strikes on shared paths and dates, so its cost per step does not grow with the batch; a state that
 depends on product fields too (barrier survival) is (P, n).
@@ -15,7 +15,7 @@ from typing import Callable, NamedTuple
 
 import jax.numpy as jnp
 
-from ._bridge import bridge_survival, on_safe_side
+from ._bridge import bridge_survival, crossing_time_fraction, on_safe_side
 
 
 class StepData(NamedTuple):
@@ -24,6 +24,7 @@ class StepData(NamedTuple):
     variance: jnp.ndarray  # variance of the log price over the step (Brownian bridge)
     events: dict
     discount: jnp.ndarray
+    rate_step: jnp.ndarray  # r dt: the discount at a fraction f of the step is discount * exp(rate_step (1 - f))
 
 
 class Accumulator(NamedTuple):
@@ -85,14 +86,16 @@ def running_average() -> Accumulator:
     return Accumulator(init, update)
 
 
-def barrier_survival(continuous: bool) -> Accumulator:
+def barrier_survival(continuous: bool, rebate_at_crossing: bool = False) -> Accumulator:
     """Probability that the barrier has not been hit, and the discounted knock-out rebate paid so far.
 
     Continuous monitoring: between grid points the log price is a Brownian bridge, which crosses the
-    barrier b with probability exp(-2 (b - x0)(b - x1) / variance) when both ends are on the safe side.
-    Discrete monitoring: the barrier is checked at the monitoring dates only (today is not one, so a
-    spot beyond the barrier today is not a knock). Hits are rebated at the step's end. The survival
-    probability is a smooth function of the path, so pathwise Greeks exist.
+    barrier b with probability exp(-2 (b - x0)(b - x1) / variance) when both ends are on the safe side;
+    a knock-out rebate is discounted at the bridge's expected first-crossing time within the step
+    (``crossing_time_fraction``), not at the step's end. Discrete monitoring: the barrier is checked at
+    the monitoring dates only (today is not one, so a spot beyond the barrier today is not a knock), and
+    a hit there is rebated at that date. The survival probability and the crossing time are smooth
+    functions of the path, so pathwise Greeks exist.
     """
 
     def safe(x, product):
@@ -106,14 +109,21 @@ def barrier_survival(continuous: bool) -> Accumulator:
         return {"survival": survival, "rebate": product.rebate * (1.0 - survival)}
 
     def update(state, step, product):
+        hit_discount = step.discount
         if continuous:
-            step_survival = bridge_survival(step.x_prev, step.x_next, step.variance, jnp.log(product.barrier), product.up,
+            log_barrier = jnp.log(product.barrier)
+            step_survival = bridge_survival(step.x_prev, step.x_next, step.variance, log_barrier, product.up,
                                             step.events["alive"] > 0)
+            if rebate_at_crossing:
+                fraction = crossing_time_fraction(step.x_prev, step.x_next, step.variance, log_barrier, product.up)
+                # exp(r dt (1 - f)) to second order: r dt is a step's interest (below 1e-3 a day at 25%)
+                early = step.rate_step * (1.0 - fraction)
+                hit_discount = step.discount * (1.0 + early * (1.0 + 0.5 * early))
         else:
             safe_next = safe(step.x_next, product).astype(step.x_next.dtype)
             step_survival = jnp.where(step.events["monitor"] > 0, safe_next, 1.0)
         survival = state["survival"] * step_survival
         hit = state["survival"] - survival
-        return {"survival": survival, "rebate": state["rebate"] + product.rebate * hit * step.discount}
+        return {"survival": survival, "rebate": state["rebate"] + product.rebate * hit * hit_discount}
 
     return Accumulator(init, update)

@@ -231,8 +231,12 @@ def prepare(product, model, mc: MonteCarlo, derivatives: int = 0, *, check_sampl
         arrays["fixing_weights"] = jnp.asarray(weights, dtype)
     chunk_paths = mc.chunk_paths or _auto_chunk(model, rows, model_rows, derivatives)
     blocks_per_chunk = max(1, min(chunk_paths // BLOCK_PATHS, mc.blocks))
+    # knock-out rebates discounted at the bridge's crossing time: a static switch, so that barriers
+    # without a rebate (most) do not pay for the crossing time on every path and step
+    rebate_at_crossing = (isinstance(product, BarrierOption) and product.continuous
+                          and bool(np.any(np.asarray(product.rebate, dtype=np.float64) != 0)))
     static = dict(blocks=mc.blocks, blocks_per_chunk=blocks_per_chunk, antithetic=mc.antithetic,
-                  use_control=mc.control_variate, scheme=mc.scheme)
+                  use_control=mc.control_variate, scheme=mc.scheme, rebate_at_crossing=rebate_at_crossing)
     key = jnp.asarray(seed_key(mc.seed))
     return Setup(flat_model, flat_product, arrays, key, static, grid, shape)
 
@@ -282,7 +286,8 @@ def _auto_chunk(model, rows, model_rows, derivatives=0):
 # jitted core
 
 
-def simulate_samples(model, product, arrays, key, first_block, blocks, antithetic, scheme, use_control=True):
+def simulate_samples(model, product, arrays, key, first_block, blocks, antithetic, scheme, use_control=True,
+                     rebate_at_crossing=False):
     """Discounted payoffs and control variates for ``blocks`` blocks starting at ``first_block``.
 
     Returns (Y, C): (P, samples) with samples = blocks * block paths (antithetic pairs averaged).
@@ -291,7 +296,7 @@ def simulate_samples(model, product, arrays, key, first_block, blocks, antitheti
     path_index = (first_block * base + jnp.arange(blocks * base)).astype(jnp.uint32)
     dtype = arrays["dt"].dtype
     n_paths = blocks * BLOCK_PATHS
-    accumulator = payoffs.accumulator(product)
+    accumulator = payoffs.accumulator(product, rebate_at_crossing)
     state = model.init(n_paths, dtype)
     acc_state = accumulator.init(state["x"], product, event_rows(arrays))
 
@@ -333,7 +338,7 @@ def advance(model, product, accumulator, state, acc_state, normals, dt, t_end, e
 
     events: this step's rows of the grid's event tables, each (E, 1) (E = 1 or P); t_end: the step's end (years)."""
     new_state, variance = model.step(state, dt, normals, scheme)
-    step = StepData(state["x"], new_state["x"], variance, events, model.discount(t_end))
+    step = StepData(state["x"], new_state["x"], variance, events, model.discount(t_end), model.rate * dt)
     return new_state, accumulator.update(acc_state, step, product)
 
 
@@ -344,26 +349,32 @@ def path_samples(model, product, acc_state, context, use_control):
     return y, jnp.broadcast_to(c, y.shape)
 
 
-@partial(jax.jit, static_argnames=("blocks", "blocks_per_chunk", "antithetic", "use_control", "scheme"))
-def _price_core(model, product, arrays, key, cv_mean, *, blocks, blocks_per_chunk, antithetic, use_control, scheme):
+_CORE_STATIC = ("blocks", "blocks_per_chunk", "antithetic", "use_control", "scheme", "rebate_at_crossing")
+
+
+@partial(jax.jit, static_argnames=_CORE_STATIC)
+def _price_core(model, product, arrays, key, cv_mean, *, blocks, blocks_per_chunk, antithetic, use_control, scheme,
+                rebate_at_crossing):
     rows = arrays["expiry_time"].shape[0]
     dtype = arrays["dt"].dtype
 
     def samples(first_block, size):
-        return simulate_samples(model, product, arrays, key, first_block, size, antithetic, scheme, use_control)
+        return simulate_samples(model, product, arrays, key, first_block, size, antithetic, scheme, use_control,
+                                rebate_at_crossing)
 
     total = accumulate_chunks(samples, rows, dtype, blocks, blocks_per_chunk)
     return statistics.estimate(total, cv_mean, use_control)
 
 
-@partial(jax.jit, static_argnames=("blocks", "blocks_per_chunk", "antithetic", "use_control", "scheme"))
+@partial(jax.jit, static_argnames=_CORE_STATIC)
 def _price_core_kernel(model, product, arrays, key, cv_mean, *, blocks, blocks_per_chunk, antithetic, use_control,
-                       scheme):
+                       scheme, rebate_at_crossing):
     """_price_core through the fused Pallas kernel (Triton on GPU, interpret mode elsewhere)."""
     from .kernels.fused import kernel_total
     del blocks_per_chunk   # the kernel's programs, not chunks, bound its memory
     block_samples = BLOCK_PATHS // 2 if antithetic else BLOCK_PATHS
     total = kernel_total(model, product, arrays, key, blocks=blocks, antithetic=antithetic, scheme=scheme,
+                         rebate_at_crossing=rebate_at_crossing,
                          use_control=use_control, block_samples=block_samples,
                          interpret=not on_gpu())
     return statistics.estimate(total, cv_mean, use_control)

@@ -19,11 +19,13 @@ from .models import BlackScholes, Heston
 from .products import AsianOption, BarrierOption, EuropeanOption
 
 
-def accumulator(product):
+def accumulator(product, rebate_at_crossing: bool = False):
+    """The product's accumulators; ``rebate_at_crossing`` (static): discount continuous knock-out rebates at
+    the bridge's expected crossing time (``accumulators.barrier_survival``)."""
     if isinstance(product, EuropeanOption):
         return chain(terminal=terminal_value())
     if isinstance(product, BarrierOption):
-        return chain(terminal=terminal_value(), barrier=barrier_survival(product.continuous))
+        return chain(terminal=terminal_value(), barrier=barrier_survival(product.continuous, rebate_at_crossing))
     if isinstance(product, AsianOption):
         return chain(terminal=terminal_value(), average=running_average())
     raise TypeError(f"unsupported product {type(product).__name__}")

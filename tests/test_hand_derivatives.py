@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from pricer import Heston
-from pricer._bridge import bridge_survival
+from pricer._bridge import bridge_survival, crossing_time_fraction
 from pricer._math import normal_upper_tail, safe_sqrt
 from pricer.models._qe import qe_draw
 
@@ -174,6 +174,27 @@ def test_bridge_survival_rule_equals_autodiff_of_the_formula(up):
     for (value, derivative), (value_ref, derivative_ref) in zip(ours, theirs):
         np.testing.assert_allclose(value, value_ref, rtol=1e-13, atol=1e-15)
         np.testing.assert_allclose(derivative, derivative_ref, rtol=1e-9, atol=1e-9)
+
+
+def test_crossing_time_fraction_is_the_mean_first_passage_time_of_the_bridge():
+    """Against a direct quadrature of the first-passage density times the rest of the bridge (variance
+    units, barrier at 0, start a above it, end b above or beyond)."""
+    from scipy import integrate
+    for start, end, variance in [(0.01, 0.02, 4e-4), (0.05, 0.001, 4e-4), (0.02, -0.02, 1e-2), (0.3, 0.1, 1e-2)]:
+        def density(s):
+            first = start / np.sqrt(2 * np.pi * s ** 3) * np.exp(-start ** 2 / (2 * s))
+            return first * np.exp(-end ** 2 / (2 * (variance - s))) / np.sqrt(2 * np.pi * (variance - s))
+        mean = integrate.quad(lambda s: s * density(s), 0, variance, limit=200)[0] / integrate.quad(density, 0, variance, limit=200)[0]
+        ours = float(crossing_time_fraction(jnp.array(start), jnp.array(end), jnp.array(variance), jnp.array(0.0),
+                                            jnp.array(0.0)))
+        assert ours == pytest.approx(mean / variance, rel=2e-5), (start, end)   # the erfcx fit: 1.5e-5
+
+
+def test_the_erfcx_fit_is_as_accurate_as_documented():
+    from scipy import special
+    from pricer._bridge import _erfcx
+    x = np.concatenate([np.linspace(0.0, 20.0, 20001), np.geomspace(20.0, 1e12, 1000)])
+    np.testing.assert_allclose(np.asarray(_erfcx(jnp.asarray(x))), special.erfcx(x), rtol=1.5e-5)
 
 
 FIELDS = ("spot", "v0", "kappa", "theta", "xi", "rho", "rate", "dividend")

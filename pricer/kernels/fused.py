@@ -59,7 +59,7 @@ def program_count(blocks: int, block_samples: int) -> int:
 
 
 def program_moments(model, product, arrays, key, *, blocks, antithetic, scheme, use_control, block_samples,
-                    interpret, first_program=None, programs=None):
+                    interpret, first_program=None, programs=None, rebate_at_crossing=False):
     """The kernel's raw output: (programs, slots, P) moments of (Y, C) over each program's samples.
 
     ``model`` / ``product``: the engine's flattened pytrees, leaves (P, 1) or (1, 1); ``arrays``: the
@@ -104,7 +104,7 @@ def program_moments(model, product, arrays, key, *, blocks, antithetic, scheme, 
     grid_inputs = [steps, first_program.astype(jnp.int32), jnp.asarray(key, jnp.uint32), pad_steps(arrays["dt"], 0),
                    pad_steps(arrays["times"], 0)]
     n_model, n_product, n_context = len(model_leaves), len(product_leaves), len(context_names)
-    accumulator = payoffs.accumulator(product)
+    accumulator = payoffs.accumulator(product, rebate_at_crossing)
     signs = (1.0, -1.0) if antithetic else (1.0,)
 
     def kernel(*refs):
