@@ -70,8 +70,8 @@ def discounted_payoff(product, state, model, context):
 def control_samples(product, state, model, context):
     """Control variate per path, C (P, n); its expectation is ``control_mean``."""
     discount = model.discount(context["expiry_time"])
-    if isinstance(product, EuropeanOption) or (isinstance(product, BarrierOption) and not _analytic(model)):
-        return discount * spot_at_expiry(state)
+    if _terminal_spot_control(product, model):
+        return _discounted_spot_deviation(state, model, context["expiry_time"])
     if isinstance(product, BarrierOption):
         return discount * _vanilla(spot_at_expiry(state), product.strike, product.call)
     arithmetic, geometric = _asian_averages(product, state["average"], context["fixing_count"])
@@ -85,8 +85,8 @@ def control_mean(product, model, context):
     """E[C] per row, (P,): closed forms where they exist, exact forward expectations otherwise."""
     expiry = context["expiry_time"]
     discount = model.discount(expiry)
-    if isinstance(product, EuropeanOption) or (isinstance(product, BarrierOption) and not _analytic(model)):
-        return _rows(model.spot * discount * model.forward_factor(expiry))
+    if _terminal_spot_control(product, model):
+        return jnp.zeros(jnp.shape(_rows(expiry)), expiry.dtype)   # the control is centred: see below
     if isinstance(product, BarrierOption):
         return _rows(european_price(model, product.strike, expiry, product.call))
     # discounted arithmetic average: E = (past sum + sum_k S0 F(t_k)) / N, discounted
@@ -96,6 +96,26 @@ def control_mean(product, model, context):
     if not _analytic(model):
         return linear
     return jnp.where(_rows(_geometric_twin(product)), geometric_asian_price(model, product, context), linear)
+
+
+def _terminal_spot_control(product, model):
+    return isinstance(product, EuropeanOption) or (isinstance(product, BarrierOption) and not _analytic(model))
+
+
+def _discounted_spot_deviation(state, model, expiry):
+    """The discounted terminal spot less its mean, D S_T - S0 e^{-qT} = S0 e^{-qT} expm1(W), with
+    W = (x_T - x_0) - (r - q) T (E[e^W] = 1 for every model and scheme: the discounted spot is a martingale).
+
+    Written as a deviation, not as D S_T against a separately computed S0 e^{-qT}: in float32 the two
+    round differently by a few units in the last place of ~S0, and with antithetic pairs the control's
+    variance is small, so its coefficient is large (63 for a 3-day put) and lifts that mismatch into the
+    price (measured: 2.6 standard errors off the float64 price on average over 12 seeds at 400,000 paths,
+    up to 9). x_T - x_0 is exact in floating point (the two are close), and x_0 is the log spot the paths
+    started from (``Model.init``'s expression)."""
+    log_spot = jnp.log(model.spot).astype(state["terminal"].dtype)
+    drift = (model.rate - model.dividend) * expiry
+    mean = model.spot * model.discount(expiry) * model.forward_factor(expiry)
+    return mean * jnp.expm1((state["terminal"] - log_spot) - drift)
 
 
 def _analytic(model):
