@@ -338,7 +338,9 @@ def advance(model, product, accumulator, state, acc_state, normals, dt, t_end, e
 
     events: this step's rows of the grid's event tables, each (E, 1) (E = 1 or P); t_end: the step's end (years)."""
     new_state, variance = model.step(state, dt, normals, scheme)
-    step = StepData(state["x"], new_state["x"], variance, events, model.discount(t_end), model.rate * dt)
+    log_spot = jnp.log(model.spot).astype(state["x"].dtype)   # the value Model.init started the paths from
+    step = StepData(state["x"], new_state["x"], variance, events, model.discount(t_end), model.rate * dt, log_spot,
+                    (model.rate - model.dividend) * t_end)
     return new_state, accumulator.update(acc_state, step, product)
 
 

@@ -3,11 +3,18 @@
 ``discounted_payoff`` returns Y (P, n). ``control_samples`` returns C (P, n), a path quantity with a
 known expectation ``control_mean`` (P,), strongly correlated with Y:
 
-* European: the discounted terminal spot, E = S0 exp(-q T) (exact for every model and scheme).
+* European: the discounted terminal spot less its mean S0 exp(-q T) (exact for every model and scheme),
+  so E = 0.
 * Barrier: the discounted European payoff, E = closed form (Black–Scholes; Heston characteristic
-  function); for GARCH the discounted terminal spot.
+  function); for GARCH the discounted terminal spot less its mean, E = 0.
 * Arithmetic fixed-strike Asian: the discrete geometric Asian, E = closed form (Black–Scholes, Heston);
-  otherwise (geometric, floating strike, GARCH) the discounted arithmetic average of S, E exact.
+  otherwise (geometric, floating strike, GARCH) the discounted arithmetic average of S less its mean
+  (exact forward expectations), E = 0.
+
+The linear controls are accumulated as deviations from their means, never as a level (~S0) against a
+separately computed mean: in float32 those round a few last-place units apart, and with antithetic
+pairs a linear control's coefficient is large (63 for a 3-day put), which lifted the mismatch into the
+price by several standard errors.
 """
 from __future__ import annotations
 
@@ -35,10 +42,11 @@ def _vanilla(spot, strike, call):
     return jnp.maximum(jnp.where(call > 0, spot - strike, strike - spot), 0.0)
 
 
-def _asian_averages(product, average, fixing_count):
+def _asian_averages(product, average, fixing_count, spot):
     """Arithmetic and geometric averages over past and future fixings, (P, n)."""
     total = product.past_count + fixing_count
-    arithmetic = (product.past_average * product.past_count + average["sum"]) / total
+    future_sum = spot * (average["forward"] + average["deviation"])     # sum of S over the future fixings
+    arithmetic = (product.past_average * product.past_count + future_sum) / total
     past_log_sum = _past_log_sum(product)
     geometric = jnp.exp((past_log_sum + average["sum_log"]) / total)
     return arithmetic, geometric
@@ -60,7 +68,7 @@ def discounted_payoff(product, state, model, context):
         knock_out = vanilla * survival + state["barrier"]["rebate"]
         knock_in = vanilla * (1.0 - survival) + product.rebate * discount * survival
         return jnp.where(product.knock_in > 0, knock_in, knock_out)
-    arithmetic, geometric = _asian_averages(product, state["average"], context["fixing_count"])
+    arithmetic, geometric = _asian_averages(product, state["average"], context["fixing_count"], model.spot)
     average = jnp.where(product.geometric > 0, geometric, arithmetic)
     fixed = _vanilla(average, product.strike, product.call)
     floating = _vanilla(terminal, average, product.call)
@@ -74,8 +82,9 @@ def control_samples(product, state, model, context):
         return _discounted_spot_deviation(state, model, context["expiry_time"])
     if isinstance(product, BarrierOption):
         return discount * _vanilla(spot_at_expiry(state), product.strike, product.call)
-    arithmetic, geometric = _asian_averages(product, state["average"], context["fixing_count"])
-    linear = discount * arithmetic
+    arithmetic, geometric = _asian_averages(product, state["average"], context["fixing_count"], model.spot)
+    # the discounted arithmetic average less its mean, as a deviation (accumulators.running_average)
+    linear = discount * model.spot * state["average"]["deviation"] / (product.past_count + context["fixing_count"])
     if not _analytic(model):
         return linear
     return jnp.where(_geometric_twin(product), discount * _vanilla(geometric, product.strike, product.call), linear)
@@ -84,15 +93,12 @@ def control_samples(product, state, model, context):
 def control_mean(product, model, context):
     """E[C] per row, (P,): closed forms where they exist, exact forward expectations otherwise."""
     expiry = context["expiry_time"]
-    discount = model.discount(expiry)
     if _terminal_spot_control(product, model):
         return jnp.zeros(jnp.shape(_rows(expiry)), expiry.dtype)   # the control is centred: see below
     if isinstance(product, BarrierOption):
         return _rows(european_price(model, product.strike, expiry, product.call))
-    # discounted arithmetic average: E = (past sum + sum_k S0 F(t_k)) / N, discounted
-    forward_sum = jnp.sum(context["fixing_weights"] * model.forward_factor(context["fixing_times"]), axis=1, keepdims=True)
-    total = product.past_count + context["fixing_count"]
-    linear = _rows(discount * (product.past_average * product.past_count + model.spot * forward_sum) / total)
+    # the discounted arithmetic average's deviation from its mean (past sum + sum_k S0 F(t_k)) / N: mean 0
+    linear = jnp.zeros(jnp.shape(_rows(expiry)), expiry.dtype)
     if not _analytic(model):
         return linear
     return jnp.where(_rows(_geometric_twin(product)), geometric_asian_price(model, product, context), linear)
