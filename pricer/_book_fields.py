@@ -69,16 +69,36 @@ def _normalised(frame, name: str, required: tuple[str, ...]) -> pd.DataFrame:
         hints = [f"{c!r} may be {m!r}" for c, m in meant.items() if m in missing]
         raise ValueError(f"{name} has no {' or '.join(repr(c) for c in missing)} column "
                          f"(columns: {', '.join(names) if names else 'none'}){'; ' + ', '.join(hints) if hints else ''}")
-    misspelled = {c: m for c, m in meant.items() if m is not None and m not in names}
-    if misspelled:
-        raise ValueError(f"{name} has " + ", ".join(f"a column {c!r} and no {m!r}" for c, m in misspelled.items())
-                         + ": rename it (the library reads only its own column names; see pricer.book) or drop it")
-    if unused:
-        warnings.warn(f"{name}: columns not read: {', '.join(repr(c) for c in unused)} "
-                      f"(known: {', '.join(sorted(known))})", UnusedColumnsWarning, stacklevel=3)
     frame = frame.copy()
     frame.columns = names
+    # refused: a column standing for a missing one that some row would silently default (quantity 1,
+    # rebate 0, continuous monitoring, ...). A column that only looks like one no row reads, or like one
+    # whose absence already fails its rows ("barrier_type is missing"), is named in the warning only.
+    defaulted = _silently_defaulted(frame, name)
+    misspelled = {c: m for c, m in meant.items() if m is not None and m not in names and m in defaulted}
+    if misspelled:
+        raise ValueError(f"{name} has " + ", ".join(f"a column {c!r} and no {m!r}" for c, m in misspelled.items())
+                         + ": its rows would take the default; rename the column (the library reads only its own "
+                           "names; see pricer.book) or drop it")
+    if unused:
+        hints = "".join(f", {c!r} (is it {m!r}?)" if m and m not in names else f", {c!r}" for c, m in meant.items())
+        warnings.warn(f"{name}: columns not read: {hints[2:]} (known: {', '.join(sorted(known))})",
+                      UnusedColumnsWarning, stacklevel=3)
     return frame
+
+
+def _silently_defaulted(frame: pd.DataFrame, name: str) -> set[str]:
+    """Columns with a default that some row of this table would read (trades by product, market by model)."""
+    def kinds(column, normalise):
+        if column not in frame.columns:
+            return set()
+        return {normalise(v) for v in frame[column].tolist() if isinstance(v, str)}
+    if name == "trades":
+        products = kinds("product", lambda v: v.strip().lower())
+        return ({"quantity"} | ({"rebate", "monitoring"} if "barrier" in products else set())
+                | ({"average", "past_average", "past_count"} if "asian" in products else set()))
+    models = kinds("model", _model_alias)
+    return {field for kind in models if kind in MODELS for field in MODELS[kind][2]}
 
 
 class UnusedColumnsWarning(UserWarning):
@@ -102,7 +122,7 @@ _SYNONYMS = {
     "spot": ("s", "s0", "spot_price", "underlying_price"),
     "call_put": ("cp", "callput", "put_call", "option_type", "right", "call_or_put"),
     "monitoring": ("monitor", "monitoring_dates", "monitoring_frequency", "monitored"),
-    "barrier_type": ("type", "knock_type", "barrier_kind"),
+    "barrier_type": ("knock_type", "barrier_kind"),
     "product": ("product_type", "instrument", "option", "kind"),
     "trade_id": ("id", "trade", "tradeid", "deal_id", "dealid", "ticket"),
     "underlying": ("ticker", "symbol", "underlier", "asset"),
@@ -120,7 +140,7 @@ def _meant(column: str, known) -> str | None:
     for target, synonyms in _SYNONYMS.items():
         if column in synonyms and target in known:
             return target
-    close = difflib.get_close_matches(column, sorted(known), n=1, cutoff=0.8)
+    close = difflib.get_close_matches(column, sorted(known), n=1, cutoff=0.85)   # a letter or two ("quantty")
     return close[0] if close else None
 
 

@@ -35,6 +35,7 @@ Underlyings without scenarios keep their spot and variance (only time passes).
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -147,6 +148,10 @@ def _check_scenarios_are_used(scenario_of: dict, book) -> None:
         raise ValueError(f"the scenarios move {sorted(scenario_of)} but the book's priced trades are on "
                          f"{sorted(booked)}: no trade would move; name the scenario columns after the book's "
                          f"underlyings or map them with underlyings={{scenario name: book underlying}}")
+    still = sorted(booked - set(scenario_of))
+    if still:   # some move, some do not: allowed (a book may hedge with an unstressed name), but said
+        warnings.warn(f"no scenario moves {still}: their trades are revalued with today's market at the horizon "
+                      f"(scenarios move {sorted(scenario_of)})", UserWarning, stacklevel=3)
 
 
 def _scenario_columns(scenarios: MarketScenarios, underlyings: dict | None) -> dict:

@@ -210,6 +210,7 @@ def calibrate(prices: Path = typer.Argument(..., help="daily prices, CSV or Parq
         jax.config.update("jax_enable_x64", True)   # an application's choice: fit in float64
         from ._cli_calibrate import check_rate_dividend, fit_garch_columns, market_rows, price_series
         check_rate_dividend(rate, dividend)   # before the fit: a typo costs no fitting time
+        _check_output(output)
         # a bad column never stops the good ones: it is named, left out of the market file, and the rest written
         series, skipped = price_series(_read_table(prices, "prices"), prices)
         fits = {}
@@ -274,10 +275,14 @@ def price_book_command(book: Path = typer.Argument(..., help="trades, CSV or Par
         except ValueError as exc:
             raise CliError(f"--greeks: {exc}") from None
         try:
+            from ._book_fields import UnusedColumnsWarning
             with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
+                warnings.simplefilter("always", UnusedColumnsWarning)
                 prepared = prepare_book(trades, market_data, mc, greeks=names)
             for warning in caught:
+                if not issubclass(warning.category, UnusedColumnsWarning):
+                    warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+                    continue
                 text = str(warning.message)
                 say("warning:", "yellow", f"{market if text.startswith('market') else book}: {text}")
         except ValueError as exc:

@@ -215,6 +215,14 @@ def test_a_misspelled_column_is_refused_and_an_unknown_one_named():
             price_book(trades, market, MC)
     with pytest.warns(UserWarning, match="trades: columns not read: 'trader'"):
         price_book(BOOK.iloc[[0]].assign(trader="ann"), MARKET, MC)
+    # a look-alike of a column no row of this book reads, or of one whose absence already fails its rows,
+    # is only named: a European-only book may carry "type", "averaging" or "rebates"
+    europeans = BOOK[BOOK["product"] == "european"].drop(columns=["barrier", "barrier_type", "monitoring", "rebate",
+                                                                    "fixings", "average", "past_average", "past_count"],
+                                                           errors="ignore")
+    with pytest.warns(UserWarning, match=r"'averaging' \(is it 'average'\?\)"):
+        result = price_book(europeans.assign(type="vanilla", averaging="none", rebates=0), MARKET, MC)
+    assert (result["status"] == "ok").all()
     with pytest.raises(ValueError, match="'ticker' may be 'underlying'"):
         price_book(BOOK, MARKET.rename(columns={"underlying": "ticker"}), MC)
 

@@ -204,14 +204,16 @@ def test_bad_rows_and_short_trades_are_reported_and_the_others_unchanged():
            dict(trade_id="nowhere", underlying="XYZ", product="european", call_put="call", strike=1.0, expiry=0.5)]
     scenarios = _scenarios(["STK"], 5, 30, seed=4)
     mc = MonteCarlo(paths=2048)
-    mixed = revalue_book(pd.DataFrame([bad[0], good[0], bad[1], good[1], bad[2]]), MARKET, scenarios, mc=mc)
+    with pytest.warns(UserWarning, match=r"no scenario moves \['GAR'\]"):   # GAR is held, not stressed
+        mixed = revalue_book(pd.DataFrame([bad[0], good[0], bad[1], good[1], bad[2]]), MARKET, scenarios, mc=mc)
     status = dict(zip(mixed.trades.trade_id, mixed.trades.status))
     errors = dict(zip(mixed.trades.trade_id, mixed.trades.error))
     assert status == {"short": "error", "ok1": "ok", "neg": "error", "ok2": "ok", "nowhere": "error"}
     assert "expiry" in errors["short"] and "horizon" in errors["short"]
     assert "strike" in errors["neg"] and "XYZ" in errors["nowhere"]
     assert np.isnan(mixed.trade_pnl[[0, 2, 4]]).all()
-    clean = revalue_book(pd.DataFrame(good), MARKET, scenarios, mc=mc)
+    with pytest.warns(UserWarning, match="no scenario moves"):
+        clean = revalue_book(pd.DataFrame(good), MARKET, scenarios, mc=mc)
     np.testing.assert_allclose(mixed.trade_pnl[[1, 3]], clean.trade_pnl, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(mixed.pnl, clean.pnl, rtol=1e-5, atol=1e-5)
     # GAR has no scenarios: only time passes, the same P&L in every scenario
@@ -295,6 +297,9 @@ def test_scenarios_that_move_no_trade_are_refused():
                                 expiry=0.5)])
     with pytest.raises(ValueError, match=r"the scenarios move \['stk'\] but the book's priced trades are on \['STK'\]"):
         revalue_book(trades, MARKET, _scenarios(["stk"], 5, 4, seed=1), mc=MonteCarlo(paths=1024, seed=1))
+    two = pd.concat([trades, trades.assign(trade_id="E2", underlying="GAR")], ignore_index=True)
+    with pytest.warns(UserWarning, match=r"no scenario moves \['GAR'\]"):
+        revalue_book(two, MARKET, _scenarios(["STK"], 5, 4, seed=1), mc=MonteCarlo(paths=1024, seed=1))
     with pytest.raises(ValueError, match="no trade would move"):
         revalue_book(trades, MARKET, _scenarios(["STK"], 5, 4, seed=1), mc=MonteCarlo(paths=1024, seed=1),
                      underlyings={"STK": "NOPE"})

@@ -307,6 +307,10 @@ def test_calibrate_names_a_bad_column_and_row_and_writes_the_others(tmp_path):
     assert "--model must be garch or heston" in _calibrate_error(tmp_path, prices.drop(columns="CCC"), "--model", "sabr")
     result = runner.invoke(app, ["calibrate", str(tmp_path / "nope.csv"), "-o", str(tmp_path / "m.csv")])
     assert result.exit_code == 2 and "nope.csv: no such prices file" in result.output
+    # an output that is a directory: refused before fitting (it fitted, then died with IsADirectoryError)
+    (tmp_path / "prices.csv").write_text(prices.drop(columns="CCC").to_csv(index=False))
+    result = runner.invoke(app, ["calibrate", str(tmp_path / "prices.csv"), "-o", str(tmp_path)])
+    assert result.exit_code == 2 and "is a directory" in result.output and "Traceback" not in result.output
 
 
 def test_calibrate_refuses_a_bad_tick(tmp_path):

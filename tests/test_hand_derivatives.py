@@ -185,9 +185,11 @@ def test_crossing_time_fraction_is_the_mean_first_passage_time_of_the_bridge():
             first = start / np.sqrt(2 * np.pi * s ** 3) * np.exp(-start ** 2 / (2 * s))
             return first * np.exp(-end ** 2 / (2 * (variance - s))) / np.sqrt(2 * np.pi * (variance - s))
         mean = integrate.quad(lambda s: s * density(s), 0, variance, limit=200)[0] / integrate.quad(density, 0, variance, limit=200)[0]
-        ours = float(crossing_time_fraction(jnp.array(start), jnp.array(end), jnp.array(variance), jnp.array(0.0),
-                                            jnp.array(0.0)))
-        assert ours == pytest.approx(mean / variance, rel=2e-5), (start, end)   # the erfcx fit: 1.5e-5
+        for up in (0.0, 1.0):   # a down barrier at 0 with the path above, and its mirror image
+            side = 1.0 if up == 0.0 else -1.0
+            ours = float(crossing_time_fraction(jnp.array(side * start), jnp.array(side * end), jnp.array(variance),
+                                                jnp.array(0.0), jnp.array(up)))
+            assert ours == pytest.approx(mean / variance, rel=2e-5), (start, end, up)   # the erfcx fit: 1.5e-5
 
 
 def test_the_erfcx_fit_is_as_accurate_as_documented():
