@@ -6,7 +6,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from .cli import CliError, say
+from ._cli_io import CliError, say
 
 _DATE_COLUMNS = ("date", "day", "time", "datetime", "timestamp")
 MIN_PRICES = 101   # 100 returns: what calibrator.fit_garch accepts (500+ for reliable estimates)

@@ -26,7 +26,7 @@ class StepData(NamedTuple):
     events: dict
     discount: jnp.ndarray
     rate_step: jnp.ndarray  # r dt: the discount at a fraction f of the step is discount * exp(rate_step (1 - f))
-    log_spot: jnp.ndarray   # x_0, the log spot the paths started from (Model.init's value), (M, 1)
+    log_spot: jnp.ndarray   # x_0, the log spot the paths started from (Model.log_spot), (M, 1)
     drift_time: jnp.ndarray  # (r - q) t at the step's end, (M, 1): log(F_t / S_0)
 
 

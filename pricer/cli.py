@@ -15,10 +15,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ._cli_io import CliError, _check_folder, _check_output, _read_table, _write_table, say
+
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Exotic option pricing and GARCH/Heston calibration, in JAX.")
 console = Console()
-errors = Console(stderr=True, soft_wrap=True)   # an error is one line, never wrapped
 
 
 def _enable_compilation_cache():
@@ -41,96 +42,9 @@ def _setup():
     _enable_compilation_cache()
 
 
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit code 2."""
-
-
-def say(label: str, style: str, message: str, console_: Console | None = None) -> None:
-    """One line "label: message" with the label styled. The message is printed as plain text: it carries
-    user data (paths, trade ids, cells) whose square brackets rich would otherwise read as markup."""
-    from rich.text import Text
-    (console_ or errors).print(Text.assemble((label, style), " ", str(message)), highlight=False)
-
-
 def _fail(message: str):
     say("error:", "bold red", message)
     raise typer.Exit(code=2)
-
-
-def _read_table(path: Path, what: str, *, as_text: bool = False):
-    """A CSV or Parquet table. ``as_text``: CSV cells stay text, parsed by the reader of the book: pandas'
-    guesses would turn "#N/A", "NA" or "null" into blanks (a default taken without a word, a ticker "NA"
-    lost), trade id "0012" into 12 and a ticker column with one blank into floats ("7203.0")."""
-    import pandas as pd
-    if not path.exists():
-        raise CliError(f"{path}: no such {what} file")
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False) if as_text else pd.read_csv(path)
-    except Exception as exc:  # noqa: BLE001 - any reader failure is reported as one line
-        # one line: pandas' parser messages end with a newline
-        raise CliError(f"{path}: cannot read {what} ({type(exc).__name__}: {' '.join(str(exc).split())})") from None
-    _check_header(path, what)
-    return frame
-
-
-def _check_header(path: Path, what: str) -> None:
-    """A CSV header whose names repeat or are blank is refused: pandas would rename them ("AAA.1",
-    "Unnamed: 2") and the column would be read as something else or ignored."""
-    import csv
-    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
-        header = next(csv.reader(handle), [])
-    names = [name.strip() for name in header]
-    for k, name in enumerate(names):
-        if not name:
-            raise CliError(f"{path}: column {k + 1} of the {what} file has no name in the header")
-        if name in names[:k]:
-            raise CliError(f"{path}: column name {name!r} appears twice in the {what} file's header "
-                           f"(columns {names.index(name) + 1} and {k + 1})")
-
-
-TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
-
-
-def _check_output(path: Path) -> None:
-    """Refuse an output the run could not write, before any pricing: a directory, an unknown suffix,
-    a parent that is a file or cannot be created or written."""
-    import os
-    if path.is_dir():
-        raise CliError(f"{path}: the output is a directory; name a file in it, e.g. {path / 'results.csv'}")
-    if path.suffix.lower() not in TABLE_SUFFIXES:
-        raise CliError(f"{path}: the output must end in .csv or .parquet")
-    parent = path.parent
-    existing = next((p for p in (parent, *parent.parents) if p.exists()), None)
-    if existing is not None and not existing.is_dir():
-        raise CliError(f"{path}: {existing} is a file, not a directory")
-    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
-        raise CliError(f"{path}: {existing} is not writable")
-
-
-def _check_folder(path: Path) -> None:
-    """Refuse a report folder the run could not create or write, before any work."""
-    import os
-    if path.exists() and not path.is_dir():
-        raise CliError(f"{path}: exists and is not a folder; give a folder for the report")
-    existing = next((p for p in (path, *path.parents) if p.exists()), None)
-    if existing is not None and not existing.is_dir():
-        raise CliError(f"{path}: {existing} is a file, not a folder")
-    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
-        raise CliError(f"{path}: {existing} is not writable")
-
-
-def _write_table(frame, path: Path):
-    """Write CSV or Parquet (by the suffix) to a temporary name and rename: a kill never leaves half a file."""
-    import os
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    if path.suffix.lower() in (".parquet", ".pq"):
-        frame.to_parquet(temporary, index=False)
-    else:
-        frame.to_csv(temporary, index=False)
-    os.replace(temporary, path)
 
 
 def _show(frame, title: str, limit: int = 20):
@@ -144,7 +58,7 @@ def _show(frame, title: str, limit: int = 20):
         console.print(f"... {len(frame) - limit} more rows")
 
 
-def _greek_names(greeks: Optional[str]):
+def _split_greeks(greeks: Optional[str]):
     """--greeks as names; case is ignored, as in the book's columns and cells ("Delta" is delta)."""
     return tuple(g.strip().lower() for g in greeks.split(",") if g.strip()) if greeks else ()
 
@@ -160,10 +74,10 @@ def demo(out: Path = typer.Option(Path("exotics-report"), "--out", "-o", help="r
         _check_folder(out)
         start = time.perf_counter()
         with console.status("working") as status:
-            summary = run(out, paths=paths, greeks=_greek_names(greeks),
+            summary = run(out, paths=paths, greeks=_split_greeks(greeks),
                           log=lambda message: (console.print(message), status.update(message)))
         results, trades = summary["results"], summary["trades"]
-        columns = ["trade_id", "price", "stderr", "value", *_greek_names(greeks), "status"]
+        columns = ["trade_id", "price", "stderr", "value", *_split_greeks(greeks), "status"]
         _show(results[columns].merge(trades[["trade_id", "underlying", "product"]], on="trade_id"),
               "Example book (per-unit price and standard error; value = quantity x price)")
         ok = (results["status"] == "ok").sum()
@@ -268,10 +182,10 @@ def price_book_command(book: Path = typer.Argument(..., help="trades, CSV or Par
             raise CliError(f"--paths/--seed: {exc}") from None
         _check_output(output)
         trades, market_data = _read_table(book, "book", as_text=True), _read_table(market, "market", as_text=True)
-        names = _greek_names(greeks)
+        names = _split_greeks(greeks)
         try:
-            from ._book_fields import _greek_names as checked_greek_names
-            checked_greek_names(names)
+            from ._book_fields import _greek_names
+            _greek_names(names)
         except ValueError as exc:
             raise CliError(f"--greeks: {exc}") from None
         try:

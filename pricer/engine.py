@@ -1,4 +1,4 @@
-"""The Monte Carlo engine: settings, ``price()``, and the jitted core.
+"""The Monte Carlo engine: ``price()`` and the jitted core (the settings and the result: ``pricer.montecarlo``).
 
 Structure of one call:
 1. (numpy) validate, broadcast the product and model batches, flatten to P rows, build the time grid;
@@ -14,7 +14,6 @@ grid before its expiry: the grid is the union of the batch's dates), or on the m
 from __future__ import annotations
 
 import dataclasses
-import math
 from functools import partial
 from typing import Any
 
@@ -28,12 +27,12 @@ from .accumulators import StepData
 from ._fields import batch_shape, checked_copy
 from ._checks import check_sampling as _check_sampling, greek_names, require_finite
 from .grid import build_grid
-from .lanes import accumulate_chunks, lane_multiple, on_gpu
+from .lanes import accumulate_chunks, on_gpu
+from .montecarlo import _MAX_STEPS, BLOCK_PATHS, MonteCarlo, PriceResult
 from .random import normals_from_words, random_words, seed_key
 from .models import Model
 from .products import AsianOption, BarrierOption, EuropeanOption
 
-BLOCK_PATHS = 1024          # paths per random-number block (antithetic: 512 pairs)
 # working floats per chunk (state + accumulators) and paths per chunk, by platform: a CPU wants chunks
 # that stay in cache; a GPU wants millions of paths per step's kernels, or it idles on launch latency
 _CHUNK_FLOATS = {"cpu": 1 << 22, "gpu": 1 << 26}
@@ -43,89 +42,6 @@ _CHUNK_FLOATS = {"cpu": 1 << 22, "gpu": 1 << 26}
 # (a GPU keeps the price's chunks until measured there)
 _CPU_DERIVATIVE_CHUNK_FLOATS = 1 << 18
 _MAX_CHUNK_PATHS = {"cpu": 1 << 16, "gpu": 1 << 22}
-_SCHEMES = ("qe", "euler")
-_BACKENDS = ("auto", "scan", "kernel")
-
-
-_MAX_STEPS = 1_000_000   # time steps of a grid: more would not fit a run's memory (a step every 30 s for a year)
-
-
-def _is_integer(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-@dataclasses.dataclass(frozen=True)
-class MonteCarlo:
-    """Simulation settings.
-
-    paths: number of paths, rounded up to whole 1,024-path blocks and then to a multiple of the lanes
-    they are split into (``lanes.lane_multiple``: at most a quarter more blocks, and never more than 15);
-    ``PriceResult.paths`` says how many ran. steps_per_year: time steps per year (event dates are added
-    to the grid; GARCH always steps daily). scheme: Heston discretisation, "qe" (Andersen QE-M) or "euler" (full
-    truncation). antithetic / control_variate: variance reduction. dtype: "float32" or "float64"
-    (float64 needs ``jax.config.update("jax_enable_x64", True)``). backend: "auto" | "scan" | "kernel".
-    chunk_paths: paths simulated at once (None: chosen from the batch size to bound memory).
-    grid_capacity: pad the time grid to at least this many steps, so that calls with different schedules
-    share one compiled program (results do not change; only real steps are simulated).
-    """
-
-    paths: int = 100_000
-    steps_per_year: int = 252
-    seed: int = 0
-    scheme: str = "qe"
-    antithetic: bool = True
-    control_variate: bool = True
-    dtype: str = "float32"
-    backend: str = "auto"
-    chunk_paths: int | None = None
-    grid_capacity: int | None = None
-
-    def __post_init__(self):
-        if not _is_integer(self.paths) or self.paths < 2:
-            raise ValueError(f"paths must be an integer >= 2, got {self.paths!r}")
-        if not _is_integer(self.steps_per_year) or not 1 <= self.steps_per_year <= _MAX_STEPS:
-            raise ValueError(f"steps_per_year must be an integer from 1 to {_MAX_STEPS:,}, got {self.steps_per_year!r}")
-        if not _is_integer(self.seed) or not -(1 << 63) <= self.seed < (1 << 64):
-            raise ValueError(f"seed must be an integer in [-2**63, 2**64) (64 bits), got {self.seed!r}")
-        for name in ("antithetic", "control_variate"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        if self.scheme not in _SCHEMES:
-            raise ValueError(f"scheme must be one of {_SCHEMES}, got {self.scheme!r}")
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
-        if self.backend not in _BACKENDS:
-            raise ValueError(f"backend must be one of {_BACKENDS}, got {self.backend!r}")
-        if self.chunk_paths is not None and (not _is_integer(self.chunk_paths) or self.chunk_paths < BLOCK_PATHS):
-            raise ValueError(f"chunk_paths must be an integer >= {BLOCK_PATHS}, got {self.chunk_paths!r}")
-        if self.grid_capacity is not None and (not _is_integer(self.grid_capacity)
-                                               or not 1 <= self.grid_capacity <= _MAX_STEPS):
-            raise ValueError(f"grid_capacity must be an integer from 1 to {_MAX_STEPS:,}, got {self.grid_capacity!r}")
-
-    @property
-    def blocks(self) -> int:
-        """Blocks of BLOCK_PATHS paths: at least paths / BLOCK_PATHS, rounded up to a multiple of
-        ``lane_multiple``: the lanes then hold equal numbers of blocks."""
-        blocks = math.ceil(self.paths / BLOCK_PATHS)
-        multiple = lane_multiple(blocks)
-        return math.ceil(blocks / multiple) * multiple
-
-
-@dataclasses.dataclass(frozen=True)
-class PriceResult:
-    """Prices and standard errors shaped like the product/model batch; greeks keyed by name."""
-
-    price: Any
-    stderr: Any
-    greeks: dict
-    greeks_stderr: dict
-    paths: int
-    steps: int
-
-    def __repr__(self):
-        return f"PriceResult(price={self.price!r}, stderr={self.stderr!r}, paths={self.paths}, steps={self.steps})"
-
-
 def price(product, model, mc: MonteCarlo | None = None, greeks=()) -> PriceResult:
     """Price a product (or a batch of products) under a model by Monte Carlo.
 
@@ -338,9 +254,8 @@ def advance(model, product, accumulator, state, acc_state, normals, dt, t_end, e
 
     events: this step's rows of the grid's event tables, each (E, 1) (E = 1 or P); t_end: the step's end (years)."""
     new_state, variance = model.step(state, dt, normals, scheme)
-    log_spot = jnp.log(model.spot).astype(state["x"].dtype)   # the value Model.init started the paths from
-    step = StepData(state["x"], new_state["x"], variance, events, model.discount(t_end), model.rate * dt, log_spot,
-                    (model.rate - model.dividend) * t_end)
+    step = StepData(state["x"], new_state["x"], variance, events, model.discount(t_end), model.rate * dt,
+                    model.log_spot(state["x"].dtype), model.log_forward_factor(t_end))
     return new_state, accumulator.update(acc_state, step, product)
 
 

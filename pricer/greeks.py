@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import statistics
-from .engine import BLOCK_PATHS, PriceResult, control_arrays, control_mean, prepare, simulate_samples, simulation_arrays
+from .engine import _CORE_STATIC, BLOCK_PATHS, PriceResult, control_arrays, control_mean, prepare, simulate_samples, simulation_arrays
 from .lanes import accumulate_chunks
 from .models import BlackScholes, Heston
 from .products import BarrierOption
@@ -336,8 +336,7 @@ def _control_means(model, product, cv_arrays, tangents, coefficients, *, use_con
     return jnp.concatenate(_recombine(parts, layout, coefficients, len(how["light"])))
 
 
-@partial(jax.jit, static_argnames=_STATIC + ("blocks", "blocks_per_chunk", "antithetic", "use_control", "scheme",
-                                             "rebate_at_crossing"))
+@partial(jax.jit, static_argnames=_STATIC + _CORE_STATIC)
 def _greeks_core(model, product, arrays, key, tangents, coefficients, means, *, light, want_gamma, finite_difference,
                  bump, layout, blocks, blocks_per_chunk, antithetic, use_control, scheme, rebate_at_crossing):
     n_first = len(layout)

@@ -53,9 +53,19 @@ class Model:
     def batch_shape(self) -> tuple[int, ...]:
         return batch_shape(self)
 
+    def log_spot(self, dtype):
+        """x_0, the log spot every path starts from, in the simulation's dtype. The one expression for it:
+        the centred control variates subtract it from x_T (``payoffs``), which is exact only against the
+        very value the paths started from."""
+        return jnp.log(self.spot).astype(dtype)
+
+    def log_forward_factor(self, time):
+        """log(E[S_t] / S_0) = (r - q) t under the risk-neutral measure."""
+        return (self.rate - self.dividend) * time
+
     def forward_factor(self, time):
         """E[S_t] / S_0 = exp((r - q) t) under the risk-neutral measure."""
-        return jnp.exp((self.rate - self.dividend) * time)
+        return jnp.exp(self.log_forward_factor(time))
 
     def discount(self, time):
         return jnp.exp(-self.rate * time)

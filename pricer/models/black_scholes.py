@@ -32,7 +32,7 @@ class BlackScholes(Model):
         return ((0.0, {"spot": 1.0}), (0.0, {"vol": 1.0}))
 
     def init(self, n_paths, dtype):
-        return {"x": jnp.broadcast_to(jnp.log(self.spot).astype(dtype), (jnp.shape(self.spot)[0], n_paths))}
+        return {"x": jnp.broadcast_to(self.log_spot(dtype), (jnp.shape(self.spot)[0], n_paths))}
 
     def step(self, state, dt, normals, scheme=None):
         variance = self.vol * self.vol * dt

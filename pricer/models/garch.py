@@ -89,7 +89,7 @@ class Garch(Model):
     def init(self, n_paths, dtype):
         rows = jnp.shape(self.spot)[0]
         return {
-            "x": jnp.broadcast_to(jnp.log(self.spot).astype(dtype), (rows, n_paths)),
+            "x": jnp.broadcast_to(self.log_spot(dtype), (rows, n_paths)),
             "h": jnp.broadcast_to(jnp.asarray(self.initial_variance, dtype), (rows, n_paths)),
         }
 

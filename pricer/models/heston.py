@@ -70,7 +70,7 @@ class Heston(Model):
     def init(self, n_paths, dtype):
         rows = jnp.shape(self.spot)[0]
         return {
-            "x": jnp.broadcast_to(jnp.log(self.spot).astype(dtype), (rows, n_paths)),
+            "x": jnp.broadcast_to(self.log_spot(dtype), (rows, n_paths)),
             "v": jnp.broadcast_to(jnp.asarray(self.v0, dtype), (rows, n_paths)),
         }
 
