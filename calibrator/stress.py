@@ -225,6 +225,16 @@ def _positive_int(value, name: str) -> int:
     return int(value)
 
 
+def _real(value, name: str) -> float:
+    """A real number (not text, not a bool: "1.5" in a config file is a mistake to name, not to guess)."""
+    if isinstance(value, (str, bytes, bool, np.bool_)) or np.ndim(value) != 0:
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+
+
 def _standardised(fit: GarchFit, returns, usable: np.ndarray) -> np.ndarray:
     """(T, N) standardised residuals of the usable series (zeros for the others, never read)."""
     from .value_at_risk import standardised_residuals
@@ -268,14 +278,15 @@ def _parameters(fit: GarchFit, days: int, regime: RegimeShift | None, usable: np
     if not 2 <= day <= days - 1:
         raise ValueError(f"regime.day must be between 2 and the horizon ({days - 1}): day 1's variance is the start "
                          f"variance (set start_variance to move it), got {regime.day!r}")
-    ratio = float(regime.long_run_variance_ratio)
+    ratio = _real(regime.long_run_variance_ratio, "regime.long_run_variance_ratio")
     if not (np.isfinite(ratio) and ratio > 0):
         raise ValueError(f"regime.long_run_variance_ratio must be > 0, got {regime.long_run_variance_ratio!r}")
     persistence = np.where(usable, p["alpha"][0] + 0.5 * p["gamma"][0] + p["beta"][0], 0.5)
     if np.any(~((persistence > 0) & (persistence < 1))):
         raise ValueError("a regime shift needs a stationary fit with 0 < alpha + gamma/2 + beta < 1 (it scales "
                          "the persistence and defines the long-run variance)")
-    target = persistence if regime.persistence is None else np.full_like(persistence, float(regime.persistence))
+    target = (persistence if regime.persistence is None
+              else np.full_like(persistence, _real(regime.persistence, "regime.persistence")))
     if not np.all((target > 0) & (target < 1)):
         raise ValueError(f"regime.persistence must lie in (0, 1), got {regime.persistence!r}")
     long_run = p["omega"][0] / (1.0 - persistence) * ratio

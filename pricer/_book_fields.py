@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ._book_cells import _choice_field, _column, _Errors, _is_blank, _number_field, _show, _to_float
+from ._book_cells import _choice_field, _column, _Errors, _is_blank, _number_field, _show, _to_float, _where
 from .engine import greek_names
 from .models import BlackScholes, Garch, Heston
 
@@ -176,7 +176,7 @@ def _build_models(market: pd.DataFrame):
             problems[underlying] = f"underlying {underlying!r} has {len(positions)} market rows ({rows})"
             continue
         position = positions[0]
-        label = f"market row {position + 1} ({underlying})"
+        label = f"market row {position + 1} ({_where(market.index, position)}{underlying})"
         row_errors = _Errors(1)
         row = market.iloc[[position]]
         kind = _choice_field(row_errors, row["model"].map(_model_alias), "model", np.ones(1, bool), tuple(MODELS))[0]

@@ -9,8 +9,34 @@ from rich.console import Console
 errors = Console(stderr=True, soft_wrap=True)   # an error is one line, never wrapped
 
 
+# Exit codes of the commands: 0 everything done; 1 nothing produced (every trade failed); 2 the run could
+# not start (a file, an option); 3 partly done: the output is written, some rows or columns are errors
+# (named on the screen and in the output), so a batch job can tell it from a clean run.
+NOTHING_DONE_EXIT, PARTLY_DONE_EXIT = 1, 3
+
+
 class CliError(Exception):
     """A user-facing error: printed as one line, exit code 2."""
+
+
+def count(value) -> int:
+    """A whole number written as people write counts: 20000, 20_000, 2e4 (not 2.5 or 1e-3). The parser of
+    the command line's count options (paths, scenarios, window, ...); their ranges are checked by the work."""
+    import typer
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip().replace("_", "")
+    try:
+        return int(text, 10)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        number = None
+    if number is None or not number.is_integer() or abs(number) > 2 ** 62:
+        raise typer.BadParameter(f"{value!r} is not a whole number (e.g. 20000 or 2e4)")
+    return int(number)
 
 
 def say(label: str, style: str, message: str, console_: Console | None = None) -> None:
@@ -21,7 +47,8 @@ def say(label: str, style: str, message: str, console_: Console | None = None) -
 
 
 def _read_table(path: Path, what: str, *, as_text: bool = False):
-    """A CSV or Parquet table. ``as_text``: CSV cells stay text, parsed by the reader of the book: pandas'
+    """A CSV or Parquet table; a CSV's rows are indexed by their line in the file (index name "line"), for
+    messages. ``as_text``: CSV cells stay text, parsed by the reader of the book: pandas'
     guesses would turn "#N/A", "NA" or "null" into blanks (a default taken without a word, a ticker "NA"
     lost), trade id "0012" into 12 and a ticker column with one blank into floats ("7203.0")."""
     import pandas as pd
@@ -35,7 +62,32 @@ def _read_table(path: Path, what: str, *, as_text: bool = False):
         # one line: pandas' parser messages end with a newline
         raise CliError(f"{path}: cannot read {what} ({type(exc).__name__}: {' '.join(str(exc).split())})") from None
     _check_header(path, what)
+    if path.suffix.lower() not in PARQUET_SUFFIXES:
+        lines = _record_lines(path)
+        if lines is not None and len(lines) == len(frame):   # else pandas and csv disagree: no guess
+            from ._book_cells import LINE_INDEX
+            frame.index = pd.Index(lines, name=LINE_INDEX)
     return frame
+
+
+def _record_lines(path: Path) -> list[int] | None:
+    """The line in the file where each data record starts (the header is line 1 when first), counting the
+    blank lines pandas skips and the extra lines of quoted multi-line cells; None when unreadable."""
+    import csv
+    lines, header_seen, end = [], False, 0
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            for record in reader:
+                start, end = end + 1, reader.line_num
+                if not record:                 # a blank line: pandas skips it
+                    continue
+                if header_seen:
+                    lines.append(start)
+                header_seen = True
+    except (OSError, UnicodeError, csv.Error):
+        return None
+    return lines
 
 
 def _check_header(path: Path, what: str) -> None:

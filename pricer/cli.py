@@ -1,6 +1,8 @@
 """The ``exotics`` command line: demo, calibrate, price-book, risk, bench, train-calibrator.
 
-Errors are one line naming the file (and row and field where there is one), with exit code 2.
+Errors are one line naming the file (and row and field where there is one), with exit code 2. A run that
+wrote its output but left some trades (price-book) or columns (calibrate) out exits 3; price-book exits 1
+when no trade was priced.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ._cli_io import CliError, _check_folder, _check_output, _read_table, _write_table, say
+from ._cli_io import NOTHING_DONE_EXIT, PARTLY_DONE_EXIT, CliError, _check_folder, _check_output, _read_table, _write_table, count, say
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Exotic option pricing and GARCH/Heston calibration, in JAX.")
@@ -65,7 +67,7 @@ def _split_greeks(greeks: Optional[str]):
 
 @app.command()
 def demo(out: Path = typer.Option(Path("exotics-report"), "--out", "-o", help="report folder"),
-         paths: int = typer.Option(20_000, help="Monte Carlo paths per trade group"),
+         paths: int = typer.Option(20_000, parser=count, help="Monte Carlo paths per trade group"),
          greeks: Optional[str] = typer.Option(None, help="comma-separated Greeks to add, e.g. delta,vega")):
     """The whole pipeline on embedded data: S&P 500 returns -> GJR-GARCH-t (MLE) -> Heston initial values ->
     the example book (barriers, Asians, Europeans on four underlyings) by Monte Carlo -> a report folder."""
@@ -106,7 +108,8 @@ def calibrate(prices: Path = typer.Argument(..., help="daily prices, CSV or Parq
     row converts back to decimal daily units: omega, alpha, beta, gamma, h0 (the one-step-ahead conditional
     variance after the last price), spot = the last price. --model heston maps the fit to Heston parameters
     (calibrator.garch_to_heston). A column may start later or end earlier than the others (blank cells at its
-    ends); a blank inside it, text, or a price <= 0 is an error naming the column and row."""
+    ends); a blank inside it, text, or a price <= 0 is an error naming the column and row. Such a column is
+    left out and the others written (exit code 3); exit code 2 when no column can be written."""
     try:
         model, method = model.strip().lower(), method.strip().lower()
         if model not in ("garch", "heston"):
@@ -149,6 +152,8 @@ def calibrate(prices: Path = typer.Argument(..., help="daily prices, CSV or Parq
         console.print(table)
         say(f"{len(market)}", "", f"underlyings{f' ({len(skipped)} column(s) skipped)' if skipped else ''}; "
                                   f"wrote {output}", console)
+        if skipped:
+            raise typer.Exit(code=PARTLY_DONE_EXIT)
     except CliError as exc:
         _fail(str(exc))
 
@@ -157,7 +162,7 @@ def calibrate(prices: Path = typer.Argument(..., help="daily prices, CSV or Parq
 def price_book_command(book: Path = typer.Argument(..., help="trades, CSV or Parquet"),
                        market: Path = typer.Option(..., "--market", "-m", help="market file, CSV or Parquet"),
                        output: Path = typer.Option(..., "--output", "-o", help="results, .csv or .parquet"),
-                       paths: int = typer.Option(10_000, help="Monte Carlo paths"),
+                       paths: int = typer.Option(10_000, parser=count, help="Monte Carlo paths"),
                        seed: int = typer.Option(0, help="random seed"),
                        greeks: Optional[str] = typer.Option(None, help="comma-separated, e.g. delta,vega"),
                        resume: bool = typer.Option(False, "--resume", help="reuse the finished parts of an interrupted run "
@@ -169,7 +174,10 @@ def price_book_command(book: Path = typer.Argument(..., help="trades, CSV or Par
     """Revalue a book of trades: one result row per trade, errors per row.
 
     Results are written as they come, one part file per finished piece of work in OUTPUT.parts/; after a
-    kill, the same command with --resume prices only what is missing and writes the same OUTPUT."""
+    kill, the same command with --resume prices only what is missing and writes the same OUTPUT.
+
+    Exit code: 0 every trade priced; 3 some trades are errors (OUTPUT written, the errors named there and
+    here, with each row's line in a CSV book); 1 no trade priced; 2 the run could not start."""
     try:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -230,8 +238,8 @@ def price_book_command(book: Path = typer.Argument(..., help="trades, CSV or Par
             say(f"{book}:", "yellow", f"... {len(bad) - 10} more rows with errors (see the error column of {output})")
         reused = f" ({counts[0]} reused from {parts})" if resume else ""
         say(f"{len(results) - len(bad)}/{len(results)}", "", f"trades priced{reused}; wrote {output}", console)
-        if len(results) and len(bad) == len(results):
-            raise typer.Exit(code=1)   # nothing priced: a batch job must not read this as success
+        if len(bad):   # a batch job must not read a book with failed trades as a clean run
+            raise typer.Exit(code=NOTHING_DONE_EXIT if len(bad) == len(results) else PARTLY_DONE_EXIT)
     except CliError as exc:
         _fail(str(exc))
 
@@ -251,11 +259,11 @@ def _dask_client(address: str):
 def risk(out: Path = typer.Option(Path("risk-report"), "--out", "-o", help="report folder"),
          quick: bool = typer.Option(False, "--quick", help="a small run: 2013-2018, refits every 20 days, 200 "
                                     "scenarios, 16 stressed trades"),
-         window: Optional[int] = typer.Option(None, help="rolling GARCH window in days (default 1000; 500 with --quick)"),
-         refit_every: Optional[int] = typer.Option(None, "--refit-every", help="VaR backtest: days between GARCH refits "
+         window: Optional[int] = typer.Option(None, parser=count, help="rolling GARCH window in days (default 1000; 500 with --quick)"),
+         refit_every: Optional[int] = typer.Option(None, "--refit-every", parser=count, help="VaR backtest: days between GARCH refits "
                                                    "(default 1: daily)"),
-         scenarios: Optional[int] = typer.Option(None, help="stress scenarios per set (default 2000)"),
-         paths: Optional[int] = typer.Option(None, help="Monte Carlo paths of the stress revaluation (default 2048)")):
+         scenarios: Optional[int] = typer.Option(None, parser=count, help="stress scenarios per set (default 2000)"),
+         paths: Optional[int] = typer.Option(None, parser=count, help="Monte Carlo paths of the stress revaluation (default 2048)")):
     """Risk on the embedded data: rolling VaR backtests (GARCH by MLE and by the network, GJR-t, historical
     simulation; Kupiec and Christoffersen tests), today's VaR/CVaR, the example book under GARCH stress
     scenarios, and GARCH minimum-variance portfolios against equal weight. Tables are printed; CSVs and
@@ -287,8 +295,8 @@ def risk(out: Path = typer.Option(Path("risk-report"), "--out", "-o", help="repo
 
 
 @app.command()
-def bench(paths: int = typer.Option(1_000_000, help="our engine's paths"),
-          quantlib_paths: int = typer.Option(20_000, help="QuantLib's paths")):
+def bench(paths: int = typer.Option(1_000_000, parser=count, help="our engine's paths"),
+          quantlib_paths: int = typer.Option(20_000, parser=count, help="QuantLib's paths")):
     """Quick throughput check: Heston QE arithmetic Asian (252 fixings) vs QuantLib on this machine."""
     from .benchmark import engine_vs_quantlib
     report = engine_vs_quantlib(paths=paths, quantlib_paths=quantlib_paths, log=console.print)
@@ -301,9 +309,9 @@ def train_calibrator(arch: str = typer.Option("mlp", help="network: mlp (summary
                      out: Path = typer.Option(Path("calibrator-weights"), "--out", "-o",
                                               help="folder for ARCH.msgpack + ARCH.json (and checkpoints/)"),
                      seed: int = typer.Option(0, help="data and initialisation seed"),
-                     series: int = typer.Option(6000, help="simulated series per training length"),
-                     steps: int = typer.Option(4000, help="optimiser steps (Adam, cosine decay)"),
-                     batch: int = typer.Option(512, help="series per step"),
+                     series: int = typer.Option(6000, parser=count, help="simulated series per training length"),
+                     steps: int = typer.Option(4000, parser=count, help="optimiser steps (Adam, cosine decay)"),
+                     batch: int = typer.Option(512, parser=count, help="series per step"),
                      lr: float = typer.Option(2e-3, help="peak learning rate"),
                      lengths: str = typer.Option("", help="series lengths to simulate, comma separated "
                                                           "(default 250,500,1000,2000,3000,5000; lstm 250,500,1000)"),

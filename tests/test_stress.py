@@ -74,6 +74,11 @@ def test_regime_shift_moves_the_long_run_variance_and_persistence():
     for day in (1, 6):   # day 1's variance is the start variance; day 6 is past a 5-day horizon
         with pytest.raises(ValueError, match="regime.day"):
             simulate_from_fit(fit, horizon=5, n_paths=10, regime=RegimeShift(day=day, long_run_variance_ratio=2.0))
+    for field, shift in (("regime.long_run_variance_ratio", RegimeShift(day=2, long_run_variance_ratio="2x")),
+                         ("regime.persistence", RegimeShift(day=2, persistence="0.98")),
+                         ("regime.persistence", RegimeShift(day=2, persistence=True))):
+        with pytest.raises(ValueError, match=field.replace(".", r"\.") + " must be a number"):
+            simulate_from_fit(fit, horizon=5, n_paths=10, regime=shift)
 
 
 def test_joint_shocks_keep_the_assets_correlation():
