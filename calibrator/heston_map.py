@@ -153,7 +153,8 @@ def _kurtosis(nu: np.ndarray | None, n: int) -> np.ndarray:
         return np.full(n, 3.0)
     nu = np.broadcast_to(np.asarray(nu, dtype=float), (n,))
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(nu > 4.0, 3.0 * (nu - 2.0) / (nu - 4.0), np.inf)
+        student = np.where(nu > 4.0, 3.0 * (nu - 2.0) / (nu - 4.0), np.inf)
+    return np.where(np.isposinf(nu), 3.0, student)   # nu = inf: the normal limit
 
 
 def _abs_third_moment(nu: np.ndarray | None, n: int) -> np.ndarray:
@@ -164,8 +165,9 @@ def _abs_third_moment(nu: np.ndarray | None, n: int) -> np.ndarray:
 
     nu = np.broadcast_to(np.asarray(nu, dtype=float), (n,))
     safe = np.where(nu > 3.0, nu, 4.0)
+    safe = np.where(np.isposinf(safe), 4.0, safe)
     value = np.exp(1.5 * np.log(safe - 2.0) + gammaln((safe - 3.0) / 2.0) - gammaln(safe / 2.0)) / math.sqrt(math.pi)
-    return np.where(nu > 3.0, value, np.inf)
+    return np.where(np.isposinf(nu), 2.0 * math.sqrt(2.0 / math.pi), np.where(nu > 3.0, value, np.inf))
 
 
 # ---------------------------------------------------------------------------------------------- the map

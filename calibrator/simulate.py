@@ -30,13 +30,16 @@ class Simulation(NamedTuple):
     conditional_variance: jax.Array
 
 
-def _innovations(key, shape, nu, dtype):
-    """Unit-variance shocks: standard normal, or Student-t(nu) * sqrt((nu - 2) / nu) where nu is finite."""
+def _innovations(key, shape, nu, dtype, some_infinite: bool = False):
+    """Unit-variance shocks: standard normal, or Student-t(nu) * sqrt((nu - 2) / nu) where nu is finite.
+    ``some_infinite`` (static): nu = inf on some paths, which get the normal shocks (its limit)."""
     z = jax.random.normal(key, shape, dtype)
     if nu is None:
         return z
-    t = jax.random.t(key, nu, shape, dtype)
-    return t * jnp.sqrt((nu - 2.0) / nu)
+    infinite = jnp.isinf(nu)
+    finite_nu = jnp.where(infinite, 30.0, nu) if some_infinite else nu
+    t = jax.random.t(key, finite_nu, shape, dtype) * jnp.sqrt((finite_nu - 2.0) / finite_nu)
+    return jnp.where(infinite, z, t) if some_infinite else t
 
 
 def _recursion(z, mu, omega, alpha, gamma, beta, h0):
@@ -56,10 +59,10 @@ def _recursion(z, mu, omega, alpha, gamma, beta, h0):
     return r, h
 
 
-@partial(jax.jit, static_argnames=("n_obs", "n_paths", "burn", "student"))
-def _simulate(key, mu, omega, alpha, gamma, beta, nu, h0, *, n_obs, n_paths, burn, student):
+@partial(jax.jit, static_argnames=("n_obs", "n_paths", "burn", "student", "some_infinite"))
+def _simulate(key, mu, omega, alpha, gamma, beta, nu, h0, *, n_obs, n_paths, burn, student, some_infinite=False):
     dtype = omega.dtype
-    z = _innovations(key, (n_obs + burn, n_paths), nu if student else None, dtype)
+    z = _innovations(key, (n_obs + burn, n_paths), nu if student else None, dtype, some_infinite)
     r, h = _recursion(z, mu, omega, alpha, gamma, beta, h0)
     return Simulation(r[burn:], h[burn:])
 
@@ -127,7 +130,7 @@ def simulate(key, n_obs: int, *, omega, alpha, beta, gamma=0.0, mu=0.0, nu=None,
     key: a ``jax.random`` key (or an int seed). Same key and arguments -> the same paths.
     omega, alpha, beta, gamma, mu: scalars, or arrays of shape (n_paths,) for one parameter set per path
         (e.g. neural-calibrator training data). omega, h0 in units of returns squared; mu in return units.
-    nu: None for normal shocks, else Student-t degrees of freedom (> 2; scalar or (n_paths,)), shocks
+    nu: None for normal shocks, else Student-t degrees of freedom (> 2, inf for normal; scalar or (n_paths,)), shocks
         rescaled to unit variance.
     n_paths: number of paths; default: the length of the parameter arrays (1 if all are scalars).
     burn: periods simulated and dropped first so the start value is forgotten; h0: the variance at the
@@ -179,5 +182,9 @@ def simulate(key, n_obs: int, *, omega, alpha, beta, gamma=0.0, mu=0.0, nu=None,
         raise ValueError("h0 must be > 0")
     j = {k: jnp.asarray(v, dtype) for k, v in p.items()}
     nu_j = j.get("nu", jnp.zeros(n_paths, dtype))
+    # nu = inf is the normal limit (GarchParams stores a normal fit's nu so): all inf, normal shocks; some
+    # inf, normal shocks on those paths (sqrt((nu - 2) / nu) is NaN there)
+    infinite = np.isinf(p["nu"]) if "nu" in p else np.zeros(n_paths, bool)
     return _simulate(key, j["mu"], j["omega"], j["alpha"], j["gamma"], j["beta"], nu_j, jnp.asarray(h0, dtype),
-                     n_obs=n_obs, n_paths=n_paths, burn=burn, student=nu is not None)
+                     n_obs=n_obs, n_paths=n_paths, burn=burn, student=nu is not None and not infinite.all(),
+                     some_infinite=bool(infinite.any() and not infinite.all()))

@@ -52,7 +52,7 @@ def normal_var_cvar(sigma, level, mean=0.0):
 
 
 def t_var_cvar(sigma, level, nu, mean=0.0):
-    """(VaR, CVaR) of mean + sigma z with z a Student-t(nu) rescaled to unit variance (nu > 2), as losses.
+    """(VaR, CVaR) of mean + sigma z with z a Student-t(nu) rescaled to unit variance (nu > 2; inf: normal), as losses.
 
     With t_p the t(nu) quantile: VaR = -mean + sigma s t_p and CVaR = -mean + sigma s f(t_p) (nu + t_p^2) /
     ((nu - 1)(1 - p)), s = sqrt((nu - 2) / nu). Arrays broadcast."""
@@ -60,11 +60,16 @@ def t_var_cvar(sigma, level, nu, mean=0.0):
     nu = np.asarray(nu, dtype=float)
     if not np.all(nu > 2):
         raise ValueError(f"nu must be > 2 for a unit-variance Student-t, got {nu!r}")
-    scale = np.sqrt((nu - 2.0) / nu)
-    tq = stats.t.ppf(lv, nu)
-    shortfall = stats.t.pdf(tq, nu) * (nu + tq * tq) / ((nu - 1.0) * (1.0 - lv))
+    infinite = np.isposinf(nu)   # the normal limit (a normal fit's nu is stored as inf)
+    finite_nu = np.where(infinite, 30.0, nu)
+    scale = np.sqrt((finite_nu - 2.0) / finite_nu)
+    tq = stats.t.ppf(lv, finite_nu)
+    shortfall = stats.t.pdf(tq, finite_nu) * (finite_nu + tq * tq) / ((finite_nu - 1.0) * (1.0 - lv))
+    zq = stats.norm.ppf(lv)
+    quantile = np.where(infinite, zq, scale * tq)
+    shortfall = np.where(infinite, stats.norm.pdf(zq) / (1.0 - lv), scale * shortfall)
     sigma = np.asarray(sigma, dtype=float)
-    return -np.asarray(mean) + sigma * scale * tq, -np.asarray(mean) + sigma * scale * shortfall
+    return -np.asarray(mean) + sigma * quantile, -np.asarray(mean) + sigma * shortfall
 
 
 def empirical_var_cvar(returns, level, axis=0):
@@ -97,7 +102,30 @@ def standardised_residuals(fit: GarchFit, returns) -> np.ndarray:
     if r.shape != h.shape:
         raise ValueError(f"returns have shape {r.shape} but the fit's conditional variance has shape {h.shape}; "
                          f"pass the returns the fit was made on")
-    return (r - np.asarray(fit.mu, dtype=float)) / np.sqrt(h)
+    z = (r - np.asarray(fit.mu, dtype=float)) / np.sqrt(h)
+    _check_scale(z, fit)
+    return z
+
+
+#: the mean square of standardised residuals on the fit's own data is about 1 (the likelihood's score);
+#: returns in other units (decimals for a percent fit: 1e-4) fall far outside this band
+RESIDUAL_MEAN_SQUARE_BAND = (1 / 25, 25.0)
+
+
+def _check_scale(z: np.ndarray, fit: GarchFit) -> None:
+    squares = np.where(np.isfinite(z), z * z, np.nan)
+    squares = squares[:, None] if squares.ndim == 1 else squares
+    counts = np.sum(np.isfinite(squares), axis=0)
+    with np.errstate(invalid="ignore"):
+        mean_square = np.nansum(squares, axis=0) / np.maximum(counts, 1)
+    low, high = RESIDUAL_MEAN_SQUARE_BAND
+    off = (counts > 0) & ~((mean_square > low) & (mean_square < high))
+    if np.any(off):
+        k = int(np.argmax(off))
+        name = list(fit.names)[k] if len(list(fit.names)) > k else k
+        raise ValueError(f"returns: the standardised residuals of series {name!r} have mean square "
+                         f"{mean_square[k]:.3g} (about 1 on the data the fit was made on): pass that data, in the "
+                         f"fit's units ({'percent' if fit.percent else 'decimals'})")
 
 
 def _check_horizons(horizons) -> np.ndarray:
@@ -211,11 +239,17 @@ def portfolio_var(fit: GarchFit, returns, weights, *, levels=(0.95, 0.99), horiz
 
 def _portfolio_weights(weights, names: list) -> np.ndarray:
     if isinstance(weights, (dict, pd.Series)):
-        weights = dict(weights)
-        unknown = sorted(set(map(str, weights)) - set(map(str, names)))
+        # matched by their text: a fit on an array has names 0, 1, 2 and weights read from a file "0", "1",
+        # "2" (looked up as given, every weight came out 0 and so did the VaR)
+        by_text = {}
+        for key, value in dict(weights).items():
+            if str(key) in by_text:
+                raise ValueError(f"weights name asset {str(key)!r} twice (as {key!r} and as another type)")
+            by_text[str(key)] = value
+        unknown = sorted(set(by_text) - set(map(str, names)))
         if unknown:
             raise ValueError(f"weights name assets the fit does not have: {unknown} (the fit has {names})")
-        weights = [weights.get(name, 0.0) for name in names]
+        weights = [by_text.get(str(name), 0.0) for name in names]
     try:
         w = np.asarray(weights, dtype=float)
     except (TypeError, ValueError):

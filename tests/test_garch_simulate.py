@@ -59,7 +59,22 @@ def test_moments(nu):
     if nu is None:
         assert kurt == pytest.approx(3.0, abs=0.05)
     else:
-        assert kurt > 4.0  # t(5) has infinite 4th moment in theory; clearly fat-tailed in sample
+        assert kurt > 4.0  # t(5): kurtosis 9 in theory, an estimate that converges slowly; clearly fat-tailed
+
+
+def test_an_infinite_nu_gives_normal_shocks():
+    # GarchParams stores a normal fit's nu as inf: the shocks were t * sqrt((inf - 2) / inf), all NaN
+    params = dict(omega=0.02, alpha=0.05, beta=0.9, n_paths=2)
+    normal = np.asarray(simulate(3, 500, **params).returns)
+    np.testing.assert_array_equal(np.asarray(simulate(3, 500, nu=np.inf, **params).returns), normal)
+    mixed = simulate(jax.random.key(4), 4000, omega=0.02, alpha=0.05, beta=0.9, nu=np.array([np.inf, 12.0] * 100))
+    z = np.asarray(mixed.returns) / np.sqrt(np.asarray(mixed.conditional_variance))
+    assert np.all(np.isfinite(z))
+    kurtosis = (z ** 4).mean(axis=0)
+    # per path: 3 for the normal paths, 3 (nu - 2) / (nu - 4) = 3.75 for t(12) (its 8th moment is finite, so
+    # the spread over the 100 paths of each kind sizes the test)
+    for paths, expected in ((kurtosis[0::2], 3.0), (kurtosis[1::2], 3.75)):
+        assert abs(paths.mean() - expected) < 4 * paths.std() / np.sqrt(paths.size)
 
 
 def test_arch_recovers_simulated_parameters():

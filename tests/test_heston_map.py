@@ -73,6 +73,9 @@ def test_student_t_moments():
         assert _kurtosis(np.array([nu]), 1)[0] == pytest.approx(k4, rel=1e-7)
         assert _abs_third_moment(np.array([nu]), 1)[0] == pytest.approx(k3, rel=1e-7)
     assert _abs_third_moment(None, 1)[0] == pytest.approx(2 * math.sqrt(2 / math.pi))
+    # nu = inf (how GarchParams stores a normal fit) is the normal law: it gave NaN xi and rho
+    np.testing.assert_allclose(_kurtosis(np.array([np.inf, 6.0]), 2), [3.0, _kurtosis(np.array([6.0]), 1)[0]])
+    np.testing.assert_allclose(_abs_third_moment(np.array([np.inf]), 1), _abs_third_moment(None, 1))
 
 
 def test_integrated_or_fat_tailed_fits_give_nan_with_a_warning():

@@ -233,3 +233,34 @@ def test_portfolio_weights_that_look_like_percentages_warn_and_text_is_named(two
         portfolio_var(fit, frame, [50.0, 50.0], levels=(0.99,), horizons=(1,))
     with pytest.raises(ValueError, match="weights must be numbers"):
         portfolio_var(fit, frame, ["a", "b"])
+
+
+def test_weights_keyed_by_text_match_a_fit_on_an_array(two_assets):
+    # a fit on an array has names 0, 1; weights read from a file are keyed "0", "1": they passed the name
+    # check and were then looked up as given, so every weight was 0 and so were VaR and CVaR
+    frame, _ = two_assets
+    fit = fit_garch(frame.to_numpy(), percent=True)
+    as_list = portfolio_var(fit, frame.to_numpy(), [0.7, 0.3], levels=(0.99,), horizons=(1,)).iloc[0]
+    for weights in ({"0": 0.7, "1": 0.3}, pd.Series([0.7, 0.3], index=["0", "1"])):
+        table = portfolio_var(fit, frame.to_numpy(), weights, levels=(0.99,), horizons=(1,)).iloc[0]
+        assert table["var"] == as_list["var"] > 0.5 and table["cvar"] == as_list["cvar"]
+    with pytest.raises(ValueError, match="weights name asset '0' twice"):
+        portfolio_var(fit, frame.to_numpy(), {0: 0.7, "0": 0.3})
+
+
+def test_returns_in_other_units_than_the_fit_are_refused(two_assets):
+    # decimal returns given to a percent fit made the residuals 100 times too small, and the FHS VaR too
+    frame, fit = two_assets
+    for scale, words in ((0.01, r"mean square (0\.0001|[0-9.]+e-05) "), (100.0, r"mean square [0-9.]+e\+0[34] ")):
+        with pytest.raises(ValueError, match=f"returns: the standardised residuals of series 'x' have {words}"):
+            garch_var(fit, method="fhs", returns=frame * scale, n_paths=100)
+        with pytest.raises(ValueError, match="in the fit's units \\(percent\\)"):
+            portfolio_var(fit, frame * scale, [0.5, 0.5], method="fhs", n_paths=100)
+
+
+def test_an_infinite_nu_is_the_normal_law():
+    # GarchParams stores a normal fit's nu as inf; t_var_cvar gave NaN for it
+    for level in (0.95, 0.99):
+        np.testing.assert_allclose(t_var_cvar(1.3, level, np.inf, 0.1), normal_var_cvar(1.3, level, 0.1), rtol=1e-12)
+    var, cvar = t_var_cvar(1.0, 0.99, [6.0, np.inf])
+    assert var[1] == pytest.approx(normal_var_cvar(1.0, 0.99)[0]) and var[0] == pytest.approx(t_var_cvar(1.0, 0.99, 6.0)[0])
