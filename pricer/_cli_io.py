@@ -9,10 +9,9 @@ from rich.console import Console
 errors = Console(stderr=True, soft_wrap=True)   # an error is one line, never wrapped
 
 
-# Exit codes of the commands: 0 everything done; 1 nothing produced (every trade failed); 2 the run could
-# not start (a file, an option); 3 partly done: the output is written, some rows or columns are errors
-# (named on the screen and in the output), so a batch job can tell it from a clean run.
-NOTHING_DONE_EXIT, PARTLY_DONE_EXIT = 1, 3
+#: the exit code of any error (the contract's): a run that could not start, and a run that wrote its output
+#: with some trades or columns left out as errors, so a batch job never reads those as a clean run (0)
+ERROR_EXIT = 2
 
 
 class CliError(Exception):
@@ -129,12 +128,18 @@ def _check_folder(path: Path) -> None:
 def _check_writable(path: Path, folder: Path) -> None:
     """``folder`` (to be created where missing) can hold ``path``: its nearest existing ancestor is a
     writable directory."""
-    import os
+    import tempfile
     existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
-    if existing is not None and not existing.is_dir():
+    if existing is None:
+        return
+    if not existing.is_dir():
         raise CliError(f"{path}: {existing} is a file, not a folder")
-    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
-        raise CliError(f"{path}: {existing} is not writable")
+    # a file made and removed there: permission bits say nothing for root, a read-only mount or /proc
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".exotics-probe-"):
+            pass
+    except OSError as exc:
+        raise CliError(f"{path}: cannot write in {existing} ({exc.strerror or type(exc).__name__})") from None
 
 
 def _write_table(frame, path: Path):

@@ -131,6 +131,8 @@ class PreparedBook:
     fields: dict
     models: dict
     tasks: list
+    #: underlying -> why its market row is unusable (each of its trades carries the message as its error)
+    market_errors: dict = dataclasses.field(default_factory=dict)
 
     @property
     def value_names(self) -> list[str]:
@@ -237,7 +239,7 @@ def prepare_book(trades: pd.DataFrame, market: pd.DataFrame, mc: MonteCarlo | No
             chunk = rows[start:start + task_rows]
             columns = {name: np.ascontiguousarray(fields[name][chunk], dtype=np.float64) for name in _PRODUCT_FIELDS[key[1]]}
             tasks.append(BookTask(key, chunk, model, columns, mc, asked, ROWS_PER_CALL))
-    return PreparedBook(trades, mc, greeks, errors, fields, models, tasks)
+    return PreparedBook(trades, mc, greeks, errors, fields, models, tasks, model_errors)
 
 
 def price_task(task: BookTask) -> TaskResult:

@@ -1,8 +1,7 @@
 """The ``exotics`` command line: demo, calibrate, price-book, risk, bench, train-calibrator.
 
-Errors are one line naming the file (and row and field where there is one), with exit code 2. A run that
-wrote its output but left some trades (price-book) or columns (calibrate) out exits 3; price-book exits 1
-when no trade was priced.
+Errors are one line naming the file (and row and field where there is one), with exit code 2; so is a run
+that wrote its output with some trades (price-book) or columns (calibrate) left out as errors.
 """
 from __future__ import annotations
 
@@ -17,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ._cli_io import NOTHING_DONE_EXIT, PARTLY_DONE_EXIT, CliError, _check_folder, _check_output, _read_table, _write_table, count, say
+from ._cli_io import ERROR_EXIT, CliError, _check_folder, _check_output, _read_table, _write_table, count, say
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Exotic option pricing and GARCH/Heston calibration, in JAX.")
@@ -44,9 +43,13 @@ def _setup():
     _enable_compilation_cache()
 
 
+def _os_error(exc: OSError) -> str:
+    return f"{exc.filename}: {exc.strerror or type(exc).__name__}" if exc.filename else f"{type(exc).__name__}: {exc}"
+
+
 def _fail(message: str):
     say("error:", "bold red", message)
-    raise typer.Exit(code=2)
+    raise typer.Exit(code=ERROR_EXIT)
 
 
 def _show(frame, title: str, limit: int = 20):
@@ -87,6 +90,8 @@ def demo(out: Path = typer.Option(Path("exotics-report"), "--out", "-o", help="r
                       f"{time.perf_counter() - start:.1f} s in all; report written to {out}/")
     except CliError as exc:
         _fail(str(exc))
+    except OSError as exc:   # a disk that fills or a folder that goes away mid-run: one line, not a traceback
+        _fail(_os_error(exc))
 
 
 
@@ -109,7 +114,7 @@ def calibrate(prices: Path = typer.Argument(..., help="daily prices, CSV or Parq
     variance after the last price), spot = the last price. --model heston maps the fit to Heston parameters
     (calibrator.garch_to_heston). A column may start later or end earlier than the others (blank cells at its
     ends); a blank inside it, text, or a price <= 0 is an error naming the column and row. Such a column is
-    left out and the others written (exit code 3); exit code 2 when no column can be written."""
+    left out and the others written, with exit code 2 (as when no column can be written)."""
     try:
         model, method = model.strip().lower(), method.strip().lower()
         if model not in ("garch", "heston"):
@@ -153,9 +158,11 @@ def calibrate(prices: Path = typer.Argument(..., help="daily prices, CSV or Parq
         say(f"{len(market)}", "", f"underlyings{f' ({len(skipped)} column(s) skipped)' if skipped else ''}; "
                                   f"wrote {output}", console)
         if skipped:
-            raise typer.Exit(code=PARTLY_DONE_EXIT)
+            raise typer.Exit(code=ERROR_EXIT)
     except CliError as exc:
         _fail(str(exc))
+    except OSError as exc:   # a disk that fills or a folder that goes away mid-run: one line, not a traceback
+        _fail(_os_error(exc))
 
 
 @app.command("price-book")
@@ -176,8 +183,8 @@ def price_book_command(book: Path = typer.Argument(..., help="trades, CSV or Par
     Results are written as they come, one part file per finished piece of work in OUTPUT.parts/; after a
     kill, the same command with --resume prices only what is missing and writes the same OUTPUT.
 
-    Exit code: 0 every trade priced; 3 some trades are errors (OUTPUT written, the errors named there and
-    here, with each row's line in a CSV book); 1 no trade priced; 2 the run could not start."""
+    Exit code 0 when every trade is priced; 2 when some are errors (OUTPUT still written, the errors named
+    there and here, with each row's line in a CSV book) or the run could not start."""
     try:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -232,16 +239,36 @@ def price_book_command(book: Path = typer.Argument(..., help="trades, CSV or Par
         if not keep_parts:
             shutil.rmtree(parts, ignore_errors=True)
         bad = results[results["status"] != "ok"]
-        for _, row in bad.head(10).iterrows():
-            say(f"{book}:", "yellow", row["error"])
-        if len(bad) > 10:
-            say(f"{book}:", "yellow", f"... {len(bad) - 10} more rows with errors (see the error column of {output})")
+        _say_errors(results, prepared, book, market, output)
         reused = f" ({counts[0]} reused from {parts})" if resume else ""
         say(f"{len(results) - len(bad)}/{len(results)}", "", f"trades priced{reused}; wrote {output}", console)
         if len(bad):   # a batch job must not read a book with failed trades as a clean run
-            raise typer.Exit(code=NOTHING_DONE_EXIT if len(bad) == len(results) else PARTLY_DONE_EXIT)
+            raise typer.Exit(code=ERROR_EXIT)
     except CliError as exc:
         _fail(str(exc))
+    except OSError as exc:   # a disk that fills or a folder that goes away mid-run: one line, not a traceback
+        _fail(_os_error(exc))
+
+
+def _say_errors(results, prepared, book: Path, market: Path, output: Path, limit: int = 10) -> None:
+    """The errors of a priced book on the screen: an unusable market row once, under the market file's
+    name (each of its trades carries it in the output; here it would repeat once a trade), then the
+    trades' own errors, the first ``limit`` of them. ``results``: one row per trade, in the book's order."""
+    import numpy as np
+    market_messages = set(prepared.market_errors.values())
+    used = {m for row in prepared.errors.messages for m in row} & market_messages
+    for message in sorted(used):
+        say(f"{market}:", "yellow", message)
+    market_only = {i for i, m in enumerate(prepared.errors.messages) if m and set(m) <= market_messages}
+    failed = np.flatnonzero((results["status"] != "ok").to_numpy())
+    own = results.iloc[[i for i in failed if i not in market_only]]
+    for error in own["error"].head(limit):
+        say(f"{book}:", "yellow", error)
+    if len(own) > limit:
+        say(f"{book}:", "yellow", f"... {len(own) - limit} more rows with errors (see the error column of {output})")
+    if market_only:
+        say(f"{book}:", "yellow", f"{len(market_only)} trade(s) not priced because their market row is an error "
+                                  f"(above; each named in the error column of {output})")
 
 
 def _dask_client(address: str):
@@ -289,6 +316,8 @@ def risk(out: Path = typer.Option(Path("risk-report"), "--out", "-o", help="repo
             summary = run(out, settings, log=lambda message: (console.print(message), status.update(message)))
     except ValueError as exc:   # e.g. a window longer than the data
         _fail(f"risk: {exc}")
+    except OSError as exc:   # a disk that fills or a folder that goes away mid-run: one line, not a traceback
+        _fail(_os_error(exc))
     for title, table in display_tables(summary).items():
         _show(table, title, limit=len(table))
     console.print(f"{time.perf_counter() - start:.0f} s in all; report written to {out}/")
@@ -350,6 +379,8 @@ def train_calibrator(arch: str = typer.Option("mlp", help="network: mlp (summary
                       f"(final loss {meta['final_loss']:.4f}, {meta['train_seconds']:.0f} s on {meta['device']})")
     except CliError as exc:
         _fail(str(exc))
+    except OSError as exc:   # a disk that fills or a folder that goes away mid-run: one line, not a traceback
+        _fail(_os_error(exc))
     except ValueError as exc:   # e.g. an output folder holding other mlp weights than the hybrid's source
         _fail(f"train-calibrator: {exc}")
 

@@ -76,8 +76,8 @@ def test_price_book_command_with_a_scheduler(client, tmp_path):
     runner = CliRunner()
     env = {"EXOTICS_CACHE_DIR": ""}
     local = runner.invoke(app, [*base, "-o", str(tmp_path / "local.parquet")], env=env)
-    assert local.exit_code == 3, local.output    # the BAD trade is an error: partly done
+    assert local.exit_code == 2, local.output    # the BAD trade is an error: partly done
     remote = runner.invoke(app, [*base, "-o", str(tmp_path / "dask.parquet"), "--scheduler", client.scheduler.address],
                            env=env)
-    assert remote.exit_code == 3, remote.output
+    assert remote.exit_code == 2, remote.output
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "dask.parquet"), pd.read_parquet(tmp_path / "local.parquet"))

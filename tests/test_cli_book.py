@@ -72,7 +72,7 @@ def test_a_killed_run_resumes_to_the_same_file(tmp_path):
 
     resumed = _cli([*args(out), "--resume"], env)
     stdout, stderr = resumed.communicate(timeout=300)
-    assert resumed.returncode == 3, stderr    # written, with the BAD trade an error: a partial run
+    assert resumed.returncode == 2, stderr    # written, with the BAD trade an error: a partial run
     stdout = " ".join(stdout.split())             # the console may wrap long lines
     reused = int(stdout.split("trades priced (")[1].split(" reused")[0])
     assert reused >= 2 * written, stdout          # two trades per part were not priced again
@@ -81,7 +81,7 @@ def test_a_killed_run_resumes_to_the_same_file(tmp_path):
     plain_out = tmp_path / "plain.parquet"
     plain = _cli(args(plain_out), env)
     _, stderr = plain.communicate(timeout=300)
-    assert plain.returncode == 3, stderr
+    assert plain.returncode == 2, stderr
 
     resumed_frame, plain_frame = pd.read_parquet(out), pd.read_parquet(plain_out)
     pd.testing.assert_frame_equal(resumed_frame, plain_frame)
@@ -168,7 +168,7 @@ def test_price_book_command_reads_cells_as_text(tmp_path):
     market.write_text("underlying,model,spot,rate,dividend,vol\n7203,black_scholes,100,0.02,0,0.25\n")
     result = runner.invoke(app, ["price-book", str(book), "-m", str(market), "-o", str(out), "--paths", "2048"],
                            env={"EXOTICS_CACHE_DIR": ""})
-    assert result.exit_code == 3, result.output   # the good rows written, the bad ones named
+    assert result.exit_code == 2, result.output   # the good rows written, the bad ones named
     rows = pd.read_csv(out, dtype=str, keep_default_na=False).set_index("trade_id")
     assert list(rows.index) == ["Q1", "Q2", "0012", "12", "NA", "Q6"]
     assert "quantity must be a number, got '#N/A'" in rows.loc["Q1", "error"]
@@ -184,7 +184,7 @@ def test_price_book_command_prints_user_text_verbatim_and_checks_the_output_firs
     env = {"EXOTICS_CACHE_DIR": ""}
     # rich read "[/]" as a closing tag (MarkupError, a traceback) and "[red]T1" as a colour
     result = runner.invoke(app, ["price-book", str(book), "-m", str(market), "-o", str(tmp_path / "o.csv")], env=env)
-    assert result.exit_code == 1   # nothing priced: a failure for a batch job
+    assert result.exit_code == 2   # nothing priced: an error
     assert "[red]T1" in result.output and "got '[/]'" in result.output
     (tmp_path / "afile").write_text("")
     for output, words in [(tmp_path / "afile" / "o.csv", "is a file"), (tmp_path, "is a directory"),
@@ -275,11 +275,11 @@ def _calibrate_error(tmp_path, frame, *extra):
 
 def _calibrate_skips(tmp_path, frame):
     """``exotics calibrate`` on ``frame`` with bad columns: (output, underlyings written). A bad column is
-    named with its row on its own line and left out; the good ones are still calibrated and written (exit 3)."""
+    named with its row on its own line and left out; the good ones are still calibrated and written (exit 2)."""
     path, out = tmp_path / "prices.csv", tmp_path / "m.csv"
     frame.to_csv(path, index=False)
     result = runner.invoke(app, ["calibrate", str(path), "-o", str(out)])
-    assert result.exit_code == 3, result.output    # partly done: a batch job can tell
+    assert result.exit_code == 2, result.output    # an error, though the good columns are written
     return result.output, list(pd.read_csv(out)["underlying"])
 
 
@@ -373,7 +373,7 @@ def test_errors_give_each_rows_line_in_the_csv_and_the_exit_code_tells_a_partial
     env = {"EXOTICS_CACHE_DIR": ""}
     base = ["price-book", str(book), "-m", str(market), "-o", str(out)]
     result = runner.invoke(app, [*base, "--paths", "2_048"], env=env)
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 2, result.output
     rows = pd.read_csv(out, dtype=str, keep_default_na=False).set_index("trade_id")
     assert rows.loc["A", "status"] == "ok"
     assert rows.loc["B", "error"].startswith("row 2 (line 4, trade_id B): strike must be > 0")
@@ -386,3 +386,33 @@ def test_errors_give_each_rows_line_in_the_csv_and_the_exit_code_tells_a_partial
     for paths in ("2.5", "lots"):
         result = runner.invoke(app, [*base, "--paths", paths], env=env)
         assert result.exit_code == 2 and "is not a whole number" in result.output
+
+
+def test_a_bad_market_row_is_named_once_under_the_market_file(tmp_path):
+    # it was printed once per trade on that underlying, each time under the book's name
+    book, market, out = tmp_path / "book.csv", tmp_path / "market.csv", tmp_path / "o.csv"
+    rows = [f"T{k},Y,european,call,{100 + k},1" for k in range(12)] + ["G,X,european,call,100,1", "B,X,european,call,-1,1"]
+    book.write_text("trade_id,underlying,product,call_put,strike,expiry\n" + "\n".join(rows) + "\n")
+    market.write_text("underlying,model,spot,rate,dividend,vol\nX,black_scholes,100,0.02,0,0.2\nY,black_scholes,,0.02,0,0.2\n")
+    result = runner.invoke(app, ["price-book", str(book), "-m", str(market), "-o", str(out), "--paths", "2048"],
+                           env={"EXOTICS_CACHE_DIR": ""})
+    assert result.exit_code == 2, result.output
+    lines = result.output.splitlines()
+    problem = "market row 2 (line 3, Y), black_scholes: spot is missing"
+    assert [line for line in lines if problem in line] == [f"{market}: {problem}"]
+    assert f"{book}: row 14 (line 15, trade_id B): strike must be > 0, got -1.0" in lines
+    assert any("12 trade(s) not priced because their market row is an error" in line for line in lines)
+    results = pd.read_csv(out, keep_default_na=False)
+    assert (results["error"].str.contains(problem, regex=False).sum(), list(results["status"][12:])) == (12, ["ok", "error"])
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc, where nothing can be created")
+def test_an_output_nobody_can_create_is_one_line_before_any_work(tmp_path):
+    # permission bits let root "write" there: the run priced the book, then died in a 60-line traceback
+    _book().to_csv(tmp_path / "book.csv", index=False)
+    MARKET.to_csv(tmp_path / "market.csv", index=False)
+    for args in (["price-book", str(tmp_path / "book.csv"), "-m", str(tmp_path / "market.csv"), "-o", "/proc/x.csv"],
+                 ["demo", "-o", "/proc/report"]):
+        result = runner.invoke(app, args, env={"EXOTICS_CACHE_DIR": ""})
+        assert result.exit_code == 2 and "cannot write in /proc" in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1

@@ -231,18 +231,18 @@ def test_cli_refuses_non_finite_or_percent_rate_and_dividend(tmp_path, option, v
 
 
 def test_cli_messages_show_plain_numbers_and_name_the_column_once(tmp_path):
-    # a bad column is named on its own line and skipped; the good one is still written (exit 3: partly done)
+    # a bad column is named on its own line and skipped; the good one is still written (exit 2: an error, though the good one is written)
     prices = _prices(rows=150)
     prices.loc[5, "AAA"] = -3.0
     result, out = _run(tmp_path, prices)
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if "column 'AAA'" in line]
     assert len(lines) == 1 and "row 6 (line 7): a price must be > 0 and finite, got -3.0" in lines[0]
     assert "np.float64" not in result.output and list(pd.read_csv(out)["underlying"]) == ["BBB"]
     constant = _prices(rows=150)
     constant["BBB"] = 50.0
     result, out = _run(tmp_path, constant)
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if "column 'BBB'" in line]
     assert len(lines) == 1 and re.search(r"column 'BBB': the series is constant", lines[0])
     assert lines[0].count("column 'BBB'") == 1 and list(pd.read_csv(out)["underlying"]) == ["AAA"]
