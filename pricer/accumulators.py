@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
+import jax
 import jax.numpy as jnp
 
 from ._bridge import bridge_survival, crossing_time_fraction, on_safe_side
@@ -122,21 +123,28 @@ def barrier_survival(continuous: bool, rebate_at_crossing: bool = False) -> Accu
         return {"survival": survival, "rebate": product.rebate * (1.0 - survival)}
 
     def update(state, step, product):
-        hit_discount = step.discount
+        early_interest = None
         if continuous:
             log_barrier = jnp.log(product.barrier)
             step_survival = bridge_survival(step.x_prev, step.x_next, step.variance, log_barrier, product.up,
                                             step.events["alive"] > 0)
             if rebate_at_crossing:
                 fraction = crossing_time_fraction(step.x_prev, step.x_next, step.variance, log_barrier, product.up)
-                # exp(r dt (1 - f)) to second order: r dt is a step's interest (below 1e-3 a day at 25%)
+                # exp(r dt (1 - f)) - 1 to second order: r dt is a step's interest (below 1e-3 a day at 25%)
                 early = step.rate_step * (1.0 - fraction)
-                hit_discount = step.discount * (1.0 + early * (1.0 + 0.5 * early))
+                early_interest = early * (1.0 + 0.5 * early)
         else:
             safe_next = safe(step.x_next, product).astype(step.x_next.dtype)
             step_survival = jnp.where(step.events["monitor"] > 0, safe_next, 1.0)
         survival = state["survival"] * step_survival
         hit = state["survival"] - survival
-        return {"survival": survival, "rebate": state["rebate"] + product.rebate * hit * hit_discount}
+        paid = product.rebate * hit * step.discount   # discounted from the step's end
+        if early_interest is not None:
+            # the interest from the crossing to the step's end: its derivative is taken through the rate
+            # (rho's discounting, the part that matters) but not through the hit probability, which would
+            # change a Greek by r dt of the rebate's own share (as holding the crossing time fixed does)
+            # and cost every Greek the crossing time's arithmetic (XLA recomputes it per tangent)
+            paid = paid + product.rebate * jax.lax.stop_gradient(hit) * step.discount * early_interest
+        return {"survival": survival, "rebate": state["rebate"] + paid}
 
     return Accumulator(init, update)

@@ -13,8 +13,10 @@ Method, by what is differentiated:
   bridge survival (``_bridge.py``). Their partial derivatives are computed once per path and each Greek
   pays a few multiply-adds, where autodiff would push every Greek through every intermediate step.
 * a continuously monitored knock-out rebate is discounted at the bridge's expected crossing time within its
-  step (``_bridge.crossing_time_fraction``); that time is held fixed in the derivative, which changes a Greek
-  by at most r dt of the rebate's own share (1e-4 a day at a 2.5% rate).
+  step (``_bridge.crossing_time_fraction``): paid at the step's end plus the interest from the crossing to
+  it. That time is held fixed in the derivative, and the interest is differentiated through the rate only
+  (rho) and not through the hit probability: each changes a Greek by at most r dt of the rebate's own share
+  (1e-4 a day at a 2.5% rate), and together they spare every Greek the crossing time's arithmetic.
 * gamma, every Greek of a discretely monitored barrier (whose payoff jumps at the barrier), and every
   Greek of Heston under the Euler scheme (full truncation's sqrt(max(v, 0)) has an unbounded derivative
   near v = 0, so pathwise estimates there have heavy tails and understated standard errors):
