@@ -56,10 +56,11 @@ class OutOfDistributionWarning(GarchWarning):
     """Some series lie outside what the network was trained on; see NNGarchFit.ood / ood_reason."""
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)   # GarchFit's summary, not every array
 class NNGarchFit(GarchFit):
     """A GarchFit from the neural calibrator, plus: method ("nn" or "nn+newtonK"), ood (bool per series),
-    ood_reason (text per series, "" when in distribution), fallback (bool per series: MLE used instead)."""
+    ood_reason (text per series, "" when in distribution), fallback (bool per series: MLE used instead).
+    It has no standard errors (NaN): the network gives no Hessian; refine=K or method="mle" do."""
     method: str = "nn"
     ood: object = None
     ood_reason: object = None
