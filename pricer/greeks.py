@@ -21,8 +21,9 @@ Method, by what is differentiated:
   Greek of Heston under the Euler scheme (full truncation's sqrt(max(v, 0)) has an unbounded derivative
   near v = 0, so pathwise estimates there have heavy tails and understated standard errors):
   central differences with common random numbers, of the pathwise delta (gamma) or of the price,
-  with a relative bump of ``GAMMA_BUMP``; bias O(bump^2). The price's differences step along the
-  Greek's direction by one scalar per row (``difference_steps``): fields that may be zero are moved
+  with a relative bump of ``GAMMA_BUMP``; bias O(bump^2). The spot's step is smaller where 1% is a large
+  part of the spread of S_T or of the distance to a barrier (``_spot_steps.py``). The price's differences
+  step along the Greek's direction by one scalar per row (``difference_steps``): fields that may be zero are moved
   by ``GAMMA_BUMP`` of a floor, and a step never leaves the model's domain (one-sided on its boundary).
 
 Names: "delta", "gamma" (spot); "vega" (Black–Scholes: d/d vol; Heston: d/d sqrt(v0) with sqrt(theta)
@@ -43,6 +44,7 @@ from . import statistics
 from .engine import _CORE_STATIC, BLOCK_PATHS, PriceResult, control_arrays, control_mean, prepare, simulate_samples, simulation_arrays
 from .lanes import accumulate_chunks
 from .models import BlackScholes, Heston
+from ._spot_steps import spot_steps, with_own_paths_if_knocked
 from .products import BarrierOption
 
 GAMMA_BUMP = 0.01
@@ -107,6 +109,8 @@ def price_with_greeks(product, model, mc, names):
     # vega at 252 steps). Central differences on the same paths have a finite variance.
     truncated_euler = isinstance(model, Heston) and mc.scheme == "euler"
     first_order = tuple(n for n in names if n != "gamma")
+    if "gamma" in names:
+        model = with_own_paths_if_knocked(model, product)
     # the paths carry a tangent per pathwise first-order Greek (at most; gamma and central differences none)
     setup = prepare(product, model, mc, derivatives=0 if discrete or truncated_euler else len(first_order))
     all_tangents = [tangent(setup.model, n) for n in first_order]
@@ -127,10 +131,12 @@ def price_with_greeks(product, model, mc, names):
     want_gamma = "gamma" in names
     how = dict(light=light, want_gamma=want_gamma, finite_difference=discrete or truncated_euler, bump=GAMMA_BUMP,
                layout=layout)
+    dtype = setup.arrays["dt"].dtype
+    spot_moves = tuple(jnp.asarray(a, dtype) for a in spot_steps(setup.model, setup.product, GAMMA_BUMP))
     means = _control_means(setup.model, setup.product, control_arrays(setup.arrays), stacked, coefficients,
-                           use_control=mc.control_variate, **how)
+                           spot_moves, use_control=mc.control_variate, **how)
     outputs = _greeks_core(setup.model, setup.product, simulation_arrays(setup.arrays), setup.key, stacked, coefficients,
-                           means, **how, **setup.static)
+                           means, spot_moves, **how, **setup.static)
     values, errors = (np.asarray(a) for a in outputs)
     shape = setup.batch_shape
     greeks, greeks_stderr = {}, {}
@@ -201,16 +207,17 @@ def _stack(tangents):
     return {f: jnp.stack([getattr(t, f) for t in tangents]) for f in moved_fields(tangents)}
 
 
-def derivative_quantities(fn, model, tangents, *, light, want_gamma, finite_difference, bump):
+def derivative_quantities(fn, model, tangents, spot_moves=None, *, light, want_gamma, finite_difference, bump):
     """[fn(model), d fn along each tangent..., d2 fn / d spot2] for a pytree-valued ``fn`` of the model.
 
     ``tangents``: (light, heavy), each {moved field: (count, ...) array} or None; ``light[g]`` says
     which group the g-th first-order Greek is in. Pathwise (``jax.jvp``) unless ``finite_difference``;
-    gamma by central differences of the delta.
+    gamma by central differences of the delta. ``spot_moves``: (up, down) per row (rows, 1), the spot's
+    difference points S + up and S - down (``_spot_steps.spot_steps``; default ``bump`` of the spot).
     """
     n_first = len(light)
-    spot_step = bump * model.spot
-    spot_width = 2.0 * spot_step   # per row (rows, 1): a batch's spots differ
+    spot_up, spot_down = (bump * model.spot, bump * model.spot) if spot_moves is None else spot_moves
+    spot_width = spot_up + spot_down   # per row (rows, 1): a batch's spots differ
 
     def of_fields(base):
         return lambda fields: fn(_replace(base, **fields))
@@ -218,7 +225,7 @@ def derivative_quantities(fn, model, tangents, *, light, want_gamma, finite_diff
     def delta(m):
         if finite_difference:
             return jax.tree_util.tree_map(lambda a, b: (a - b) / _rows_like(spot_width, a),
-                                          fn(_replace(m, spot=m.spot + spot_step)), fn(_replace(m, spot=m.spot - spot_step)))
+                                          fn(_replace(m, spot=m.spot + spot_up)), fn(_replace(m, spot=m.spot - spot_down)))
         return jax.jvp(of_fields(m), ({"spot": m.spot},), ({"spot": jnp.ones_like(m.spot)},))[1]
 
     if n_first and not finite_difference:
@@ -227,13 +234,16 @@ def derivative_quantities(fn, model, tangents, *, light, want_gamma, finite_diff
         out = [fn(model)]
     if n_first and finite_difference:
         for direction in _in_greek_order(light, *(_unstack(group) for group in tangents)):
-            up_step, down_step = difference_steps(model, direction, bump)
+            # the spot moves by at most its own step (two-sided; a zero one-sided entry keeps the bump)
+            spot_cap = jnp.minimum(spot_up, spot_down)
+            up_step, down_step = difference_steps(model, direction, bump,
+                                                  spot_cap=jnp.where(spot_cap > 0, spot_cap, bump * model.spot))
             up = _replace(model, **{f: getattr(model, f) + up_step * d for f, d in direction.items()})
             down = _replace(model, **{f: getattr(model, f) - down_step * d for f, d in direction.items()})
             width = up_step + down_step
             out.append(jax.tree_util.tree_map(lambda a, b: (a - b) / _rows_like(width, a), fn(up), fn(down)))
     if want_gamma:
-        up, down = delta(_replace(model, spot=model.spot + spot_step)), delta(_replace(model, spot=model.spot - spot_step))
+        up, down = delta(_replace(model, spot=model.spot + spot_up)), delta(_replace(model, spot=model.spot - spot_down))
         out.append(jax.tree_util.tree_map(lambda a, b: (a - b) / _rows_like(spot_width, a), up, down))
     return out
 
@@ -251,12 +261,13 @@ DIFFERENCE_FLOORS = {"rate": 0.1, "dividend": 0.1, "rho": 1.0, "v0": 0.04, "alph
 ROOM_FRACTION = 1.0 / 16.0
 
 
-def difference_steps(model, direction, bump):
+def difference_steps(model, direction, bump, spot_cap=None):
     """Steps (up, down) along ``direction`` ({field: (rows, 1) array}) for a central difference, per row.
 
     One scalar step per row moves every field along the direction (a directional derivative: vega
     moves v0 and theta in proportion), chosen so that no field moves by more than ``bump`` of its size
-    (``DIFFERENCE_FLOORS`` for fields that may be zero). Each side is then cut to ``ROOM_FRACTION`` of
+    (``DIFFERENCE_FLOORS`` for fields that may be zero; the spot by at most ``spot_cap``, (rows, 1),
+    ``_spot_steps``). Each side is then cut to ``ROOM_FRACTION`` of
     the distance to the model's domain (``Model.domain``) next to a boundary (a correlation of 0.999 or 1, a GARCH
     persistence of 0.9995, a parameter at 0), rather than pricing an invalid model: the two steps are then equal (the smaller of the two), and one-sided only where the
     model sits on the boundary. The derivative is (f(x + up d) - f(x - down d)) / (up + down).
@@ -264,7 +275,8 @@ def difference_steps(model, direction, bump):
     step = None
     for field, d in direction.items():
         size = jnp.maximum(jnp.abs(getattr(model, field)), DIFFERENCE_FLOORS.get(field, 0.0))
-        along = jnp.where(d != 0, bump * size / jnp.where(d != 0, jnp.abs(d), 1.0), jnp.inf)
+        largest = bump * size if field != "spot" or spot_cap is None else jnp.minimum(bump * size, spot_cap)
+        along = jnp.where(d != 0, largest / jnp.where(d != 0, jnp.abs(d), 1.0), jnp.inf)
         step = along if step is None else jnp.minimum(step, along)
     up_room = down_room = jnp.inf
     for constant, coefficients in model.domain():
@@ -333,13 +345,15 @@ _STATIC = ("light", "want_gamma", "finite_difference", "bump", "layout")
 
 
 @partial(jax.jit, static_argnames=_STATIC + ("use_control",))
-def _control_means(model, product, cv_arrays, tangents, coefficients, *, use_control, layout, **how):
-    parts = derivative_quantities(lambda m: control_mean(m, product, cv_arrays, use_control), model, tangents, **how)
+def _control_means(model, product, cv_arrays, tangents, coefficients, spot_moves, *, use_control, layout, **how):
+    parts = derivative_quantities(lambda m: control_mean(m, product, cv_arrays, use_control), model, tangents,
+                                  spot_moves, **how)
     return jnp.concatenate(_recombine(parts, layout, coefficients, len(how["light"])))
 
 
 @partial(jax.jit, static_argnames=_STATIC + _CORE_STATIC)
-def _greeks_core(model, product, arrays, key, tangents, coefficients, means, *, light, want_gamma, finite_difference,
+def _greeks_core(model, product, arrays, key, tangents, coefficients, means, spot_moves, *, light, want_gamma,
+                 finite_difference,
                  bump, layout, blocks, blocks_per_chunk, antithetic, use_control, scheme, rebate_at_crossing):
     n_first = len(layout)
     rows = arrays["expiry_time"].shape[0]
@@ -349,7 +363,8 @@ def _greeks_core(model, product, arrays, key, tangents, coefficients, means, *, 
     def samples(first_block, size):
         fn = lambda m: simulate_samples(m, product, arrays, key, first_block, size, antithetic, scheme,  # noqa: E731
                                         use_control, rebate_at_crossing)
-        parts = _recombine(derivative_quantities(fn, model, tangents, **how), layout, coefficients, len(light))
+        parts = _recombine(derivative_quantities(fn, model, tangents, spot_moves, **how), layout, coefficients,
+                           len(light))
         return jnp.concatenate([p[0] for p in parts]), jnp.concatenate([p[1] for p in parts])
 
     count = 1 + n_first + int(want_gamma)
