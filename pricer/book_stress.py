@@ -25,9 +25,9 @@ How the horizon values are computed (full revaluation on a grid, the classic ris
   re-crossed between two daily closes is not seen (a small understatement of breaches, shrinking
   with the horizon's number of days);
 * Asian fixings that fall inside the horizon become past fixings. The grid accrues them along the
-  straight log path from today's spot to each node's spot, and each scenario's value is then moved
-  to its own daily path's accrual to first order, with the slope dV/dA from a second grid whose
-  accrued average is bumped (``_asian_values``);
+  straight log path from today's spot to each node's spot, scaled by a few factors that span the
+  scenarios' own accruals, and each scenario's value is interpolated at its own daily path's accrual
+  (``_asian_values``);
 * a trade that expires inside the horizon, or one the book rejects, gets status "error" and a text
   that names why; the others are revalued as usual (a bad row never stops the good ones).
 Underlyings without scenarios keep their spot and variance (only time passes).
@@ -219,9 +219,11 @@ def _task_values(task, path: np.ndarray, ratio: np.ndarray, horizon: float, spot
 def _asian_values(task, schedule, expiry: float, horizon: float, path: np.ndarray, log_ratio: np.ndarray,
                   x_nodes: np.ndarray, v_nodes: np.ndarray, grid) -> np.ndarray:
     """Asian values (rows, K). The grid prices the accrual of the fixings inside the horizon along the
-    straight log path to each node's spot; each scenario's own daily path then corrects it to first
-    order, V + dV/dA (A_path - A_line), with dV/dA from a second grid whose accrued average is bumped
-    (same random numbers, so the difference is smooth)."""
+    straight log path to each node's spot, times a factor f; ``ACCRUAL_NODES`` such grids (factors at
+    Chebyshev points spanning the scenarios' own accruals over the straight-line ones, same random
+    numbers) are read at each scenario and interpolated (a polynomial in log f) at its own daily path's
+    accrual. A first-order correction from one bumped grid missed the option's curvature in the average:
+    93 standard errors for a daily Asian with 10 of its 21 fixings inside the horizon, some values < 0."""
     x_end, remaining = path[:, -1], expiry - horizon
     inside, later = _past_fixings(schedule, expiry, horizon)
     spot = float(np.asarray(task.model.spot))
@@ -230,22 +232,41 @@ def _asian_values(task, schedule, expiry: float, horizon: float, path: np.ndarra
     line = _accrued(columns, (np.log(spot) + x_end[:, None] * (inside / horizon)[None, :])[None])    # (rows, K)
     count = columns["past_count"][:, None] + inside.size
 
-    def values_of(asian, shift=0.0):
-        accrued = ((asian.past_average, asian.past_count), (line + shift, count))
+    def values_of(asian, factor=1.0):
+        accrued = ((asian.past_average, asian.past_count), (line * factor, count))
         return grid(asian, x_nodes, proxies(task, "asian", schedule, remaining, x_nodes, v_nodes, x_end, log_ratio,
                                              accrued=accrued, later=later))
 
     product = _product_at_horizon(task, "asian", schedule, expiry, horizon, x_nodes, v_nodes.size)
-    values = values_of(product)
     if inside.size == 0:
-        return values
-    bump = 1e-3 * spot
-    slope = (values_of(dataclasses.replace(product, past_average=np.asarray(product.past_average) + bump), bump)
-             - values) / bump
+        return values_of(product)
     days = np.clip(np.rint(inside * TRADING_DAYS).astype(int), 0, path.shape[1])
     closes = np.concatenate([np.zeros((path.shape[0], 1)), path], axis=1)[:, days]                  # (K, m)
-    actual = _accrued(columns, (np.log(spot) + closes)[None])
-    return values + slope * (actual - line)
+    log_gap = np.log(_accrued(columns, (np.log(spot) + closes)[None]) / line)                        # (rows, K)
+    centre = 0.5 * (log_gap.min(axis=1, keepdims=True) + log_gap.max(axis=1, keepdims=True))
+    half = np.maximum(0.5 * (log_gap.max(axis=1, keepdims=True) - log_gap.min(axis=1, keepdims=True)), 1e-4)
+    points = centre + half * -np.cos(np.pi * np.arange(ACCRUAL_NODES) / (ACCRUAL_NODES - 1))[None, :]  # (rows, n)
+    table = [values_of(dataclasses.replace(product, past_average=np.asarray(product.past_average)
+                                           * np.exp(points[:, j:j + 1])), np.exp(points[:, j:j + 1]))
+             for j in range(ACCRUAL_NODES)]
+    return _lagrange(points, np.stack(table), log_gap)
+
+
+#: accrual factors an Asian's horizon value is interpolated over (a quartic in the log factor: a daily
+#: Asian with 10 of its 21 fixings inside the horizon was 7.5 SE off with 4, 1.0 with 5)
+ACCRUAL_NODES = 5
+
+
+def _lagrange(points: np.ndarray, table: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The polynomial through (points[r, j], table[j, r, k]) evaluated at at[r, k]: (rows, K)."""
+    total = np.zeros_like(at)
+    for j in range(points.shape[1]):
+        basis = np.ones_like(at)
+        for m in range(points.shape[1]):
+            if m != j:
+                basis = basis * (at - points[:, m:m + 1]) / (points[:, j:j + 1] - points[:, m:m + 1])
+        total = total + basis * table[j]
+    return total
 
 
 def _accrued(columns: dict, log_fixings: np.ndarray) -> np.ndarray:
