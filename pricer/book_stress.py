@@ -14,10 +14,12 @@ How the horizon values are computed (full revaluation on a grid, the classic ris
   ``price`` call per group covers the whole grid (products x states broadcast into one batch), and
   all states share their random numbers (common random numbers), so the grid is smooth in the state;
 * each scenario's value is read off the grid by monotone cubic (PCHIP) interpolation in log variance
-  and in x (``stress_grid.read_grid`` says why). Nodes sit at quantiles of the scenarios (``stress_grid.nodes``), where the
-  reading error is largest, so outliers do not coarsen the grid where most scenarios are;
-  ``tests/test_book_stress.py`` measures that this reading error is below the Monte Carlo error of a
-  price;
+  and in x (``stress_grid.read_grid`` says why). Nodes go where the reading error is largest
+  (``stress_grid.nodes``: scenarios in a gap times its width cubed); ``tests/test_book_stress.py``
+  measures that this reading error is below the Monte Carlo error of a price. A set with far outliers
+  (crisis scenarios 20-35% away) still takes nodes from the bulk: a Heston barrier among 36 calm and 4
+  crisis scenarios was up to 3.1 standard errors off in the bulk with the default 9 spot nodes, 0.6 with
+  17: raise ``spot_nodes`` for such sets;
 * path dependence inside the horizon uses the scenario's daily path: a barrier breached at a daily
   close inside the horizon (continuous monitoring), or on a monitoring date inside it (discrete), is
   knocked: a knock-out pays its rebate (cash) and is worth nothing after, a knock-in becomes the
