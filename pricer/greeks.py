@@ -44,8 +44,8 @@ from . import statistics
 from .engine import _CORE_STATIC, BLOCK_PATHS, PriceResult, control_arrays, control_mean, prepare, simulate_samples, simulation_arrays
 from .lanes import accumulate_chunks
 from .models import BlackScholes, Heston
-from ._spot_steps import spot_steps, with_own_paths_if_knocked
-from .products import BarrierOption
+from ._spot_steps import spot_steps
+from .products import BarrierOption, in_units_of
 
 GAMMA_BUMP = 0.01
 
@@ -109,8 +109,6 @@ def price_with_greeks(product, model, mc, names):
     # vega at 252 steps). Central differences on the same paths have a finite variance.
     truncated_euler = isinstance(model, Heston) and mc.scheme == "euler"
     first_order = tuple(n for n in names if n != "gamma")
-    if "gamma" in names:
-        model = with_own_paths_if_knocked(model, product)
     # the paths carry a tangent per pathwise first-order Greek (at most; gamma and central differences none)
     setup = prepare(product, model, mc, derivatives=0 if discrete or truncated_euler else len(first_order))
     all_tangents = [tangent(setup.model, n) for n in first_order]
@@ -129,10 +127,13 @@ def price_with_greeks(product, model, mc, names):
     stacked = (_stack([t for t, is_light in zip(tangents, light) if is_light]),
                _stack([t for t, is_light in zip(tangents, light) if not is_light]))
     want_gamma = "gamma" in names
+    # which computed first-order Greek is delta: a central difference moves the spot per row (in_units_of)
+    spot_only = tuple(first_order[j] == "delta" for j in computed)
     how = dict(light=light, want_gamma=want_gamma, finite_difference=discrete or truncated_euler, bump=GAMMA_BUMP,
+               spot_only=spot_only,
                layout=layout)
     dtype = setup.arrays["dt"].dtype
-    spot_moves = tuple(jnp.asarray(a, dtype) for a in spot_steps(setup.model, setup.product, GAMMA_BUMP))
+    spot_moves = tuple(jnp.asarray(a, dtype) for a in spot_steps(setup.model, setup.product, GAMMA_BUMP, dtype))
     means = _control_means(setup.model, setup.product, control_arrays(setup.arrays), stacked, coefficients,
                            spot_moves, use_control=mc.control_variate, **how)
     outputs = _greeks_core(setup.model, setup.product, simulation_arrays(setup.arrays), setup.key, stacked, coefficients,
@@ -207,43 +208,59 @@ def _stack(tangents):
     return {f: jnp.stack([getattr(t, f) for t in tangents]) for f in moved_fields(tangents)}
 
 
-def derivative_quantities(fn, model, tangents, spot_moves=None, *, light, want_gamma, finite_difference, bump):
+def derivative_quantities(fn, model, tangents, spot_moves=None, *, light, want_gamma, finite_difference, bump,
+                          spot_only=None):
     """[fn(model), d fn along each tangent..., d2 fn / d spot2] for a pytree-valued ``fn`` of the model.
 
-    ``tangents``: (light, heavy), each {moved field: (count, ...) array} or None; ``light[g]`` says
-    which group the g-th first-order Greek is in. Pathwise (``jax.jvp``) unless ``finite_difference``;
-    gamma by central differences of the delta. ``spot_moves``: (up, down) per row (rows, 1), the spot's
-    difference points S + up and S - down (``_spot_steps.spot_steps``; default ``bump`` of the spot).
+    ``fn(model, factor=None)``: with ``factor`` (rows, 1), the same quantity for the product in units of
+    the spot times factor (``products.in_units_of``). ``tangents``: (light, heavy), each {moved field:
+    (count, ...) array} or None; ``light[g]`` says which group the g-th first-order Greek is in; ``spot_only``
+    which one is delta. Pathwise (``jax.jvp``) unless ``finite_difference``; gamma by central differences of
+    the delta. ``spot_moves``: (up, down) per product row (rows, 1), the spot's difference points S + up and
+    S - down (``_spot_steps.spot_steps``; default ``bump`` of the spot). The spot itself is never moved: by
+    homogeneity the value at S x f is f times the value at S of the product in units of S x f, and the
+    delta there is that product's delta at S, so each row moves by its own step on the batch's shared paths.
     """
     n_first = len(light)
     spot_up, spot_down = (bump * model.spot, bump * model.spot) if spot_moves is None else spot_moves
-    spot_width = spot_up + spot_down   # per row (rows, 1): a batch's spots differ
+    spot_width = spot_up + spot_down   # per row (rows, 1)
+    factor_up, factor_down = 1.0 + spot_up / model.spot, 1.0 - spot_down / model.spot
 
     def of_fields(base):
         return lambda fields: fn(_replace(base, **fields))
 
-    def delta(m):
+    def scaled(tree, factor):
+        return jax.tree_util.tree_map(lambda a: a * _rows_like(factor, a), tree)
+
+    def value_at(m, factor):   # the value at spot S x factor, per row
+        return scaled(fn(m, factor), factor)
+
+    def delta_at(m, factor):   # the delta at spot S x factor, per row
         if finite_difference:
-            return jax.tree_util.tree_map(lambda a, b: (a - b) / _rows_like(spot_width, a),
-                                          fn(_replace(m, spot=m.spot + spot_up)), fn(_replace(m, spot=m.spot - spot_down)))
-        return jax.jvp(of_fields(m), ({"spot": m.spot},), ({"spot": jnp.ones_like(m.spot)},))[1]
+            up, down = factor * factor_up, factor * factor_down
+            return jax.tree_util.tree_map(lambda a, b: (a - b) / _rows_like(factor * spot_width, a),
+                                          value_at(m, up), value_at(m, down))
+        at = lambda spot: fn(_replace(m, spot=spot), factor)  # noqa: E731
+        return jax.jvp(at, (m.spot,), (jnp.ones_like(m.spot),))[1]
 
     if n_first and not finite_difference:
         out = _pathwise(of_fields, model, *tangents, light)
     else:
         out = [fn(model)]
     if n_first and finite_difference:
-        for direction in _in_greek_order(light, *(_unstack(group) for group in tangents)):
-            # the spot moves by at most its own step (two-sided; a zero one-sided entry keeps the bump)
-            spot_cap = jnp.minimum(spot_up, spot_down)
-            up_step, down_step = difference_steps(model, direction, bump,
-                                                  spot_cap=jnp.where(spot_cap > 0, spot_cap, bump * model.spot))
+        directions = _in_greek_order(light, *(_unstack(group) for group in tangents))
+        for direction, is_delta in zip(directions, spot_only or (False,) * len(directions)):
+            if is_delta:
+                out.append(jax.tree_util.tree_map(lambda a, b: (a - b) / _rows_like(spot_width, a),
+                                                  value_at(model, factor_up), value_at(model, factor_down)))
+                continue
+            up_step, down_step = difference_steps(model, direction, bump)
             up = _replace(model, **{f: getattr(model, f) + up_step * d for f, d in direction.items()})
             down = _replace(model, **{f: getattr(model, f) - down_step * d for f, d in direction.items()})
             width = up_step + down_step
             out.append(jax.tree_util.tree_map(lambda a, b: (a - b) / _rows_like(width, a), fn(up), fn(down)))
     if want_gamma:
-        up, down = delta(_replace(model, spot=model.spot + spot_up)), delta(_replace(model, spot=model.spot - spot_down))
+        up, down = delta_at(model, factor_up), delta_at(model, factor_down)
         out.append(jax.tree_util.tree_map(lambda a, b: (a - b) / _rows_like(spot_width, a), up, down))
     return out
 
@@ -261,13 +278,12 @@ DIFFERENCE_FLOORS = {"rate": 0.1, "dividend": 0.1, "rho": 1.0, "v0": 0.04, "alph
 ROOM_FRACTION = 1.0 / 16.0
 
 
-def difference_steps(model, direction, bump, spot_cap=None):
+def difference_steps(model, direction, bump):
     """Steps (up, down) along ``direction`` ({field: (rows, 1) array}) for a central difference, per row.
 
     One scalar step per row moves every field along the direction (a directional derivative: vega
     moves v0 and theta in proportion), chosen so that no field moves by more than ``bump`` of its size
-    (``DIFFERENCE_FLOORS`` for fields that may be zero; the spot by at most ``spot_cap``, (rows, 1),
-    ``_spot_steps``). Each side is then cut to ``ROOM_FRACTION`` of
+    (``DIFFERENCE_FLOORS`` for fields that may be zero). Each side is then cut to ``ROOM_FRACTION`` of
     the distance to the model's domain (``Model.domain``) next to a boundary (a correlation of 0.999 or 1, a GARCH
     persistence of 0.9995, a parameter at 0), rather than pricing an invalid model: the two steps are then equal (the smaller of the two), and one-sided only where the
     model sits on the boundary. The derivative is (f(x + up d) - f(x - down d)) / (up + down).
@@ -275,8 +291,7 @@ def difference_steps(model, direction, bump, spot_cap=None):
     step = None
     for field, d in direction.items():
         size = jnp.maximum(jnp.abs(getattr(model, field)), DIFFERENCE_FLOORS.get(field, 0.0))
-        largest = bump * size if field != "spot" or spot_cap is None else jnp.minimum(bump * size, spot_cap)
-        along = jnp.where(d != 0, largest / jnp.where(d != 0, jnp.abs(d), 1.0), jnp.inf)
+        along = jnp.where(d != 0, bump * size / jnp.where(d != 0, jnp.abs(d), 1.0), jnp.inf)
         step = along if step is None else jnp.minimum(step, along)
     up_room = down_room = jnp.inf
     for constant, coefficients in model.domain():
@@ -341,28 +356,30 @@ def _pathwise(of_fields, model, light_tangents, heavy_tangents, light):
     return [primal] + _in_greek_order(light, split(light_derivative, n_light), split(heavy, len(light) - n_light))
 
 
-_STATIC = ("light", "want_gamma", "finite_difference", "bump", "layout")
+_STATIC = ("light", "want_gamma", "finite_difference", "bump", "layout", "spot_only")
 
 
 @partial(jax.jit, static_argnames=_STATIC + ("use_control",))
 def _control_means(model, product, cv_arrays, tangents, coefficients, spot_moves, *, use_control, layout, **how):
-    parts = derivative_quantities(lambda m: control_mean(m, product, cv_arrays, use_control), model, tangents,
-                                  spot_moves, **how)
+    def fn(m, factor=None):
+        return control_mean(m, product if factor is None else in_units_of(product, factor), cv_arrays, use_control)
+    parts = derivative_quantities(fn, model, tangents, spot_moves, **how)
     return jnp.concatenate(_recombine(parts, layout, coefficients, len(how["light"])))
 
 
 @partial(jax.jit, static_argnames=_STATIC + _CORE_STATIC)
 def _greeks_core(model, product, arrays, key, tangents, coefficients, means, spot_moves, *, light, want_gamma,
-                 finite_difference,
-                 bump, layout, blocks, blocks_per_chunk, antithetic, use_control, scheme, rebate_at_crossing):
+                 finite_difference, bump, layout, spot_only, blocks, blocks_per_chunk, antithetic, use_control, scheme,
+                 rebate_at_crossing):
     n_first = len(layout)
     rows = arrays["expiry_time"].shape[0]
     dtype = arrays["dt"].dtype
-    how = dict(light=light, want_gamma=want_gamma, finite_difference=finite_difference, bump=bump)
+    how = dict(light=light, want_gamma=want_gamma, finite_difference=finite_difference, bump=bump, spot_only=spot_only)
 
     def samples(first_block, size):
-        fn = lambda m: simulate_samples(m, product, arrays, key, first_block, size, antithetic, scheme,  # noqa: E731
-                                        use_control, rebate_at_crossing)
+        def fn(m, factor=None):
+            return simulate_samples(m, product if factor is None else in_units_of(product, factor), arrays, key,
+                                    first_block, size, antithetic, scheme, use_control, rebate_at_crossing)
         parts = _recombine(derivative_quantities(fn, model, tangents, spot_moves, **how), layout, coefficients,
                            len(light))
         return jnp.concatenate([p[0] for p in parts]), jnp.concatenate([p[1] for p in parts])

@@ -154,3 +154,17 @@ class AsianOption:
 
 
 Product = EuropeanOption | BarrierOption | AsianOption
+
+
+#: the fields in units of the spot: a product's value is homogeneous of degree 1 in (spot, these fields)
+#: under every model here (their variance does not depend on the price level)
+PRICE_FIELDS = ("strike", "barrier", "rebate", "past_average")
+
+
+def in_units_of(product, factor):
+    """``product`` with its price fields divided by ``factor`` (per row, (rows, 1)). By homogeneity its value
+    at spot S is the original's at S x factor divided by factor, and its delta is the original's there: so
+    the Greeks can move each row's spot by its own amount on paths a batch shares."""
+    import dataclasses
+    changes = {name: getattr(product, name) / factor for name in PRICE_FIELDS if hasattr(product, name)}
+    return dataclasses.replace(product, **changes)

@@ -40,9 +40,27 @@ def test_gamma_next_to_a_barrier_and_on_it():
     assert result.greeks["gamma"][1] == pytest.approx(vanilla, rel=0.05)
 
 
-def test_the_knocked_out_row_of_a_shared_batch_has_gamma_zero():
-    # one model for the batch would take one spot step for every row, across the knocked row's barrier:
-    # the batch gets a path set per row instead
-    product = BarrierOption(strike=100.0, barrier=np.array([110.0, 130.0]), expiry=0.5, rebate=2.0)
-    result = price(product, BlackScholes(110.0, 0.2, 0.03), MC, greeks=("gamma",))
-    assert result.greeks["gamma"][0] == 0.0 and result.greeks["gamma"][1] != 0.0
+def test_a_trades_greeks_do_not_depend_on_the_trades_priced_with_it():
+    # a batch shares its paths; the spot steps are per row (moved into the product by homogeneity), so a
+    # trade next to a barrier does not shrink its neighbours' steps, nor a knocked one spoil them
+    model, mc = BlackScholes(100.0, 0.25, 0.03), MonteCarlo(paths=1 << 14, seed=2)
+    alone = price(BarrierOption(strike=100.0, barrier=140.0, expiry=1.0), model, mc, greeks=("delta", "gamma"))
+    for neighbour in (100.05, 100.0, 100.0002):   # near, knocked at inception, nearer than float32 resolves
+        batch = price(BarrierOption(strike=100.0, barrier=np.array([140.0, neighbour]), expiry=1.0), model, mc,
+                      greeks=("delta", "gamma"))
+        for name in ("delta", "gamma"):   # the same numbers, to float32 rounding (was 3.6 standard errors apart)
+            np.testing.assert_allclose(batch.greeks[name][0], alone.greeks[name], rtol=1e-5)
+            np.testing.assert_allclose(batch.greeks_stderr[name][0], alone.greeks_stderr[name], rtol=1e-5)
+    knocked = price(BarrierOption(strike=100.0, barrier=np.array([140.0, 100.0]), expiry=1.0, rebate=2.0), model, mc,
+                    greeks=("delta", "gamma"))
+    assert knocked.greeks["gamma"][1] == 0.0 and knocked.greeks["delta"][1] == 0.0
+
+
+def test_a_knocked_barrier_has_no_delta_under_central_differences():
+    # Heston under Euler takes delta by central differences: they straddled the barrier (0.026 +- 0.002)
+    from pricer import Heston
+    model = Heston(spot=110.0, v0=0.04, kappa=1.5, theta=0.04, xi=0.5, rho=-0.7, rate=0.03)
+    result = price(BarrierOption(strike=100.0, barrier=110.0, expiry=0.5, rebate=2.0), model,
+                   MonteCarlo(paths=1 << 14, seed=1, dtype="float64", scheme="euler"), greeks=("delta", "gamma"))
+    assert float(result.price) == pytest.approx(2.0, rel=1e-12)
+    assert abs(float(result.greeks["delta"])) < 1e-9 and abs(float(result.greeks["gamma"])) < 1e-6
