@@ -357,6 +357,11 @@ def _assemble(book: PreparedBook, today: pd.DataFrame, horizon_value: np.ndarray
         status[row], error[row] = "error", f"row {row + 1} ({trade_ids[row]}): a horizon value is not finite"
         trade_pnl[row] = np.nan
     ok = status == "ok"
+    left_out = np.flatnonzero(~ok & (today["status"].to_numpy(dtype=object) == "ok"))
+    if left_out.size:   # priced today, not at the horizon: the P&L, VaR and CVaR are of the others only
+        warnings.warn(f"{left_out.size} trade(s) priced today are left out of the P&L, VaR and CVaR: "
+                      f"{error[left_out[0]]}" + (" (and others: see the trades' error column)" if left_out.size > 1 else ""),
+                      UserWarning, stacklevel=3)
     frame = pd.DataFrame({
         "trade_id": book.trades["trade_id"].array,
         "underlying": book.fields["underlying"],

@@ -204,8 +204,13 @@ def test_bad_rows_and_short_trades_are_reported_and_the_others_unchanged():
            dict(trade_id="nowhere", underlying="XYZ", product="european", call_put="call", strike=1.0, expiry=0.5)]
     scenarios = _scenarios(["STK"], 5, 30, seed=4)
     mc = MonteCarlo(paths=2048)
-    with pytest.warns(UserWarning, match=r"no scenario moves \['GAR'\]"):   # GAR is held, not stressed
+    with pytest.warns(UserWarning) as caught:
         mixed = revalue_book(pd.DataFrame([bad[0], good[0], bad[1], good[1], bad[2]]), MARKET, scenarios, mc=mc)
+    messages = [str(w.message) for w in caught]
+    assert any("no scenario moves ['GAR']" in m for m in messages)   # GAR is held, not stressed
+    # the short trade was priced today but cannot be at the horizon: said, not only in its error cell
+    assert any(m.startswith("1 trade(s) priced today are left out of the P&L, VaR and CVaR: row 1 (short): expiry")
+               for m in messages), messages
     status = dict(zip(mixed.trades.trade_id, mixed.trades.status))
     errors = dict(zip(mixed.trades.trade_id, mixed.trades.error))
     assert status == {"short": "error", "ok1": "ok", "neg": "error", "ok2": "ok", "nowhere": "error"}
@@ -222,7 +227,8 @@ def test_bad_rows_and_short_trades_are_reported_and_the_others_unchanged():
         revalue_book(pd.DataFrame(good), MARKET, scenarios, mc=mc, underlyings={"sp500": "STK"})
     with pytest.raises(ValueError, match="MarketScenarios"):
         revalue_book(pd.DataFrame(good), MARKET, "crash", mc=mc)
-    nothing = revalue_book(pd.DataFrame(bad), MARKET, scenarios, mc=mc)
+    with pytest.warns(UserWarning, match="left out of the P&L"):
+        nothing = revalue_book(pd.DataFrame(bad), MARKET, scenarios, mc=mc)
     assert np.isnan(nothing.pnl).all()
     with pytest.raises(ValueError, match="no trade was revalued"):
         nothing.risk()
