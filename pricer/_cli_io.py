@@ -79,8 +79,8 @@ def _record_lines(path: Path) -> list[int] | None:
             reader = csv.reader(handle)
             for record in reader:
                 start, end = end + 1, reader.line_num
-                if not record:                 # a blank line: pandas skips it
-                    continue
+                if not record or (len(record) == 1 and not record[0].strip()):   # blank or only spaces:
+                    continue                                                     # pandas skips it
                 if header_seen:
                     lines.append(start)
                 header_seen = True

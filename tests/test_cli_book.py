@@ -416,3 +416,14 @@ def test_an_output_nobody_can_create_is_one_line_before_any_work(tmp_path):
         result = runner.invoke(app, args, env={"EXOTICS_CACHE_DIR": ""})
         assert result.exit_code == 2 and "cannot write in /proc" in result.output, result.output
         assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_line_of_spaces_is_skipped_like_a_blank_one(tmp_path):
+    # pandas skips a line holding only spaces or a tab; counted as a record, it cost the file its line numbers
+    book, market, out = tmp_path / "book.csv", tmp_path / "market.csv", tmp_path / "o.csv"
+    book.write_text("trade_id,underlying,product,call_put,strike,expiry\n   \nA,X,european,call,100,1\n\t\n"
+                    "B,X,european,call,-2,1\n")
+    MARKET.to_csv(market, index=False)
+    result = runner.invoke(app, ["price-book", str(book), "-m", str(market), "-o", str(out), "--paths", "2048"],
+                           env={"EXOTICS_CACHE_DIR": ""})
+    assert result.exit_code == 2 and f"{book}: row 2 (line 5, trade_id B): strike must be > 0" in result.output
