@@ -172,7 +172,8 @@ def _build_models(market: pd.DataFrame):
         seen.setdefault(_show(value, limit=10_000), []).append(position)
     for underlying, positions in seen.items():
         if len(positions) > 1:
-            rows = ", ".join(str(p + 1) for p in positions)
+            rows = ", ".join(f"{p + 1}" + (f" ({_where(market.index, p).rstrip(', ')})" if _where(market.index, p) else "")
+                             for p in positions)
             problems[underlying] = f"underlying {underlying!r} has {len(positions)} market rows ({rows})"
             continue
         position = positions[0]

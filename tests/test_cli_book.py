@@ -427,3 +427,17 @@ def test_a_line_of_spaces_is_skipped_like_a_blank_one(tmp_path):
     result = runner.invoke(app, ["price-book", str(book), "-m", str(market), "-o", str(out), "--paths", "2048"],
                            env={"EXOTICS_CACHE_DIR": ""})
     assert result.exit_code == 2 and f"{book}: row 2 (line 5, trade_id B): strike must be > 0" in result.output
+
+
+def test_a_repeated_market_row_gives_both_lines():
+    import tempfile
+    from pathlib import Path
+    with tempfile.TemporaryDirectory() as folder:
+        book, market, out = Path(folder) / "b.csv", Path(folder) / "m.csv", Path(folder) / "o.csv"
+        book.write_text("trade_id,underlying,product,call_put,strike,expiry\nA,X,european,call,100,1\n")
+        market.write_text("underlying,model,spot,rate,dividend,vol\nX,black_scholes,100,0.02,0,0.2\n\n"
+                          "X,black_scholes,101,0.02,0,0.2\n")
+        result = runner.invoke(app, ["price-book", str(book), "-m", str(market), "-o", str(out)],
+                               env={"EXOTICS_CACHE_DIR": ""})
+        assert result.exit_code == 2
+        assert f"{market}: underlying 'X' has 2 market rows (1 (line 2), 2 (line 4))" in result.output
