@@ -28,7 +28,7 @@ from scipy import special, stats
 from .ccc import _correlation
 from .fit_result import GarchFit
 from .simulate import garch_paths
-from ._validation import is_whole
+from ._validation import is_number, is_whole
 
 __all__ = ["RegimeShift", "ScenarioPaths", "simulate_from_fit", "peak_variance", "garch_scenarios",
            "SCENARIO_METHODS"]
@@ -226,13 +226,10 @@ def _positive_int(value, name: str) -> int:
 
 
 def _real(value, name: str) -> float:
-    """A real number (not text, not a bool: "1.5" in a config file is a mistake to name, not to guess)."""
-    if isinstance(value, (str, bytes, bool, np.bool_)) or np.ndim(value) != 0:
+    """A finite real number (not text, not a bool: "1.5" in a config file is a mistake to name, not to guess)."""
+    if not is_number(value):
         raise ValueError(f"{name} must be a number, got {value!r}")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    return float(value)
 
 
 def _standardised(fit: GarchFit, returns, usable: np.ndarray) -> np.ndarray:

@@ -35,8 +35,8 @@ def _row_labels(trades: pd.DataFrame) -> list[str]:
     is not the default 0, 1, 2, ... (a slice of a larger book: its row 51 is the user's index 150)."""
     labels = []
     for i, tid in enumerate(trades["trade_id"].tolist()):
-        at = _where(trades.index, i)
-        labels.append(f"row {i + 1} ({at}trade_id {_show(tid)})" if not _is_blank(tid) else f"row {i + 1} ({at}no trade_id)")
+        about = [_where(trades.index, i), "no trade_id" if _is_blank(tid) else f"trade_id {_show(tid)}"]
+        labels.append(f"row {i + 1} ({', '.join(filter(None, about))})")
     return labels
 
 
@@ -44,14 +44,14 @@ LINE_INDEX = "line"   # the index the command line gives a CSV's rows: their lin
 
 
 def _where(index: pd.Index, position: int) -> str:
-    """Where row ``position`` is, for a message: "" for the default index 0, 1, 2, ...; "line L, " for a
+    """Where row ``position`` is, for a message: "" for the default index 0, 1, 2, ...; "line L" for a
     CSV read by the command line (its index is named "line": the row's line in the file, which differs
-    from the row number after blank lines or multi-line cells); else "index X, "."""
+    from the row number after blank lines or multi-line cells); else "index X"."""
     if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
         return ""
     if index.name == LINE_INDEX:
-        return f"line {_show(index[position])}, "
-    return f"index {_show(index[position])}, "
+        return f"line {_show(index[position])}"
+    return f"index {_show(index[position])}"
 
 
 def _is_blank(value) -> bool:

@@ -172,12 +172,12 @@ def _build_models(market: pd.DataFrame):
         seen.setdefault(_show(value, limit=10_000), []).append(position)
     for underlying, positions in seen.items():
         if len(positions) > 1:
-            rows = ", ".join(f"{p + 1}" + (f" ({_where(market.index, p).rstrip(', ')})" if _where(market.index, p) else "")
+            rows = ", ".join(f"{p + 1} ({_where(market.index, p)})" if _where(market.index, p) else f"{p + 1}"
                              for p in positions)
             problems[underlying] = f"underlying {underlying!r} has {len(positions)} market rows ({rows})"
             continue
         position = positions[0]
-        label = f"market row {position + 1} ({_where(market.index, position)}{underlying})"
+        label = f"market row {position + 1} ({', '.join(filter(None, [_where(market.index, position), underlying]))})"
         row_errors = _Errors(1)
         row = market.iloc[[position]]
         kind = _choice_field(row_errors, row["model"].map(_model_alias), "model", np.ones(1, bool), tuple(MODELS))[0]

@@ -36,11 +36,11 @@ def price_series(frame, path: Path):
     column that cannot be used (naming its row). CliError for what spoils the whole file (dates, no columns)."""
     import numpy as np
     import pandas as pd
-    from ._book_cells import LINE_INDEX
-    lines = frame.index if frame.index.name == LINE_INDEX else None   # a CSV's: each row's line in the file
+    from ._book_cells import _where
+    index = frame.index   # a CSV's: each row's line in the file
 
     def line(i: int) -> str:
-        return f"row {i + 1}" + (f" (line {lines[i]})" if lines is not None else "")
+        return f"row {i + 1} ({_where(index, i)})" if _where(index, i) else f"row {i + 1}"
     names = [str(c).strip() for c in frame.columns]
     dates = [c for c, n in zip(frame.columns, names) if n.lower() in _DATE_COLUMNS]
     if len(dates) > 1:

@@ -138,13 +138,13 @@ def barrier_survival(continuous: bool, rebate_at_crossing: bool = False) -> Accu
             step_survival = jnp.where(step.events["monitor"] > 0, safe_next, 1.0)
         survival = state["survival"] * step_survival
         hit = state["survival"] - survival
-        paid = product.rebate * hit * step.discount   # discounted from the step's end
         if early_interest is not None:
-            # the interest from the crossing to the step's end: its derivative is taken through the rate
-            # (rho's discounting, the part that matters) but not through the hit probability, which would
-            # change a Greek by r dt of the rebate's own share (as holding the crossing time fixed does)
-            # and cost every Greek the crossing time's arithmetic (XLA recomputes it per tangent)
-            paid = paid + product.rebate * jax.lax.stop_gradient(hit) * step.discount * early_interest
-        return {"survival": survival, "rebate": state["rebate"] + paid}
+            # paid at the step's end plus the interest from the crossing to it; that interest's derivative is
+            # taken through the rate (rho's discounting, the part that matters) but not through the hit
+            # probability, which would change a Greek by r dt of the rebate's own share (as holding the
+            # crossing time fixed does) and cost every Greek the crossing time's arithmetic (XLA recomputes
+            # it per tangent)
+            hit = hit + jax.lax.stop_gradient(hit) * early_interest
+        return {"survival": survival, "rebate": state["rebate"] + product.rebate * hit * step.discount}
 
     return Accumulator(init, update)

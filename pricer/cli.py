@@ -43,7 +43,10 @@ def _setup():
     _enable_compilation_cache()
 
 
-def _os_error(exc: OSError) -> str:
+def _message(exc: Exception) -> str:
+    """The one line of a CliError, or of an OSError (the file and the system's reason)."""
+    if not isinstance(exc, OSError):
+        return str(exc)
     return f"{exc.filename}: {exc.strerror or type(exc).__name__}" if exc.filename else f"{type(exc).__name__}: {exc}"
 
 
@@ -88,10 +91,8 @@ def demo(out: Path = typer.Option(Path("exotics-report"), "--out", "-o", help="r
         ok = (results["status"] == "ok").sum()
         console.print(f"{ok}/{len(results)} trades priced; book value {results['value'].sum():,.2f}; "
                       f"{time.perf_counter() - start:.1f} s in all; report written to {out}/")
-    except CliError as exc:
-        _fail(str(exc))
-    except OSError as exc:   # a disk that fills or a folder that goes away mid-run: one line, not a traceback
-        _fail(_os_error(exc))
+    except (CliError, OSError) as exc:   # OSError: a disk that fills, a folder that goes away: one line too
+        _fail(_message(exc))
 
 
 
@@ -159,10 +160,8 @@ def calibrate(prices: Path = typer.Argument(..., help="daily prices, CSV or Parq
                                   f"wrote {output}", console)
         if skipped:
             raise typer.Exit(code=ERROR_EXIT)
-    except CliError as exc:
-        _fail(str(exc))
-    except OSError as exc:   # a disk that fills or a folder that goes away mid-run: one line, not a traceback
-        _fail(_os_error(exc))
+    except (CliError, OSError) as exc:   # OSError: a disk that fills, a folder that goes away: one line too
+        _fail(_message(exc))
 
 
 @app.command("price-book")
@@ -244,10 +243,8 @@ def price_book_command(book: Path = typer.Argument(..., help="trades, CSV or Par
         say(f"{len(results) - len(bad)}/{len(results)}", "", f"trades priced{reused}; wrote {output}", console)
         if len(bad):   # a batch job must not read a book with failed trades as a clean run
             raise typer.Exit(code=ERROR_EXIT)
-    except CliError as exc:
-        _fail(str(exc))
-    except OSError as exc:   # a disk that fills or a folder that goes away mid-run: one line, not a traceback
-        _fail(_os_error(exc))
+    except (CliError, OSError) as exc:   # OSError: a disk that fills, a folder that goes away: one line too
+        _fail(_message(exc))
 
 
 def _say_errors(results, prepared, book: Path, market: Path, output: Path, limit: int = 10) -> None:
@@ -316,8 +313,8 @@ def risk(out: Path = typer.Option(Path("risk-report"), "--out", "-o", help="repo
             summary = run(out, settings, log=lambda message: (console.print(message), status.update(message)))
     except ValueError as exc:   # e.g. a window longer than the data
         _fail(f"risk: {exc}")
-    except OSError as exc:   # a disk that fills or a folder that goes away mid-run: one line, not a traceback
-        _fail(_os_error(exc))
+    except OSError as exc:
+        _fail(_message(exc))
     for title, table in display_tables(summary).items():
         _show(table, title, limit=len(table))
     console.print(f"{time.perf_counter() - start:.0f} s in all; report written to {out}/")
@@ -377,10 +374,8 @@ def train_calibrator(arch: str = typer.Option("mlp", help="network: mlp (summary
                            **kwargs)
         console.print(f"wrote {out / (arch + '.msgpack')} and {out / (arch + '.json')} "
                       f"(final loss {meta['final_loss']:.4f}, {meta['train_seconds']:.0f} s on {meta['device']})")
-    except CliError as exc:
-        _fail(str(exc))
-    except OSError as exc:   # a disk that fills or a folder that goes away mid-run: one line, not a traceback
-        _fail(_os_error(exc))
+    except (CliError, OSError) as exc:   # OSError: a disk that fills, a folder that goes away: one line too
+        _fail(_message(exc))
     except ValueError as exc:   # e.g. an output folder holding other mlp weights than the hybrid's source
         _fail(f"train-calibrator: {exc}")
 

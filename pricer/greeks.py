@@ -208,8 +208,7 @@ def _stack(tangents):
     return {f: jnp.stack([getattr(t, f) for t in tangents]) for f in moved_fields(tangents)}
 
 
-def derivative_quantities(fn, model, tangents, spot_moves=None, *, light, want_gamma, finite_difference, bump,
-                          spot_only=None):
+def derivative_quantities(fn, model, tangents, spot_moves, *, light, want_gamma, finite_difference, bump, spot_only):
     """[fn(model), d fn along each tangent..., d2 fn / d spot2] for a pytree-valued ``fn`` of the model.
 
     ``fn(model, factor=None)``: with ``factor`` (rows, 1), the same quantity for the product in units of
@@ -217,12 +216,12 @@ def derivative_quantities(fn, model, tangents, spot_moves=None, *, light, want_g
     (count, ...) array} or None; ``light[g]`` says which group the g-th first-order Greek is in; ``spot_only``
     which one is delta. Pathwise (``jax.jvp``) unless ``finite_difference``; gamma by central differences of
     the delta. ``spot_moves``: (up, down) per product row (rows, 1), the spot's difference points S + up and
-    S - down (``_spot_steps.spot_steps``; default ``bump`` of the spot). The spot itself is never moved: by
+    S - down (``_spot_steps.spot_steps``). The spot itself is never moved: by
     homogeneity the value at S x f is f times the value at S of the product in units of S x f, and the
     delta there is that product's delta at S, so each row moves by its own step on the batch's shared paths.
     """
     n_first = len(light)
-    spot_up, spot_down = (bump * model.spot, bump * model.spot) if spot_moves is None else spot_moves
+    spot_up, spot_down = spot_moves
     spot_width = spot_up + spot_down   # per row (rows, 1)
     factor_up, factor_down = 1.0 + spot_up / model.spot, 1.0 - spot_down / model.spot
 
@@ -249,7 +248,7 @@ def derivative_quantities(fn, model, tangents, spot_moves=None, *, light, want_g
         out = [fn(model)]
     if n_first and finite_difference:
         directions = _in_greek_order(light, *(_unstack(group) for group in tangents))
-        for direction, is_delta in zip(directions, spot_only or (False,) * len(directions)):
+        for direction, is_delta in zip(directions, spot_only):
             if is_delta:
                 out.append(jax.tree_util.tree_map(lambda a, b: (a - b) / _rows_like(spot_width, a),
                                                   value_at(model, factor_up), value_at(model, factor_down)))
