@@ -340,3 +340,23 @@ def test_a_daily_asian_with_half_its_fixings_inside_the_horizon():
         horizon_stderr = float(price(product, BlackScholes(spot_h, vol_h, RATE, DIVIDEND), mc).stderr)
         tolerance = 3 * np.hypot(float(result.trades["stderr_today"][0]), horizon_stderr)
         assert abs(result.trade_pnl[0, k] - (exact - today)) < tolerance, (k, result.trade_pnl[0, k], exact - today)
+
+
+def test_horizon_values_of_long_options_are_never_negative():
+    """Near-worthless calls in crash scenarios: the grid's Monte Carlo and reading errors put values a
+    little below 0 (down to -0.12 on a 4,000 index before the floor); every product pays >= 0, so every
+    horizon value is >= 0, and the P&L is quantity x (horizon value - today's price)."""
+    market = MARKET[MARKET["underlying"] == "IDX"]
+    trades = pd.DataFrame([dict(trade_id=f"C{k}", underlying="IDX", product="european", call_put="call",
+                                strike=float(k), expiry=4 / TRADING_DAYS, quantity=2.0) for k in (4000, 4050, 4100)])
+    rng = np.random.default_rng(3)
+    scenarios = MarketScenarios(("IDX",), np.cumsum(rng.standard_normal((40, 1, 1)) * 0.03, axis=1),
+                                np.exp(rng.standard_normal((40, 1)) * 0.3))
+    result = revalue_book(trades, market, scenarios, mc=MonteCarlo(paths=4096, seed=3))
+    assert (result.trades["status"] == "ok").all(), result.trades["error"].tolist()
+    value_today = result.trades["value_today"].to_numpy()[:, None]
+    horizon_value = (result.trade_pnl + value_today) / 2.0
+    assert np.all(np.isfinite(horizon_value))
+    assert horizon_value.min() >= 0.0
+    assert np.any(horizon_value == 0.0)           # the crash scenarios were below 0 before the floor
+    assert np.max(horizon_value) > 50.0            # and the rallies are still worth something
