@@ -50,7 +50,8 @@ def main():
         risk = stress.risk(levels=(0.95, 0.99)).set_index("level")
         print(f"{label:>10}: {(stress.trades.status == 'ok').sum()} trades, mean P&L {risk['mean_pnl'].iloc[0]:,.0f}, "
               f"VaR 99% {risk.loc[0.99, 'var']:,.0f}, CVaR 99% {risk.loc[0.99, 'cvar']:,.0f} "
-              f"(today's MC error moves these by about {risk['today_error'].iloc[0]:,.0f})")
+              f"(Monte Carlo error: today's prices move these by about {risk['today_error'].iloc[0]:,.0f}, "
+              f"the horizon grids' by up to {risk['horizon_error'].iloc[0]:,.0f})")
 
 
 if __name__ == "__main__":

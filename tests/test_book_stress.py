@@ -360,3 +360,29 @@ def test_horizon_values_of_long_options_are_never_negative():
     assert horizon_value.min() >= 0.0
     assert np.any(horizon_value == 0.0)           # the crash scenarios were below 0 before the floor
     assert np.max(horizon_value) > 50.0            # and the rallies are still worth something
+
+
+def test_horizon_error_bounds_the_spread_of_horizon_values_over_seeds():
+    """stderr_horizon bounds the Monte Carlo error of a trade's horizon values: over six seeds their spread
+    in each scenario stays below it, and it is not a vacuous bound (the largest spread is within 4x of it).
+    An Asian with fixings inside the horizon is read through the accrual interpolation, whose weights
+    the bound includes."""
+    trades = pd.DataFrame([
+        dict(trade_id="E", underlying="STK", product="european", call_put="call", strike=100.0, expiry=0.5, quantity=3),
+        dict(trade_id="A", underlying="STK", product="asian", call_put="put", strike=100.0, expiry=21 / TRADING_DAYS,
+             fixings=21, quantity=-2),
+    ])
+    scenarios = _scenarios(["STK"], 10, 30, seed=5, daily_vol=0.02, ratio_spread=0.2)
+    runs = [revalue_book(trades, MARKET, scenarios, mc=MonteCarlo(paths=4096, seed=seed)) for seed in range(6)]
+    for run in runs:
+        assert (run.trades["status"] == "ok").all(), run.trades["error"].tolist()
+    values = np.stack([run.trade_pnl / run.trades["quantity"].to_numpy()[:, None]
+                       + run.trades["price_today"].to_numpy()[:, None] for run in runs])      # (seeds, trades, K)
+    spread = values.std(axis=0, ddof=1)                                                        # (trades, K)
+    bound = np.mean([run.trades["stderr_horizon"].to_numpy() for run in runs], axis=0)[:, None]
+    assert np.all(bound > 0)
+    assert np.all(spread <= 2.0 * bound)          # a std over 6 draws exceeds its true value by 2x rarely
+    assert np.all(np.max(spread, axis=1) >= bound[:, 0] / 4)   # the bound is the largest over the scenarios
+    risk = runs[0].risk(levels=(0.99,))
+    expected = np.sum(np.abs(runs[0].trades["quantity"]) * runs[0].trades["stderr_horizon"])
+    assert risk.loc[0, "horizon_error"] == pytest.approx(expected)
