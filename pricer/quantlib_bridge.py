@@ -13,8 +13,11 @@ barrier, continuously monitored as in QuantLib's analytic engine, the eight kind
 
 Conventions (what QuantLib's own engines use, so the numbers agree):
 
-* times: year fractions with the process's day counter (its risk-free curve's) from
-  ``ql.Settings.instance().evaluationDate``; an instrument whose exercise date is not after it is refused;
+* times: year fractions with the process's day counter (its risk-free curve's) from that curve's reference
+  date, as QuantLib's engines measure them (a curve built with settlement days, ``ql.FlatForward(2,
+  ql.TARGET(), ...)``, starts after the evaluation date: measured from the evaluation date instead, a 30-day
+  Heston call was 7% and a 30-day geometric Asian 13% off QuantLib's engines); an instrument whose exercise
+  date is not after ``ql.Settings.instance().evaluationDate`` is refused;
 * rate and dividend: flat, continuously compounded zero rates at the expiry, chosen so that
   ``exp(-rate * T)`` is exactly the curve's discount factor to the exercise date (likewise the dividend
   curve); a curve that is not flat is therefore matched at the expiry only (a barrier or an Asian sees
@@ -26,7 +29,11 @@ Conventions (what QuantLib's own engines use, so the numbers agree):
   known fixing at the spot, and earlier dates are ignored (as QuantLib's engines do); past fixings from
   ``runningAccumulator``/``pastFixings``: arithmetic past_average =
   runningAccumulator / pastFixings (a sum), geometric past_average = runningAccumulator ** (1 / pastFixings)
-  (a product), or the mean of ``allPastFixings`` (QuantLib's other constructor).
+  (a product); or, with QuantLib's other constructor, ``allPastFixings[i]`` for each fixing date i before the
+  evaluation date (in date order, as QuantLib reads them: extra values are not used, too few are refused).
+
+Not mapped: curves that are not flat (see above), and a fixing date between the evaluation date and the
+curves' reference date (its time would be negative: refused).
 
 QuantLib's Python bindings do not expose a barrier option's barrier type, level and rebate, nor an Asian
 option's fixing dates and past fixings. Build those instruments with this module's ``BarrierOption`` and
@@ -105,9 +112,12 @@ def from_quantlib(instrument, process, *, terms: dict | None = None):
 
     model, to_time = _model(ql, process, today, expiry_date, strike)
     expiry = to_time(expiry_date)
-    if not expiry > 0:
+    if not expiry_date > today:
         raise ValueError(f"{type(instrument).__name__}: expired: the exercise date {expiry_date} is not after the "
                          f"evaluation date {today}")
+    if not expiry > 0:
+        raise ValueError(f"{type(instrument).__name__}: the exercise date {expiry_date} is not after the curves' "
+                         f"reference date {process.riskFreeRate().referenceDate()}, from which QuantLib measures times")
 
     if kind == "vanilla":
         return EuropeanOption(strike=strike, expiry=expiry, call=call), model
@@ -143,7 +153,7 @@ def from_quantlib(instrument, process, *, terms: dict | None = None):
                          "the payoff is no longer random; value it directly)")
     if future[-1] > expiry_date:
         raise ValueError(f"DiscreteAveragingAsianOption: fixing date {future[-1]} is after the exercise date {expiry_date}")
-    past_average, past_count = _past_fixings(found, geometric)
+    past_average, past_count = _past_fixings(found, geometric, sum(1 for d in dates if d < today))
     if fixed_today:   # QuantLib's engines take a fixing on the evaluation date as a known one, at the spot
         spot = float(process.x0()) if isinstance(process, ql.GeneralizedBlackScholesProcess) else float(process.s0().value())
         count = past_count + fixed_today
@@ -151,6 +161,9 @@ def from_quantlib(instrument, process, *, terms: dict | None = None):
                         else (past_average * past_count + spot * fixed_today) / count)
         past_count = count
     times = np.array([to_time(d) for d in future])
+    if not times[0] > 0:
+        raise ValueError(f"DiscreteAveragingAsianOption: fixing date {future[0]} is not after the curves' reference "
+                         f"date {process.riskFreeRate().referenceDate()}, from which QuantLib measures times")
     product = AsianOption(strike=strike, expiry=expiry, fixings=times, call=call, geometric=geometric,
                           past_average=past_average, past_count=past_count)
     return product, model
@@ -194,12 +207,22 @@ def _hidden_terms(name: str, example: str) -> str:
             f"terms=dict({example})")
 
 
-def _past_fixings(found: dict, geometric: bool) -> tuple[float, int]:
-    if "all_past_fixings" in found and found["all_past_fixings"]:
+def _past_fixings(found: dict, geometric: bool, dates_before_today: int) -> tuple[float, int]:
+    """(past average, past count). ``dates_before_today``: fixing dates before the evaluation date, the ones
+    ``allPastFixings`` is read for (its first values, in date order, as QuantLib does)."""
+    if "all_past_fixings" in found and found["all_past_fixings"] is not None and len(found["all_past_fixings"]):
         try:
-            values = np.asarray(found["all_past_fixings"], dtype=np.float64)
+            values = np.asarray(found["all_past_fixings"], dtype=np.float64).ravel()
         except (TypeError, ValueError):
             raise ValueError(f"terms['all_past_fixings'] must be numbers, got {found['all_past_fixings']!r}") from None
+        if values.size < dates_before_today:
+            raise ValueError(f"DiscreteAveragingAsianOption: allPastFixings has {values.size} value(s) for "
+                             f"{dates_before_today} fixing dates before the evaluation date")
+        values = values[:dates_before_today]
+        if values.size == 0:
+            return 0.0, 0
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"terms['all_past_fixings'] must be finite numbers, got {values.tolist()!r}")
         if np.any(values <= 0) and geometric:
             raise ValueError("DiscreteAveragingAsianOption: past fixings must be > 0 for a geometric average")
         mean = float(np.exp(np.mean(np.log(values)))) if geometric else float(np.mean(values))
@@ -228,10 +251,10 @@ def _model(ql, process, today, expiry_date, strike):
     else:
         raise ValueError(f"{type(process).__name__} is not supported; from_quantlib maps ql.BlackScholesMertonProcess "
                          f"(any ql.GeneralizedBlackScholesProcess) and ql.HestonProcess")
-    day_counter = curve.dayCounter()
+    day_counter, reference = curve.dayCounter(), curve.referenceDate()
 
-    def to_time(date) -> float:
-        return float(day_counter.yearFraction(today, date))
+    def to_time(date) -> float:   # as QuantLib's engines: from the risk-free curve's reference date
+        return float(day_counter.yearFraction(reference, date))
 
     expiry = to_time(expiry_date)
     if not expiry > 0:
