@@ -84,8 +84,9 @@ def barrier_price(spot, strike, barrier, expiry, vol, rate, dividend, rebate, ca
     barrier is hit; a knock-in that never knocks in pays the rebate at expiry (Haug's and QuantLib's
     AnalyticBarrierEngine convention). A barrier already breached today (spot >= barrier for ``up``,
     spot <= barrier for down) gives: knock-out -> ``rebate`` (paid now), knock-in -> the vanilla price.
-    Valid for any ordering of strike and barrier; the rebate-at-hit term assumes (r-q-vol^2/2)^2 + 2 r vol^2 >= 0
-    (true for r >= 0).
+    Valid for any ordering of strike and barrier. The knock-out rebate's closed form needs
+    (r-q-vol^2/2)^2 + 2 r vol^2 >= 0 (true for r >= 0); where a negative rate breaks it (QuantLib's engine
+    then returns NaN) the rebate is integrated over the hitting time's distribution (``_rebate_at_hit``).
     """
     dtype, (spot, strike, barrier, expiry, vol, rate, dividend, rebate) = _floats(
         spot, strike, barrier, expiry, vol, rate, dividend, rebate)
@@ -96,7 +97,8 @@ def barrier_price(spot, strike, barrier, expiry, vol, rate, dividend, rebate, ca
     sd = vol * jnp.sqrt(expiry)
     var = vol * vol
     mu = (rate - dividend - 0.5 * var) / var
-    lam = jnp.sqrt(jnp.maximum(mu * mu + 2.0 * rate / var, 0.0))
+    closed_form = mu * mu + 2.0 * rate / var >= 0.0
+    lam = jnp.sqrt(jnp.where(closed_form, mu * mu + 2.0 * rate / var, 0.0))
     log_hs = jnp.log(barrier / s)
     log_fs = jnp.log(s) - dividend * expiry  # log of spot discounted at q
     log_fk = jnp.log(strike) - rate * expiry  # log of strike discounted at r
@@ -120,6 +122,7 @@ def barrier_price(spot, strike, barrier, expiry, vol, rate, dividend, rebate, ca
     z = log_hs / sd + lam * sd
     f = rebate * (jnp.exp((mu + lam) * log_hs + log_ndtr(eta * z))
                   + jnp.exp((mu - lam) * log_hs + log_ndtr(eta * (z - 2.0 * lam * sd))))
+    f = jnp.where(closed_form, f, rebate * _rebate_at_hit(log_hs, expiry, vol, rate, mu))
     # knock-in value without rebate (Haug's table); knock-out = vanilla - knock-in
     strike_above = strike >= barrier
     down, is_call = eta > 0, phi > 0
@@ -130,6 +133,36 @@ def barrier_price(spot, strike, barrier, expiry, vol, rate, dividend, rebate, ca
     unbreached = jnp.where(is_in, kin + e, a - kin + f)
     vanilla = black_scholes_price(spot, strike, expiry, vol, rate, dividend, call)
     return jnp.where(breached, jnp.where(is_in, vanilla, rebate), unbreached)
+
+
+#: Gauss-Legendre rule for the knock-out rebate's integral over the hitting time (``_rebate_at_hit``)
+_HIT_X, _HIT_W = _gauss_legendre(64)
+
+
+def _hit_probability(log_hs, t, vol, mu):
+    """P(tau <= t): the chance that log S, a Brownian motion with drift mu vol^2 and volatility vol, has moved
+    by log_hs (either sign) by time t (the reflection principle with drift)."""
+    sd = vol * jnp.sqrt(t)
+    toward = mu * vol * vol * jnp.sign(log_hs)   # the drift toward the barrier
+    distance = jnp.abs(log_hs)
+    return (jnp.exp(log_ndtr((toward * t - distance) / sd))
+            + jnp.exp(2.0 * mu * log_hs + log_ndtr(-(toward * t + distance) / sd)))
+
+
+def _rebate_at_hit(log_hs, expiry, vol, rate, mu):
+    """E[exp(-r tau) 1{tau <= T}] for the hitting time tau of ``_hit_probability``, for any rate: by parts,
+    exp(-r T) G(T) + r int_0^T exp(-r t) G(t) dt with G = ``_hit_probability``, a smooth bounded integrand
+    (Gauss-Legendre, 64 nodes; agrees with the closed form to 1e-10 where that exists, 0.1% from the barrier
+    included). Shapes broadcast."""
+    log_hs, expiry, vol, rate, mu = jnp.broadcast_arrays(log_hs, expiry, vol, rate, mu)
+    # t = T u^4: nodes crowd toward t = 0, where G rises steeply (over log_hs^2 / vol^2) near the barrier
+    u = jnp.asarray(_HIT_X, expiry.dtype)
+    times = expiry[..., None] * u ** 4                                     # (..., nodes)
+    weights = expiry[..., None] * jnp.asarray(_HIT_W, expiry.dtype) * 4.0 * u ** 3
+    along = lambda a: a[..., None]  # noqa: E731 - broadcast against the nodes
+    integral = jnp.sum(weights * jnp.exp(-along(rate) * times)
+                       * _hit_probability(along(log_hs), times, along(vol), along(mu)), axis=-1)
+    return jnp.exp(-rate * expiry) * _hit_probability(log_hs, expiry, vol, mu) + rate * integral
 
 
 def _fixing_setup(fixing_times, past_count, dtype, fixing_weights=None):
