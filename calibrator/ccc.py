@@ -12,6 +12,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from ._validation import is_whole
 from .fit_result import GarchFit
 from .portfolio_qp import _finite_array
 from .value_at_risk import check_same_columns, standardised_residuals
@@ -72,7 +73,8 @@ def ccc_covariance(fit: GarchFit, returns, *, horizon: int = 1) -> CCCCovariance
     fit: a batch ``GarchFit`` (``fit_garch`` on a 2-D array / DataFrame, one column per asset). A column
         with status "error" raises ValueError naming it; "not_converged" columns warn.
     returns: the (T, N) returns the fit was made on (same units, same order of columns).
-    horizon: 1 (default) gives the covariance of the next period's returns, D R D with
+    horizon: a whole number of periods >= 1 (an int, or a float such as 2.0; text, bools and NaN raise
+        ValueError). 1 (default) gives the covariance of the next period's returns, D R D with
         D = diag(sqrt(h_{T+1})) and R = corr of the standardised residuals (r_t - mu) / sqrt(h_t).
         horizon H > 1 gives the covariance of the H-period summed return with D = diag(sqrt(sum of the
         H variance forecasts)): exact on the diagonal; off the diagonal it takes rho_ij sqrt(H_i H_j)
@@ -84,7 +86,8 @@ def ccc_covariance(fit: GarchFit, returns, *, horizon: int = 1) -> CCCCovariance
     if fit.single:
         raise ValueError("fit is a single-series fit; a CCC covariance needs a batch fit, one column per asset "
                          "(fit_garch on a 2-D array or DataFrame)")
-    if isinstance(horizon, bool) or not float(horizon).is_integer() or int(horizon) < 1:
+    # is_whole, not float(): float("2") read the text "2" as 2 periods, and float(None) raised TypeError
+    if not is_whole(horizon) or horizon < 1:
         raise ValueError(f"horizon must be a positive integer (periods), got {horizon!r}")
     horizon = int(horizon)
     check_same_columns(fit, returns)

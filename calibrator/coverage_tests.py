@@ -59,10 +59,10 @@ def _xlogy(k, p) -> float:
 
 
 def _check_level(level, name: str = "level") -> float:
-    try:
-        lv = float(level)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number strictly between 0 and 1 (e.g. 0.99), got {level!r}") from None
+    # a number, not anything float() takes: float("0.99") read text as a level, float(True) as 1
+    if np.ndim(level) != 0 or np.asarray(level).dtype.kind not in "iuf":
+        raise ValueError(f"{name} must be a number strictly between 0 and 1 (e.g. 0.99), got {level!r}")
+    lv = float(level)
     if not 0.0 < lv < 1.0:
         raise ValueError(f"{name} must lie strictly between 0 and 1 (e.g. 0.99), got {level!r}")
     return lv
@@ -71,6 +71,8 @@ def _check_level(level, name: str = "level") -> float:
 
 def _check_exceptions(exceptions, min_days: int = 1) -> np.ndarray:
     """A 1-D sequence of 0/1 (or bools) -> bool array; ValueError naming ``exceptions`` otherwise."""
+    if np.asarray(exceptions).dtype.kind in "US":      # float() would read the text "1" as an exception
+        raise ValueError(f"exceptions must be a 1-D sequence of 0/1 or booleans, not text, got {exceptions!r}")
     try:
         x = np.asarray(exceptions, dtype=float)
     except (TypeError, ValueError):

@@ -16,18 +16,22 @@ Rolling forecasts use only the ``window`` returns before the forecast day (no lo
 * "historical": the empirical quantile of the trailing window's losses (``empirical_var_cvar``),
   recomputed every day.
 
-A window whose fit fails (status "error") gives NaN VaR on every day that depends on it; such days
-are counted (``attrs["info"]``) and left out of the tests, never filled in.
+A window whose fit fails (status "error", e.g. a stale stretch of constant returns) gives NaN VaR on
+every day that depends on it, however many windows fail together; such days are counted
+(``attrs["info"]``), named in a warning (the first of them, with the fit's error) and left out of the
+tests, never filled in.
 """
 from __future__ import annotations
 
 import time
 import warnings
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
+from . import _validation as val
 from .garch import GarchSpec
 from .garch_fit import fit_garch
 from .value_at_risk import empirical_var_cvar, normal_var_cvar, t_var_cvar
@@ -39,12 +43,14 @@ MIN_GARCH_WINDOW = 100      # fit_garch refuses shorter series
 MIN_HISTORICAL_WINDOW = 2   # empirical_var_cvar needs two returns
 MAX_CHUNK = 512             # windows per batched fit call (a fixed shape: one compile per spec)
 MIN_CHUNK = 32
+LEVEL_NAME_TOL = 1e-15      # a short column name stands for a level within this (a few ulps of 1)
 
 
 # -------------------------------------------------------------------------------- rolling forecasts
 def _check_levels(levels) -> np.ndarray:
     try:
-        lv = None if isinstance(levels, str) else np.atleast_1d(np.asarray(levels, dtype=float))
+        # text is refused, not converted: ("0.95", "0.99") passed as numbers
+        lv = None if np.asarray(levels).dtype.kind in "USb" else np.atleast_1d(np.asarray(levels, dtype=float))
     except (TypeError, ValueError):
         lv = None
     if lv is None or lv.ndim != 1 or lv.size == 0 or not np.all((lv > 0) & (lv < 1)):
@@ -52,20 +58,43 @@ def _check_levels(levels) -> np.ndarray:
                          f"got {levels!r}")
     if len(np.unique(lv)) != lv.size:
         raise ValueError(f"levels must not repeat, got {levels!r}")
+    names = [_level_name(v) for v in lv]
+    if len(set(names)) != lv.size:
+        # one column would overwrite the other
+        same = next(n for n in names if names.count(n) > 1)
+        close = [float(v) for v, n in zip(lv, names) if n == same]
+        raise ValueError(f"levels {close} differ by less than {LEVEL_NAME_TOL:g} and would share the column "
+                         f"var_{same}; give each level once")
     return lv
 
 
 def _level_name(level: float) -> str:
-    return format(round(100.0 * float(level), 6), "g")
+    """The level in percent as text that reads back as the level (``_level_from_name``): 6 significant
+    digits ("99", "97.5", "99.9") when they stand for the level within LEVEL_NAME_TOL, else every digit of
+    the level's shortest decimal form ("99.999991" for 0.99999991; rounded, it and 0.99999992 were both
+    "100", one column overwriting the other, and backtest_table read the level back as 1)."""
+    level = float(level)
+    short = format(round(100.0 * level, 6), "g")
+    if abs(_level_from_name(short) - level) <= LEVEL_NAME_TOL:
+        return short
+    return format(Decimal(repr(level)).scaleb(2), "f")     # exact: a decimal shift of the shortest repr
+
+
+def _level_from_name(name: str) -> float:
+    """Inverse of ``_level_name``: "97.5" -> 0.975 (the decimal shifted, then rounded once to a float)."""
+    return float(Decimal(name).scaleb(-2))
 
 
 def var_column(level) -> str:
-    """Column name of the VaR at ``level`` in ``rolling_var``'s output, e.g. 0.99 -> "var_99"."""
+    """Column name of the VaR at ``level`` in ``rolling_var``'s output, e.g. 0.99 -> "var_99",
+    0.999 -> "var_99.9"; a level that 6 significant digits of its percentage do not pin down gets all its
+    digits (0.99999991 -> "var_99.999991"), so the name always reads back as the level."""
     return f"var_{_level_name(level)}"
 
 
 def cvar_column(level) -> str:
-    """Column name of the CVaR at ``level`` in ``rolling_var``'s output, e.g. 0.975 -> "cvar_97.5"."""
+    """Column name of the CVaR at ``level`` in ``rolling_var``'s output, e.g. 0.975 -> "cvar_97.5"
+    (named as ``var_column``)."""
     return f"cvar_{_level_name(level)}"
 
 
@@ -111,24 +140,44 @@ def _chunk_size(n_fits: int, max_chunk: int) -> int:
     return max(1, min(size, max_chunk))
 
 
-def _batched_fits(x, starts, window, *, method, vol, dist, mean, percent, chunk, caught):
+def _day_text(label) -> str:
+    """A day of the returns' index as the user would look it up: 2020-01-03, not 2020-01-03 00:00:00."""
+    if isinstance(label, pd.Timestamp) and label == label.normalize():
+        return str(label.date())
+    return str(label)
+
+
+def _batched_fits(x, starts, window, *, method, vol, dist, mean, percent, chunk, caught, days):
     """Fit the windows x[s : s + window] for s in ``starts`` in chunks of one fixed shape.
 
+    days: the forecast days' index labels (n_days,); window s is named "window before day <days[s]>"
+    (the first day its fit forecasts) in fit_garch's errors and warnings, not by its column in a chunk.
     Returns a dict of (n_fits,) arrays: omega, alpha, beta, gamma, mu, nu, h1 (next-day variance),
-    status, ood (nn only), and timings."""
+    status, error (fit_garch's text for a window with status "error", else ""), ood (nn only), and
+    timings."""
     n = len(starts)
     size = _chunk_size(n, chunk)
     keys = ("omega", "alpha", "beta", "gamma", "mu", "nu", "h1")
     out = {k: np.full(n, np.nan) for k in keys}
     out["status"] = np.full(n, "error", dtype=object)
+    out["error"] = np.full(n, "", dtype=object)
     out["ood"] = np.zeros(n, bool)
     windows = sliding_window_view(x, window)
     times = []
     for lo in range(0, n, size):
         idx = np.arange(lo, min(lo + size, n))
         cols = starts[idx]
+        names = [f"window before day {_day_text(days[s])}" for s in cols]
         cols = np.concatenate([cols, np.full(size - idx.size, cols[0])])   # pad with a real window
-        y = np.ascontiguousarray(windows[cols].T)                           # (window, size)
+        names += ["padding"] * (size - idx.size)      # named apart: fit_garch's warnings count padding too
+        y = pd.DataFrame(np.ascontiguousarray(windows[cols].T), columns=names)   # (window, size)
+        k = idx.size
+        # fit_garch refuses a batch in which no column can be fitted (a stale, constant stretch longer than
+        # the chunk): those windows are errors like any other, their days NaN
+        errors = val.column_errors(val.prepare_returns(y))
+        if all(e is not None for e in errors):
+            out["error"][idx] = errors[:k]
+            continue
         t0 = time.perf_counter()
         with warnings.catch_warnings(record=True) as rec:
             warnings.simplefilter("always")
@@ -138,13 +187,13 @@ def _batched_fits(x, starts, window, *, method, vol, dist, mean, percent, chunk,
                 fit = fit_garch(y, method="mle", vol=vol, dist=dist, mean=mean, percent=percent)
         times.append(time.perf_counter() - t0)
         caught.extend(rec)
-        k = idx.size
         for name in ("omega", "alpha", "beta", "gamma", "mu"):
             out[name][idx] = fit._vec(name)[:k]
         if fit.nu is not None:
             out["nu"][idx] = fit._vec("nu")[:k]
         out["h1"][idx] = np.atleast_2d(fit.forecast(1))[:k, 0]
         out["status"][idx] = np.atleast_1d(np.asarray(fit.status, dtype=object))[:k]
+        out["error"][idx] = np.atleast_1d(np.asarray(fit.error, dtype=object))[:k]
         if method == "nn":
             out["ood"][idx] = np.atleast_1d(np.asarray(fit.ood, dtype=bool))[:k]
     out["seconds"] = float(sum(times))
@@ -174,7 +223,8 @@ def rolling_var(returns, *, window: int = 1000, levels=(0.95, 0.99), method: str
     returns: one series of log returns (1-D array or pandas Series; percent with ``percent=True``), T of
         them, no NaN/inf. The forecast for day t (t = window, ..., T - 1) uses only r_{t-window..t-1}.
     window: trailing window length in days (>= 100 for "mle"/"nn", >= 2 for "historical"); T > window.
-    levels: VaR levels in (0, 1), e.g. (0.95, 0.99).
+    levels: VaR levels in (0, 1), e.g. (0.95, 0.99); levels so close that their columns would share a
+        name (within 1e-15) raise ValueError.
     method: "mle" (exact GARCH maximum likelihood), "nn" (the neural calibrator, GARCH(1,1) only) or
         "historical" (rolling historical simulation; recomputed every day, ``refit_every`` is ignored).
     refit_every: refit the GARCH model every this many days (1 = daily); in between, the variance
@@ -189,14 +239,17 @@ def rolling_var(returns, *, window: int = 1000, levels=(0.95, 0.99), method: str
         return (the realised r_t), mu (forecast mean; 0 for "historical"), sigma (forecast standard
         deviation, sqrt h_t; NaN for "historical"), omega, alpha, beta, gamma, nu (the GARCH parameters
         in use that day, units of returns squared for omega; nu NaN for dist="normal"; all NaN for
-        "historical"), var_<L>, cvar_<L> for each level (e.g. var_99,
-        cvar_99; losses, units of the returns), refit (True on the days a fit was made), status (the
+        "historical"), var_<L>, cvar_<L> for each level (L the level in percent, ``var_column``: var_99,
+        cvar_97.5; every digit where 6 significant ones would not pin the level down, var_99.999991;
+        losses, units of the returns), refit (True on the days a fit was made), status (the
         status of the fit in use: "ok" / "not_converged" / "error"; "ok" for "historical"), source
         ("mle", "nn", or "historical": what produced the parameters in use).
-    ``attrs["info"]`` holds counts (fits, error / not-converged fits, NaN days, NN windows out of
-    distribution and refitted by MLE) and the seconds spent fitting (``first_call_seconds`` includes
-    the compile). A fit with status "error" gives NaN VaR/CVaR for every day it covers; a
-    "not_converged" fit is used (its estimate is usually close) but counted.
+    ``attrs["info"]`` holds counts (fits, error / not-converged fits, NaN days and ``first_nan_day``, the
+    index label of the first, when there are any; NN windows out of distribution and refitted by MLE)
+    and the seconds spent fitting (``first_call_seconds`` includes the compile). A fit with status
+    "error" gives NaN VaR/CVaR for every day it covers (a warning names the first such day and why its
+    window failed, "window before day <day>"); a "not_converged" fit is used (its estimate is usually
+    close) but counted.
     """
     x, index = _check_returns(returns)
     if not isinstance(method, str) or method.lower() not in BACKTEST_METHODS:
@@ -241,15 +294,15 @@ def rolling_var(returns, *, window: int = 1000, levels=(0.95, 0.99), method: str
         starts = np.arange(0, n_days, refit_every)             # fit day i uses r_{i .. i+window-1}
         caught = []
         fits = _batched_fits(x, starts, window, method=method, vol=vol, dist=dist, mean=mean, percent=percent,
-                             chunk=chunk, caught=caught)
+                             chunk=chunk, caught=caught, days=index[window:])
         source = np.full(starts.size, method, dtype=object)
         n_ood = int(fits["ood"].sum())
         seconds, first = fits["seconds"], fits["first_call_seconds"]
         if method == "nn" and nn_fallback == "mle" and n_ood:
             which = np.flatnonzero(fits["ood"])
             redo = _batched_fits(x, starts[which], window, method="mle", vol=vol, dist=dist, mean=mean,
-                                 percent=percent, chunk=chunk, caught=caught)
-            for name in ("omega", "alpha", "beta", "gamma", "mu", "nu", "h1", "status"):
+                                 percent=percent, chunk=chunk, caught=caught, days=index[window:])
+            for name in ("omega", "alpha", "beta", "gamma", "mu", "nu", "h1", "status", "error"):
                 fits[name][which] = redo[name]
             source[which] = "mle"
             seconds += redo["seconds"]
@@ -294,10 +347,16 @@ def rolling_var(returns, *, window: int = 1000, levels=(0.95, 0.99), method: str
                     first_call_seconds=first, batched_calls=fits["calls"])
         if method == "nn":
             info.update(nn_ood=n_ood, nn_fallback_mle=int(np.sum(source == "mle")))
-    info["nan_days"] = int(np.sum(np.isnan(var).any(axis=1)))
+    nan_day = np.isnan(var).any(axis=1)
+    info["nan_days"] = int(np.sum(nan_day))
     if info["nan_days"]:
+        first = int(np.argmax(nan_day))
+        info["first_nan_day"] = index[window + first]
+        why = (fits["error"][which_fit[first]] if garch and status_day[first] == "error"
+               else "the fit's variance forecast is not usable")
         warnings.warn(f"rolling_var(method={method!r}): {info['nan_days']} of {n_days} days have no forecast "
-                      f"(failed fits); they are NaN, see attrs['info']", stacklevel=2)
+                      f"(failed fits); they are NaN, see attrs['info']. The first is day "
+                      f"{_day_text(info['first_nan_day'])}: {why}", stacklevel=2)
 
     frame = pd.DataFrame({"return": realised, "mu": mu_day, "sigma": sigma_day}, index=index[window:])
     for name, values in params.items():

@@ -13,36 +13,118 @@ the recursion alone (~0.2 microseconds on this CPU, benchmarks/nn_calibrator.py)
 """
 from __future__ import annotations
 
+import math
 from collections import deque
+from collections.abc import Mapping
 
 import numpy as np
+import pandas as pd
+
+from ._validation import is_number, is_whole
 
 __all__ = ["GarchStream"]
+
+MIN_WINDOW = 250            # the network's shortest training length
+MAX_REFINE = 20             # fit_nn's limit on Newton steps
+PARAM_NAMES = ("omega", "alpha", "beta")
+MIN_MEAN_REVERSION = 1e-6   # 1 - alpha - beta below this: no usable unconditional variance to start from
+EXPLOSIVE_SLACK = 1e-9      # alpha + beta above 1 + this is explosive, not an integrated GARCH off by rounding
+
+
+def _whole(value, name: str, minimum: int) -> int:
+    if not is_whole(value) or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_params(params) -> dict:
+    """(omega, alpha, beta) as floats: omega > 0, alpha >= 0, beta >= 0, alpha + beta <= 1 (up to rounding).
+    params: a dict (or any mapping, or a pandas Series such as a zero-mean GARCH fit's ``fit.params``)."""
+    if isinstance(params, pd.Series):
+        params = params.to_dict()
+    if not isinstance(params, Mapping):
+        raise ValueError(f"params must be a dict with keys {', '.join(PARAM_NAMES)}, got {type(params).__name__}")
+    missing = [k for k in PARAM_NAMES if k not in params]
+    if missing:
+        raise ValueError(f"params is missing {', '.join(map(repr, missing))} (it needs {', '.join(PARAM_NAMES)})")
+    extra = sorted(map(str, set(params) - set(PARAM_NAMES)))
+    if extra:
+        # the stream is a zero-mean GARCH(1,1): a gamma, mu or nu given here would be silently ignored
+        raise ValueError(f"params has keys the stream does not use: {extra} (GarchStream is a zero-mean "
+                         f"GARCH(1,1) with {', '.join(PARAM_NAMES)})")
+    for k in PARAM_NAMES:
+        if not is_number(params[k]):
+            raise ValueError(f"params[{k!r}] must be a finite number, got {params[k]!r}")
+    p = {k: float(params[k]) for k in PARAM_NAMES}
+    if p["omega"] <= 0:
+        raise ValueError(f"params['omega'] must be > 0 (units of returns squared), got {params['omega']!r}")
+    for k in ("alpha", "beta"):
+        if p[k] < 0:
+            raise ValueError(f"params[{k!r}] must be >= 0, got {params[k]!r}")
+    if p["alpha"] + p["beta"] > 1.0 + EXPLOSIVE_SLACK:
+        raise ValueError(f"params: alpha + beta = {p['alpha'] + p['beta']:.10g} > 1 (alpha={params['alpha']!r}, "
+                         f"beta={params['beta']!r}) is an explosive GARCH: the variance forecast grows without "
+                         f"bound; persistence must be below 1 (or exactly 1 with start_variance=)")
+    return p
 
 
 class GarchStream:
     """Online GARCH(1,1): ``update(r)`` returns h_{t+1} = omega + alpha r_t^2 + beta h_t (zero mean).
 
-    window: returns kept for re-estimation; refit_every: steps between re-estimations (0 = never);
-    min_obs: returns needed before the first re-estimation (>= 250, the network's shortest training
-    length); params: starting (omega, alpha, beta) as a dict, default RiskMetrics-like alpha 0.06,
-    beta 0.93 with omega set from the first return's square; arch (None: the default, "hybrid"; "mlp"
-    is the cheapest) / refine / fallback: passed to the neural calibrator (nn_fit.fit_nn);
-    method="mle" re-estimates by exact MLE instead.
+    window: returns kept for re-estimation (whole number >= 250); refit_every: steps between
+    re-estimations (whole number, 0 = never); min_obs: returns needed before the first re-estimation
+    (whole number >= 250, the network's shortest training length); params: starting (omega, alpha,
+    beta) as a dict (or a Series: a zero-mean GARCH fit's ``params``) with exactly those keys, omega > 0
+    (units of returns squared), alpha, beta >= 0, alpha + beta <= 1; default RiskMetrics-like alpha
+    0.06, beta 0.93 with omega set from the first return's square. start_variance: h for the first
+    return (units of returns squared, > 0); default the unconditional variance omega / (1 - alpha -
+    beta), so it is required when alpha + beta is 1 or within 1e-6 of it (an integrated GARCH, e.g.
+    RiskMetrics alpha 0.06, beta 0.94); alpha + beta > 1 (explosive) is refused. arch (None: the
+    default, "hybrid"; "mlp" is the cheapest) / refine (whole number of Newton steps, 0 to 20) /
+    fallback (None or "mle"): passed to the neural calibrator (nn_fit.fit_nn); method="mle"
+    re-estimates by exact MLE instead (arch, refine and fallback are then refused). Bad settings raise
+    ValueError naming them, at construction.
     """
 
     def __init__(self, window: int = 2500, refit_every: int = 250, *, min_obs: int = 250, params=None,
-                 arch: str | None = None, refine: int = 0, method: str = "nn", fallback: str | None = None):
-        if window < 250:
-            raise ValueError(f"window must be >= 250 returns, got {window}")
-        if refit_every < 0:
-            raise ValueError(f"refit_every must be >= 0, got {refit_every}")
+                 start_variance: float | None = None, arch: str | None = None, refine: int = 0,
+                 method: str = "nn", fallback: str | None = None):
+        # checked here, not at the first update or refit: a bad setting found 250 returns into a stream
+        # would stop it mid-way (and int() truncated refit_every=2.5 to 2 without a word)
+        self.window = _whole(window, "window", MIN_WINDOW)
+        self.refit_every = _whole(refit_every, "refit_every", 0)
+        self.min_obs = _whole(min_obs, "min_obs", MIN_WINDOW)
         if method not in ("nn", "mle"):
             raise ValueError(f"method={method!r}: choose 'nn' or 'mle'")
-        self.window, self.refit_every, self.min_obs = int(window), int(refit_every), max(int(min_obs), 250)
-        self.arch, self.refine, self.method, self.fallback = arch, int(refine), method, fallback
+        self.refine = _whole(refine, "refine", 0)
+        if self.refine > MAX_REFINE:
+            raise ValueError(f"refine must be a whole number of Newton steps from 0 to {MAX_REFINE}, got {refine!r}")
+        if fallback not in (None, "mle"):
+            raise ValueError(f"fallback={fallback!r} is not supported; choose None or 'mle'")
+        if arch is not None:
+            from .networks import ARCHITECTURES
+            if arch not in ARCHITECTURES:
+                raise ValueError(f"arch={arch!r} is unknown; choose one of {sorted(ARCHITECTURES)}")
+        if method == "mle" and (arch is not None or self.refine or fallback is not None):
+            # fit_garch refuses them with method="mle" too: ignoring them would hide a mistaken setting
+            raise ValueError("arch, refine and fallback apply to method='nn' only")
+        self.arch, self.method, self.fallback = arch, method, fallback
+        self._params = _check_params(params) if params is not None else None
+        if start_variance is not None and (not is_number(start_variance) or start_variance <= 0):
+            raise ValueError(f"start_variance must be a positive number (units of returns squared), "
+                             f"got {start_variance!r}")
+        self._start = None if start_variance is None else float(start_variance)
+        if self._params is not None and self._start is None:
+            persistence = self._params["alpha"] + self._params["beta"]
+            if persistence > 1.0 - MIN_MEAN_REVERSION:
+                # omega / (1 - alpha - beta), the default start, is infinite or negative at or above 1 and
+                # beyond 1e6 omega just below it: not a starting variance anyone means
+                raise ValueError(
+                    f"params: alpha + beta = {persistence:.10g} (alpha={self._params['alpha']!r}, "
+                    f"beta={self._params['beta']!r}) leaves no unconditional variance to start from; pass "
+                    f"start_variance= (the variance of the first return, units of returns squared) for an "
+                    f"integrated GARCH")
         self._buf: deque = deque(maxlen=self.window)
-        self._params = dict(params) if params is not None else None
         self._h = None
         self.count = 0
         self.refits = 0
@@ -60,17 +142,28 @@ class GarchStream:
 
     # --------------------------------------------------------------- updates
     def update(self, r: float) -> float:
-        """Feed one return; returns the conditional variance of the next one."""
+        """Feed one return r_t (units of the returns, e.g. decimals); returns h_{t+1}, the conditional
+        variance of the next one (units of returns squared). A return that is not a finite number, or
+        whose square overflows the variance, raises ValueError naming ``r`` and leaves the stream as it
+        was (a NaN would stay in the variance and the refit window for good)."""
+        if type(r) is not float and not is_number(r):     # the check only off the plain-float fast path
+            raise ValueError(f"r must be a finite number (one return), got {r!r}; the stream is unchanged")
         r = float(r)
-        self._buf.append(r)
-        self.count += 1
         p = self._params
         if p is None:
             e2 = max(r * r, 1e-12)
-            p = self._params = dict(omega=0.01 * e2, alpha=0.06, beta=0.93)
-        if self._h is None:
-            self._h = p["omega"] / max(1.0 - p["alpha"] - p["beta"], 1e-6)
-        self._h = p["omega"] + p["alpha"] * r * r + p["beta"] * self._h
+            p = dict(omega=0.01 * e2, alpha=0.06, beta=0.93)
+        h = self._h
+        if h is None:
+            h = self._start if self._start is not None else p["omega"] / (1.0 - p["alpha"] - p["beta"])
+        h = p["omega"] + p["alpha"] * r * r + p["beta"] * h
+        if not math.isfinite(h):       # NaN/inf r (Python floats), or |r| so large that r * r overflows
+            what = "a finite number (one return)" if not math.isfinite(r) else "a return whose square is finite"
+            raise ValueError(f"r must be {what}, got {r!r}; the stream is unchanged")
+        # commit only now: an error above leaves the stream as it was
+        self._params, self._h = p, h
+        self._buf.append(r)
+        self.count += 1
         if (self.refit_every and self.count >= self.min_obs
                 and (self.count - self.min_obs) % self.refit_every == 0):
             self.refit()

@@ -193,7 +193,8 @@ def portfolio_var(fit: GarchFit, returns, weights, *, levels=(0.95, 0.99), horiz
     """VaR and CVaR of a portfolio of the fitted series after the end of the sample.
 
     fit: a batch ``GarchFit`` (one column per asset, same dates); returns: the (T, N) data it was made on;
-    weights: (N,) fractions of wealth (a dict or Series keyed by the fit's names also works).
+    weights: (N,) fractions of wealth; or a dict or Series keyed by the fit's names, where an asset left out
+    is not held (weight 0) and a name the fit does not have is refused.
     method: "parametric": variance w' S_H w, S_H the constant-conditional-correlation covariance of the
         H-period return (``calibrator.portfolio.ccc_covariance``), mean H w' mu, loss -sum_j w_j R_j
         (first order in the returns); the law is normal, or for a Student-t fit a unit-variance t with
@@ -249,7 +250,7 @@ def _portfolio_weights(weights, names: list) -> np.ndarray:
         unknown = sorted(set(by_text) - set(map(str, names)))
         if unknown:
             raise ValueError(f"weights name assets the fit does not have: {unknown} (the fit has {names})")
-        weights = [by_text.get(str(name), 0.0) for name in names]
+        weights = [by_text.get(str(name), 0.0) for name in names]   # an asset left out is not held
     try:
         w = np.asarray(weights, dtype=float)
     except (TypeError, ValueError):

@@ -16,7 +16,7 @@ import pandas as pd
 
 from .coverage_tests import (ChristoffersenResult, CoverageResult, KupiecResult, christoffersen_test,
                              conditional_coverage_test, kupiec_test)
-from .rolling_var import BACKTEST_METHODS, _check_levels, cvar_column, rolling_var, var_column
+from .rolling_var import BACKTEST_METHODS, _check_levels, _level_from_name, cvar_column, rolling_var, var_column
 
 __all__ = ["kupiec_test", "christoffersen_test", "conditional_coverage_test", "KupiecResult",
            "ChristoffersenResult", "CoverageResult", "rolling_var", "var_backtest", "backtest_table",
@@ -34,7 +34,20 @@ class VarBacktest(NamedTuple):
 
 
 def _frame_levels(frame: pd.DataFrame) -> list[float]:
-    return [float(c[4:]) / 100.0 for c in frame.columns if c.startswith("var_")]
+    """The levels of the var_<L> columns (L in percent, as ``var_column`` writes it)."""
+    levels = []
+    for c in frame.columns:
+        if not (isinstance(c, str) and c.startswith("var_")):
+            continue
+        try:
+            level = _level_from_name(c[4:])
+        except (ArithmeticError, ValueError):     # decimal.InvalidOperation is an ArithmeticError
+            level = float("nan")
+        if not 0.0 < level < 1.0:
+            raise ValueError(f"column {c!r} does not name a VaR level (var_<level in percent>, e.g. var_99); "
+                             f"rename it or pass levels=")
+        levels.append(level)
+    return levels
 
 
 def backtest_table(forecasts, levels=None) -> pd.DataFrame:
@@ -170,7 +183,7 @@ def plot_var_backtest(forecasts, path, *, levels=None, methods=None, title: str 
             # hollow markers of decreasing size, so that methods sharing an exception day stay visible
             ax.scatter(frame.index[exc], frame["return"].to_numpy()[exc], s=max(36 - 10 * k, 8), marker=markers[k % 3],
                        facecolors="none", edgecolors=colour, linewidths=0.8, zorder=3 + k)
-        ax.set_title(f"one-day VaR {100 * level:g}%" + (f" - {title}" if title else ""))
+        ax.set_title(f"one-day VaR {vc[4:]}%" + (f" - {title}" if title else ""))
         ax.set_ylabel("return")
         ax.legend(loc="lower left", fontsize=8)
     fig.tight_layout()

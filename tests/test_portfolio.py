@@ -332,6 +332,22 @@ def test_ccc_covariance_refuses_bad_input(ccc_case):
         ccc_covariance(single, data[["SP500"]])
 
 
+@pytest.mark.parametrize("horizon", ["2", 2.5, float("nan"), None, True, -1, [2]])
+def test_ccc_covariance_refuses_a_horizon_that_is_not_a_whole_number(ccc_case, horizon):
+    # float(horizon) took the text "2" as two periods (and float(None) raised TypeError, not ValueError)
+    data, fit = ccc_case
+    with pytest.raises(ValueError, match=r"^horizon must be a positive integer \(periods\), got "):
+        ccc_covariance(fit, data, horizon=horizon)
+
+
+def test_ccc_covariance_takes_a_whole_float_horizon(ccc_case):
+    data, fit = ccc_case
+    five = ccc_covariance(fit, data, horizon=5.0)
+    assert five.horizon == 5 and type(five.horizon) is int
+    np.testing.assert_array_equal(five.covariance, ccc_covariance(fit, data, horizon=np.int64(5)).covariance)
+    np.testing.assert_allclose(np.diag(five.covariance), fit.forecast(5).sum(axis=1), rtol=1e-13)
+
+
 # ---------------------------------------------------------------- backtest
 WINDOW, REFIT = 250, 63
 PERIOD = ("2014-01-01", "2018-12-31")

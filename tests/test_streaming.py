@@ -4,6 +4,7 @@ import warnings
 import numpy as np
 import pytest
 
+from calibrator import fit_garch
 from calibrator.streaming import GarchStream
 from calibrator.training import simulate_set
 
@@ -38,3 +39,103 @@ def test_bad_arguments():
         GarchStream(window=10)
     with pytest.raises(ValueError, match="method"):
         GarchStream(method="bfgs")
+
+
+def _state(s):
+    return (s.variance, s.count, s.refits, s.params, list(s._buf))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), np.float64("nan"), None, "0.01", True,
+                                 np.array([0.01, 0.02]), 1e200])   # 1e200: finite, but r * r overflows h
+def test_update_refuses_a_bad_return_and_leaves_the_stream_unchanged(bad):
+    p = dict(omega=1e-6, alpha=0.05, beta=0.9)
+    s, twin = GarchStream(refit_every=0, params=p), GarchStream(refit_every=0, params=p)
+    for x in (0.01, -0.02):
+        s.update(x)
+        twin.update(x)
+    before = _state(s)
+    with pytest.raises(ValueError, match=r"^r must be .*the stream is unchanged"):
+        s.update(bad)
+    assert _state(s) == before
+    # the recursion goes on as if the bad value had never come (it stayed NaN/inf for good before)
+    assert s.update(0.015) == twin.update(0.015) and np.isfinite(s.variance)
+
+
+def test_a_bad_first_return_leaves_the_default_parameters_unset():
+    s = GarchStream(refit_every=0)
+    with pytest.raises(ValueError, match="^r must"):
+        s.update(float("nan"))
+    assert s.params == {} and np.isnan(s.variance) and s.count == 0
+    assert s.update(0.01) == pytest.approx(1e-6 + 0.06 * 1e-4 + 0.93 * 1e-6 / 0.01, rel=1e-12)
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(omega=1e-6, alpha=0.05), r"missing 'beta'"),
+    (dict(alpha=0.05, beta=0.9), r"missing 'omega'"),
+    (dict(omega=-1e-6, alpha=0.05, beta=0.9), r"params\['omega'\] must be > 0"),
+    (dict(omega=0.0, alpha=0.05, beta=0.9), r"params\['omega'\] must be > 0"),
+    (dict(omega=1e-6, alpha=-0.01, beta=0.9), r"params\['alpha'\] must be >= 0"),
+    (dict(omega=1e-6, alpha=0.05, beta=float("nan")), r"params\['beta'\] must be a finite number"),
+    (dict(omega="1e-6", alpha=0.05, beta=0.9), r"params\['omega'\] must be a finite number"),
+    (dict(omega=1e-6, alpha=0.05, beta=0.9, gamma=0.1), r"keys the stream does not use: \['gamma'\]"),
+    (dict(omega=1e-6, alpha=0.3, beta=0.9), r"alpha \+ beta = 1\.2 > 1 \(alpha=0\.3, beta=0\.9\).*explosive"),
+    ([1e-6, 0.05, 0.9], r"params must be a dict"),
+])
+def test_params_are_checked_at_construction(params, match):
+    with pytest.raises(ValueError, match=match):
+        GarchStream(refit_every=0, params=params)
+
+
+def test_params_of_a_fit_are_taken():
+    r, _ = simulate_set(4243, 1, 600, alpha=(0.08, 0.08001), persistence=(0.95, 0.95001))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_garch(r[:, 0], method="mle")
+    s = GarchStream(refit_every=0, params=fit.params)          # a pandas Series
+    assert s.params == {k: float(fit.params[k]) for k in ("omega", "alpha", "beta")}
+    p = s.params
+    assert s.update(0.01) == pytest.approx(p["omega"] * (1 + p["beta"] / (1 - p["alpha"] - p["beta"]))
+                                           + p["alpha"] * 1e-4, rel=1e-12)
+
+
+def test_integrated_params_need_a_start_variance():
+    # omega / (1 - alpha - beta) started h at 1e-6 / 1e-6 = 1.0 (100% daily vol) for RiskMetrics alpha + beta = 1
+    p = dict(omega=1e-6, alpha=0.06, beta=0.94)
+    for q in (p, dict(p, beta=0.9399999)):          # at 1, and within 1e-6 of it
+        with pytest.raises(ValueError, match=r"alpha \+ beta = .*alpha=0\.06.*start_variance="):
+            GarchStream(refit_every=0, params=q)
+    s = GarchStream(refit_every=0, params=p, start_variance=2e-4)
+    assert s.update(0.01) == pytest.approx(1e-6 + 0.06 * 1e-4 + 0.94 * 2e-4, rel=1e-12)
+    # a stationary stream starts from start_variance too when it is given
+    s = GarchStream(refit_every=0, params=dict(omega=2e-6, alpha=0.07, beta=0.9), start_variance=1e-4)
+    assert s.update(0.0) == pytest.approx(2e-6 + 0.9 * 1e-4, rel=1e-12)
+    for bad in (0.0, -1e-4, float("nan"), "1e-4", True):
+        with pytest.raises(ValueError, match="start_variance"):
+            GarchStream(refit_every=0, params=p, start_variance=bad)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(refit_every=2.5), "refit_every must be a whole number"),     # was truncated to 2
+    (dict(refit_every=-1), "refit_every"),
+    (dict(refit_every=True), "refit_every"),
+    (dict(window=float("nan")), "window must be a whole number"),
+    (dict(window=300.5), "window"),
+    (dict(window="2500"), "window"),
+    (dict(min_obs=100), "min_obs must be a whole number >= 250"),      # was raised to 250 silently
+    (dict(min_obs=260.5), "min_obs"),
+    (dict(refine=1.5), "refine"),
+    (dict(refine=21), "refine"),
+    (dict(fallback="nn"), "fallback"),
+    (dict(arch="transformer"), "arch"),
+    (dict(method="mle", refine=2), "method='nn' only"),
+    (dict(method="mle", arch="mlp"), "method='nn' only"),
+])
+def test_settings_are_checked_at_construction(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        GarchStream(**kwargs)
+
+
+def test_whole_number_floats_are_accepted():
+    s = GarchStream(window=300.0, refit_every=25.0, min_obs=260.0)
+    assert (s.window, s.refit_every, s.min_obs) == (300, 25, 260)
+    assert all(type(v) is int for v in (s.window, s.refit_every, s.min_obs))

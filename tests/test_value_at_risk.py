@@ -177,6 +177,9 @@ def test_portfolio_parametric_var_by_hand(two_assets):
         portfolio_var(fit, frame, [1.0, 0.0, 0.0])
     with pytest.raises(ValueError, match="weights name"):
         portfolio_var(fit, frame, {"x": 1.0, "zz": 0.0})
+    # an asset left out of a dict is not held
+    only_x = portfolio_var(fit, frame, {"x": 0.7}, levels=(0.99,), horizons=(1,)).iloc[0]
+    assert only_x["var"] == pytest.approx(0.7 * np.sqrt(h[0]) * stats.norm.ppf(0.99), rel=1e-9)
 
 
 def test_portfolio_mc_var_matches_parametric_over_one_day(two_assets):

@@ -288,3 +288,79 @@ def test_var_backtest_table_and_plot(tmp_path):
     assert bt.info["nn"]["fits"] == 30 and bt.info["nn"]["nn_ood"] >= 0
     path = plot_var_backtest(bt, tmp_path / "var.png", title="simulated")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+def test_a_stale_stretch_gives_nan_days_not_an_error():
+    # 16,000 live returns, then zeros (a suspended stock); window W, a refit every W days: 40 fits in two
+    # batched calls of 32 windows, the second all constant. fit_garch refuses a batch with no column it can
+    # fit, and rolling_var raised "no column can be fitted: column 0: ..." instead of the documented NaN days
+    live = 32 * W
+    dates = pd.bdate_range("1950-01-02", periods=W + 40 * W)
+    x = pd.Series(np.r_[_garch_series(live, 31), np.zeros(9 * W)], index=dates)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        out = rolling_var(x, window=W, method="mle", levels=LEVELS, refit_every=W, chunk=32)
+    info = out.attrs["info"]
+    assert info["fits"] == 40 and info["batched_calls"] == 1 and info["fit_errors"] == 8
+    stale = np.arange(len(out)) >= live                # the days forecast from a window of zeros only
+    assert np.isfinite(out.loc[~stale, ["var_95", "var_99", "cvar_99"]].to_numpy()).all()
+    assert out.loc[stale, ["var_95", "var_99", "cvar_99", "sigma"]].isna().all().all()
+    assert (out.loc[stale, "status"] == "error").all() and (out.loc[~stale, "status"] != "error").all()
+    assert info["nan_days"] == 8 * W and info["first_nan_day"] == dates[W + live]
+    # the warning names the first failed day as a date the user can look up, and why: not a chunk column
+    day = str(dates[W + live].date())
+    text = [str(w.message) for w in rec if "have no forecast" in str(w.message)]
+    assert len(text) == 1 and f"{8 * W} of {40 * W} days" in text[0]
+    assert f"The first is day {day}: column 'window before day {day}': the series is constant" in text[0]
+    assert backtest_table(out, levels=(0.99,)).iloc[0][["days", "missing"]].tolist() == [live, 8 * W]
+
+
+def test_failed_windows_are_named_by_their_day_in_a_partly_failing_batch():
+    # one batched call holding both fitted and constant windows: the status and the warning name the day
+    x = np.r_[_garch_series(W + 8, 32), np.zeros(W + 8)]
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        out = rolling_var(x, window=W, method="mle", levels=LEVELS, refit_every=(W + 8) // 2)
+    bad = out.index[out["status"] == "error"]
+    assert list(bad) == list(range(2 * W + 8, 2 * W + 16))
+    assert out.attrs["info"]["first_nan_day"] == 2 * W + 8
+    assert any(f"day {2 * W + 8}: column 'window before day {2 * W + 8}'" in str(w.message) for w in rec)
+
+
+def test_level_columns_round_trip():
+    # ordinary levels keep their names (other code reads var_95, var_99, var_97.5), computed ones too
+    from calibrator.var_backtest import cvar_column, var_column
+    assert [var_column(v) for v in (0.95, 0.99, 0.975, 0.999, 0.9999, 0.5, 1 - 0.05, 0.9500000000000001)] == [
+        "var_95", "var_99", "var_97.5", "var_99.9", "var_99.99", "var_50", "var_95", "var_95"]
+    assert cvar_column(0.975) == "cvar_97.5"
+    # levels that 6 significant digits of the percentage do not pin down: rounded, both were var_100 (one
+    # column overwrote the other) and backtest_table read the level back as 1 and failed
+    y = np.random.default_rng(2).standard_normal(300)
+    for levels in ((0.99999991, 0.99999992), (0.99, 0.9999999)):
+        out = rolling_var(y, window=100, method="historical", levels=levels)
+        names = [var_column(v) for v in levels]
+        assert [c for c in out.columns if c.startswith("var_")] == names
+        for level, name in zip(levels, names):
+            expected = [np.quantile(-y[i:i + 100], level) for i in range(200)]
+            np.testing.assert_allclose(out[name].to_numpy(), expected, rtol=1e-12)
+        assert backtest_table(out)["level"].tolist() == list(levels)
+    assert var_column(0.99999991) == "var_99.999991"
+    assert out.filter(like="var_").shape[1] == 4
+
+
+def test_levels_that_would_share_a_column_or_are_text_are_refused():
+    y = np.random.default_rng(3).standard_normal(150)
+    with pytest.raises(ValueError, match=r"levels \[0\.95, 0\.9500000000000001\] .*share the column var_95"):
+        rolling_var(y, window=100, method="historical", levels=(0.95, np.nextafter(0.95, 1.0)))
+    for levels in (("0.95", "0.99"), (0.95, "0.99"), (True,)):
+        with pytest.raises(ValueError, match="levels must be"):
+            rolling_var(y, window=100, method="historical", levels=levels)
+    out = rolling_var(y, window=100, method="historical", levels=(0.99,))
+    out["var_total"] = 1.0
+    with pytest.raises(ValueError, match="column 'var_total' does not name a VaR level"):
+        backtest_table(out)
+    with pytest.raises(ValueError, match="level must be a number"):
+        kupiec_test([0, 1, 0], "0.99")               # float() read the text as a level
+    with pytest.raises(ValueError, match="not text"):
+        kupiec_test(["0", "1", "0"], 0.99)
+    assert kupiec_test([0, 1, 0], np.float32(0.99)).expected_rate == pytest.approx(0.01, rel=1e-5)
