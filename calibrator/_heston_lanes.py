@@ -22,6 +22,9 @@ U_SAFETY = 2.5                          # U from the scan at the start of a pass
 BETA_TOL = {8: 1e-15, 4: 1e-7}          # ... or normalised prices this close (by dtype size: float64, float32)
 QUAD_TOL = {8: 1e-9, 4: 2e-5}           # max |implied vol(N, U) - implied vol(2N, fresh U)| accepted
 MAX_PASSES = 4
+#: a verified price whose vol still moves this much with twice the nodes has no vol to report (heston_implied_vols
+#: gives NaN): measured gaps of 0.04-0.5 for prices ~1e-15 of the strike, below 2e-5 for prices ~1e-10
+VOL_NOISE = 1e-3
 
 
 @jax.jit
@@ -103,7 +106,8 @@ class _Lanes:
         self.expiries = jnp.asarray(data.expiries, dtype)
         size = jnp.dtype(dtype).itemsize
         self.vol_tol, self.beta_tol = QUAD_TOL[size], BETA_TOL[size]
-        self.upper = self.nodes = None
+        self.upper = self.nodes = self.disagree = self.vol_unresolved = None
+        self.max_nodes = NODE_BUCKETS[-1]   # pricing alone (heston_implied_vols) may go further
 
     def start(self, params):
         """U from the scan at params (S, 5), widened by U_SAFETY (the optimum often needs a longer range than the
@@ -138,6 +142,10 @@ class _Lanes:
         with np.errstate(invalid="ignore"):
             agree = (np.abs(vols2 - vols) <= self.vol_tol) | (np.abs(beta2 - beta) <= self.beta_tol)
         bad = (np.asarray(mask) > 0) & ~agree
+        self.disagree = bad   # per option (len(sub), options): the last check's unverified prices
+        with np.errstate(invalid="ignore"):
+            # prices verified, vols far apart (VOL_NOISE): a price at rounding level, whose vol is noise
+            self.vol_unresolved = (np.asarray(mask) > 0) & agree & ~(np.abs(vols2 - vols) <= VOL_NOISE)
         self.gap = np.where(bad, np.abs(vols2 - vols), 0.0).max(axis=1, initial=0.0)
         return vols, beta, ~bad.any(axis=1), fresh
 
@@ -150,5 +158,5 @@ class _Lanes:
         rule = _lane_nodes(self.upper[lanes], dataclasses.replace(
             self.data, log_moneyness=self.data.log_moneyness[lanes], expiry_index=self.data.expiry_index[lanes],
             mask=self.data.mask[lanes]))
-        doubled = np.minimum(2 * self.nodes[lanes], NODE_BUCKETS[-1])
+        doubled = np.minimum(2 * self.nodes[lanes], self.max_nodes)
         self.nodes[lanes] = np.where(longer, np.maximum(self.nodes[lanes], rule), doubled)

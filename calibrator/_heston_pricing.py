@@ -6,6 +6,8 @@ the accuracy check. Shapes: M options, E expiries, N nodes; x = ln(F / K) per op
 """
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -48,9 +50,25 @@ def _upper_limits(params, expiries):
     return scan[jnp.minimum(last + 1, scan.shape[0] - 1)]
 
 
+#: above this many nodes the rule is composite: panels of this many Gauss-Legendre nodes (computing one rule of
+#: 131,072 nodes by Newton on the recurrence costs O(N^2): minutes; the panels resolve the oscillation as well)
+PANEL_NODES = 8192
+
+
+@functools.lru_cache(maxsize=None)
+def _rule(n_nodes: int):
+    """Gauss-Legendre nodes and weights on [0, 1]: one rule up to PANEL_NODES, else equal panels of it."""
+    if n_nodes <= PANEL_NODES:
+        return _gauss_legendre(n_nodes)
+    panels = -(-n_nodes // PANEL_NODES)
+    nodes, weights = _gauss_legendre(PANEL_NODES)
+    start = np.arange(panels)[:, None] / panels
+    return (start + nodes[None, :] / panels).ravel(), np.tile(weights / panels, panels)
+
+
 def _quadrature(upper, data_x, data_eidx, n_nodes: int):
     """Nodes u (E, N) and strike weights w cos(u x), w sin(u x) (M, N) for one surface."""
-    nodes, weights = _gauss_legendre(n_nodes)
+    nodes, weights = _rule(n_nodes)
     dtype = upper.dtype
     u = upper[:, None] * jnp.asarray(nodes, dtype)[None, :]
     w = upper[:, None] * jnp.asarray(weights, dtype)[None, :]

@@ -185,7 +185,7 @@ def _prepare(surface, spot, rate, dividend, check_vols=True):
 
     groups = [np.flatnonzero(codes == j) for j in range(len(ids))]
     for j, g in enumerate(groups):
-        if len(g) < len(FIELDS):
+        if check_vols and len(g) < len(FIELDS):   # a calibration's rule; pricing takes any number
             where = "" if not batch else f" surface_id {ids[j]!r}"
             raise ValueError(f"surface{where}: {len(g)} options cannot determine the 5 Heston parameters "
                              f"(need at least 5)")

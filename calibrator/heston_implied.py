@@ -5,15 +5,33 @@ parameters it already has.
 """
 from __future__ import annotations
 
+import warnings
+
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from ._heston_lanes import MAX_PASSES, NODE_BUCKETS, _beta_vols_batch, _groups, _Lanes, _padded
+from ._heston_lanes import MAX_PASSES, NODE_BUCKETS, _groups, _Lanes, _padded
 from ._heston_surface import _initial, _label, _prepare, _rate_function
 from .heston_map import FIELDS
 
 __all__ = ["heston_implied_vols"]
+
+#: the most Gauss-Legendre nodes the pricing widens to (calibration stops at NODE_BUCKETS[-1]): a far wing
+#: at a 1-day expiry with v0 = 1e-4 needed 16,384, |rho| = 1 at 7 days 65,536 (both came back garbage with
+#: 8,192 before: a 50 put priced at -2.5e-4, a 300 call at 548% vol)
+PRICING_MAX_NODES = 1 << 16
+
+
+def _fixed_nodes(n_nodes):
+    """n_nodes as an int (None: the default, widened until verified), else ValueError naming it."""
+    if n_nodes is None:
+        return None
+    if isinstance(n_nodes, (bool, np.bool_)) or not isinstance(n_nodes, (int, np.integer)) \
+            or not 8 <= n_nodes <= PRICING_MAX_NODES:
+        raise ValueError(f"n_nodes must be a whole number from 8 to {PRICING_MAX_NODES:,} (or None: chosen and "
+                         f"verified per surface), got {n_nodes!r}")
+    return int(n_nodes)
 
 
 def heston_implied_vols(params, surface: pd.DataFrame, spot, rate, dividend=0.0, *, n_nodes: int | None = None,
@@ -26,34 +44,38 @@ def heston_implied_vols(params, surface: pd.DataFrame, spot, rate, dividend=0.0,
         theta T + (v0 - theta)(1 - e^{-kappa T}) / kappa, so model_vol = sqrt(that / T).
     surface: DataFrame with strike, expiry (and surface_id); implied_vol is not needed (nor read). spot, rate,
     dividend as in ``calibrate_heston``. n_nodes: Gauss-Legendre nodes per expiry (default: chosen per surface,
-    then widened until the vols agree with twice as many nodes to QUAD_TOL, as in ``calibrate_heston``).
+    then widened until the vols agree with twice as many nodes to QUAD_TOL, as in ``calibrate_heston``, up to
+    ``PRICING_MAX_NODES``; FloatingPointError, naming the first option, if they still do not). A fixed n_nodes
+    (8 to 65,536) is checked against twice as many nodes too, and a RuntimeWarning says where they differ.
 
     Returns a copy of ``surface`` with columns forward, discount, call (the OTM side priced: call for K >= F, put
-    otherwise), model_price (that option's price, currency) and model_vol (decimal). Where the quadrature yields
-    no finite price (extreme parameters, e.g. variances ~1e-12), FloatingPointError names the row.
+    otherwise), model_price (that option's price, currency) and model_vol (decimal; NaN where the price is at
+    rounding level, ~1e-15 of the strike in float64: the vol of such a price is noise). Where the quadrature
+    yields no finite price (extreme parameters, e.g. variances ~1e-12), FloatingPointError names the row.
     """
     frame = surface.copy()
+    fixed = _fixed_nodes(n_nodes)
     data, ids, batch = _prepare(frame, spot, rate, dividend, check_vols=False)
     dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
     p_host = _initial(params, ids, data, name="params")
     p = jnp.asarray(p_host, dtype)
     lanes = _Lanes(data, dtype)
     lanes.start(p)
-    if n_nodes:
-        lanes.nodes[:] = int(n_nodes)
+    lanes.max_nodes = PRICING_MAX_NODES
+    if fixed:
+        lanes.nodes[:] = fixed
     beta, vols = np.full(data.mask.shape, np.nan), np.full(data.mask.shape, np.nan)
+    unverified, no_vol = np.zeros(data.mask.shape, bool), np.zeros(data.mask.shape, bool)
+    gap = np.zeros(len(ids))
     pending = np.arange(len(ids))
-    for _ in range(2 * MAX_PASSES):
+    # each pass verifies a lane or widens it (a longer range, or twice the nodes up to max_nodes): bounded
+    for _ in range(2 * MAX_PASSES + int(np.log2(PRICING_MAX_NODES // NODE_BUCKETS[0]))):
         for n, idx in list(_groups(pending, lanes.nodes)):
             sub, k = _padded(idx, len(ids)), len(idx)
-            if n_nodes:
-                x, eidx, _, _, expiries = lanes.take(sub)
-                b, v = (np.asarray(a) for a in _beta_vols_batch(p[sub], x, eidx, expiries, lanes.quad(sub, n)))
-                good = np.ones(len(sub), bool)
-            else:
-                v, b, good, fresh = lanes.check(p[sub], sub, n)  # on success U and N stay as they were
+            v, b, good, fresh = lanes.check(p[sub], sub, n)  # on success U and N stay as they were
             beta[idx], vols[idx] = b[:k], v[:k]
-            failed = ~good[:k] & (n < NODE_BUCKETS[-1])
+            unverified[idx], no_vol[idx], gap[idx] = lanes.disagree[:k], lanes.vol_unresolved[:k], lanes.gap[:k]
+            failed = ~good[:k] & (n < lanes.max_nodes) & (not fixed)
             if failed.any():
                 lanes.widen(idx[failed], fresh[:k][failed])
             pending = pending[~np.isin(pending, idx[~failed])]
@@ -80,9 +102,31 @@ def heston_implied_vols(params, surface: pd.DataFrame, spot, rate, dividend=0.0,
     discount = np.exp(-zero * expiry)
     result = surface.copy()
     result["forward"], result["discount"], result["call"] = fwd, discount, strike >= fwd
-    result["model_price"] = discount * np.sqrt(fwd * strike) * beta
+    price = discount * np.sqrt(fwd * strike) * beta
+    bad = ~(np.isfinite(price) & np.isfinite(vol))
+    # a price at rounding level (it agrees with twice the nodes, its vol does not) has no implied vol to read
+    # off: NaN, not the vol of rounding noise (a 1-day 300 call came back at 548%); the price itself is >= 0
+    rounding_level = ((unpad(no_vol.astype(float)) > 0) | (price <= 0)) & ~bad   # <= 0: the inversion's clip
+    vol = np.where(rounding_level, np.nan, vol)
+    bad = bad & ~rounding_level
+    result["model_price"] = np.maximum(price, 0.0)
     result["model_vol"] = vol
-    bad = ~(np.isfinite(result["model_price"].to_numpy()) & np.isfinite(vol))
+    unchecked = unpad(unverified.astype(float)) > 0
+    if unchecked.any() and not bad.any():
+        i = int(np.argmax(unchecked))
+        j = int(codes[i])
+        where = f" (surface_id {_label(ids[j])!r})" if batch else ""
+        message = (f"heston_implied_vols: {int(unchecked.sum())} price(s) differ from the same quadrature with twice "
+                   f"the nodes (implied vols by up to {float(np.max(gap)):.2g}), first in row {_label(frame.index[i])!r}"
+                   f"{where} (strike {strike[i]:g}, expiry {expiry[i]:g}) at params "
+                   f"{dict(zip(FIELDS, p_host[j].tolist()))}")
+        if fixed:   # the caller chose the quadrature: its prices, with the warning
+            warnings.warn(f"{message}, with n_nodes={fixed}: raise n_nodes, or leave it to the default, which "
+                          f"widens the quadrature until the prices agree", RuntimeWarning, stacklevel=2)
+        else:
+            raise FloatingPointError(
+                f"{message}, even with {PRICING_MAX_NODES:,} nodes: these parameters (e.g. |rho| = 1, or a variance "
+                f"near 0 at a short expiry) put prices below what the Fourier quadrature resolves")
     if bad.any():
         i = int(np.argmax(bad))
         j = int(codes[i])

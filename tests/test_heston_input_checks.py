@@ -259,3 +259,67 @@ def test_cli_messages_show_plain_numbers_and_name_the_column_once(tmp_path):
 def test_bad_optimiser_options_name_the_option(options, word):
     with pytest.raises(ValueError, match=word):
         calibrate_heston(SURFACE, 100.0, 0.01, **options)
+
+
+def _quantlib_prices(p, surface, spot):
+    from ql_reference import european_option, heston_process
+    import QuantLib as ql
+    # Andersen-Piterbarg with the optimal control variate: plain Gauss-Lobatto fails at rho near -1
+    model = ql.HestonModel(heston_process(spot, p["v0"], p["kappa"], p["theta"], p["xi"], p["rho"], 0.0, 0.0))
+    engine = ql.AnalyticHestonEngine(model, ql.AnalyticHestonEngine.OptimalCV,
+                                     ql.FourierIntegration.gaussLobatto(1e-13, 1e-13, 10_000_000), 1e-12)
+    prices = []
+    for strike, expiry, call in zip(surface.strike, surface.expiry, surface.call):
+        option = european_option(strike, round(expiry * 365), bool(call))
+        option.setPricingEngine(engine)
+        try:
+            prices.append(option.NPV())
+        except RuntimeError:   # QuantLib's integration gives up in some far wings near rho = -1
+            prices.append(np.nan)
+    return np.array(prices)
+
+
+@pytest.mark.parametrize("p, days", [(dict(v0=1e-4, kappa=1.5, theta=0.04, xi=1.0, rho=-0.7), 1),
+                                     (dict(v0=0.04, kappa=1.5, theta=0.04, xi=1.0, rho=-0.99999), 7)])
+def test_far_wings_at_short_expiries_are_priced_to_rounding_level(p, days):
+    """A variance near 0 at a 1-day expiry, and rho = -1, need more than the calibrator's 8,192 Fourier nodes:
+    the unverified prices came back anyway (a 50 put at -2.5e-4, a 300 call at 548% vol, a 300 call at
+    -2.5e-5). Now every price agrees with QuantLib's engine to 1e-12 and is >= 0, and a price at rounding
+    level has no vol (NaN) rather than the vol of noise."""
+    surface = pd.DataFrame(dict(strike=[30.0, 50.0, 80.0, 95.0, 100.0, 105.0, 125.0, 200.0, 300.0], expiry=days / 365))
+    out = heston_implied_vols(p, surface, 100.0, 0.0)
+    reference = _quantlib_prices(p, out, 100.0)
+    known = np.isfinite(reference)
+    assert known.sum() >= 5 and known[out.strike <= 100].all()
+    np.testing.assert_allclose(out.model_price[known], reference[known], rtol=0, atol=1e-12)
+    assert (out.model_price[~known] < 1e-12).all()   # calls above the spot with rho near -1: worth ~0
+    assert (out.model_price >= 0).all()
+    assert np.isfinite(out.model_vol[out.strike == 100.0]).all()
+    assert out.model_vol.isna().any()   # the far wings' prices are rounding noise
+    assert out.model_vol[out.model_price == 0].isna().all()
+
+
+def test_a_fixed_node_count_is_checked_and_warns_where_it_is_too_few():
+    """n_nodes fixes the quadrature: its prices come back, with a warning where twice the nodes disagree
+    (64 nodes at a week priced a 50 put at -9.6e-3); a count that is not a whole number from 8 is refused."""
+    surface = SURFACE.assign(expiry=[0.02] * 5 + [1.0], strike=[50.0, 80.0, 100.0, 120.0, 150.0, 100.0])
+    with pytest.warns(RuntimeWarning, match=r"differ from the same quadrature with twice the nodes.*n_nodes=64"):
+        heston_implied_vols(START, surface, 100.0, 0.01, n_nodes=64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fine = heston_implied_vols(START, surface, 100.0, 0.01, n_nodes=4096)
+    np.testing.assert_allclose(fine.model_price, heston_implied_vols(START, surface, 100.0, 0.01).model_price,
+                               rtol=1e-9, atol=1e-13)
+    for bad in (3, -5, 2.5, True, "64"):
+        with pytest.raises(ValueError, match="n_nodes must be a whole number"):
+            heston_implied_vols(START, surface, 100.0, 0.01, n_nodes=bad)
+
+
+def test_a_single_option_can_be_priced():
+    """Five options are a calibration's minimum (five parameters), not pricing's."""
+    one = SURFACE.iloc[[2]]
+    out = heston_implied_vols(START, one, 100.0, 0.01)
+    assert out.model_price.iloc[0] == pytest.approx(heston_implied_vols(START, SURFACE, 100.0, 0.01).model_price.iloc[2],
+                                                    rel=1e-10)
+    with pytest.raises(ValueError, match="cannot determine the 5 Heston parameters"):
+        calibrate_heston(one, 100.0, 0.01)
