@@ -25,7 +25,7 @@ from jax import lax
 from . import payoffs, statistics
 from .accumulators import StepData
 from ._fields import batch_shape, checked_copy
-from ._checks import check_sampling as _check_sampling, greek_names, require_finite
+from ._checks import check_rounding as _check_rounding, check_sampling as _check_sampling, greek_names, require_finite
 from .grid import build_grid
 from .lanes import accumulate_chunks, on_gpu
 from .montecarlo import _MAX_STEPS, BLOCK_PATHS, MonteCarlo, PriceResult
@@ -127,6 +127,10 @@ def prepare(product, model, mc: MonteCarlo, derivatives: int = 0, *, check_sampl
             raise ValueError(f"the model needs {needed:,} time steps a year (see its minimum_steps_per_year), "
                              f"more than {_MAX_STEPS:,}")
         grid = build_grid(product, expiry, needed, model.periods_per_year, mc.grid_capacity or 0)
+    if check_sampling:
+        to_expiry = np.searchsorted(grid.times[1:grid.steps + 1], expiry * (1.0 + 1e-12), side="right")
+        log_spot = np.log(np.broadcast_to(np.asarray(model.spot, np.float64), shape).reshape(-1))
+        _check_rounding(np.broadcast_to(spread, shape).reshape(-1), log_spot, np.maximum(to_expiry, 1), dtype)
     arrays = {
         "steps": jnp.asarray(grid.steps, jnp.int32),
         "dt": jnp.asarray(grid.dt, dtype),

@@ -135,6 +135,22 @@ def test_a_variance_too_large_to_sample_is_refused(product, model, paths):
         price(product, model, MonteCarlo(paths=paths))
 
 
+def test_float32_refuses_a_log_price_that_moves_less_than_its_rounding():
+    """vol 1e-5 over a year in float32: each step's rounding of log S (2.4e-7 at 100) adds 5% to the variance
+    of log S_T; the at-the-money call came out 3.2% high (z = 9.6) and an up-and-out barrier 4.8x its value.
+    Refused, naming float64, which prices it right; vol 1e-4 is still priced in float32, correctly."""
+    from pricer.analytic import black_scholes_price
+    call = EuropeanOption(strike=100.0, expiry=1.0)
+    with pytest.raises(ValueError, match="too small for float32.*float64"):
+        price(call, BlackScholes(spot=100.0, vol=1e-5), MonteCarlo(paths=4096))
+    with pytest.raises(ValueError, match=r"batch item 1"):
+        price(call, BlackScholes(spot=100.0, vol=np.array([0.2, 1e-5])), MonteCarlo(paths=4096))
+    for vol, dtype in [(1e-5, "float64"), (1e-4, "float32")]:
+        result = price(call, BlackScholes(spot=100.0, vol=vol), MonteCarlo(paths=1 << 16, dtype=dtype))
+        exact = float(black_scholes_price(100.0, 100.0, 1.0, vol, 0.0, 0.0, True))
+        assert abs(float(result.price) - exact) < 4 * float(result.stderr), (vol, dtype, float(result.price), exact)
+
+
 def test_float32_qe_refuses_a_vanishing_vol_of_variance():
     # rho / xi terms cancel in the log-price step: xi = 1e-5 priced 4.15 against 8.00
     model = Heston(spot=100.0, v0=0.04, kappa=1.5, theta=0.04, xi=1e-5, rho=-0.7)
