@@ -111,7 +111,8 @@ def implied_vol(price, forward, strike, expiry, discount=1.0, call=True):
 
     price: option price(s) in currency; forward F and strike K (currency, > 0); expiry T in years (> 0);
     discount: the discount factor to expiry (price = discount * undiscounted Black price); call: bool(s) (or 0/1).
-    Prices at or outside the no-arbitrage bounds (below intrinsic, above the forward/strike bound) give NaN.
+    Prices at or outside the no-arbitrage bounds (below intrinsic, at or above the forward/strike bound) and
+    expiries <= 0 give NaN.
     Jitted (one compile per input shape); vmap-able; derivatives w.r.t. every argument by the implicit function
     theorem.
     """
@@ -126,5 +127,9 @@ def implied_vol(price, forward, strike, expiry, discount=1.0, call=True):
     intrinsic = jnp.where(is_call, 1.0, -1.0) * (jnp.exp(half) - jnp.exp(-half))
     beta_otm = beta - jnp.maximum(intrinsic, 0.0)
     x_otm = -jnp.abs(x)
-    log_beta = jnp.log(jnp.where(beta_otm > 0, beta_otm, jnp.nan))
-    return implied_total_vol_otm(x_otm, log_beta) / jnp.sqrt(expiry)
+    # strictly inside the bounds (0, e^{x/2}), by more than the parity's rounding (a few eps of beta): at the
+    # upper bound no finite vol gives the price (a call priced at D F came back at 1,699%)
+    upper = jnp.exp(0.5 * x_otm)
+    inside = (beta_otm > 0) & (beta_otm < upper - 8.0 * jnp.finfo(dtype).eps * jnp.maximum(jnp.abs(beta), upper))
+    log_beta = jnp.log(jnp.where(inside, beta_otm, jnp.nan))
+    return implied_total_vol_otm(x_otm, log_beta) / jnp.sqrt(jnp.where(expiry > 0, expiry, jnp.nan))

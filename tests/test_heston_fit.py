@@ -314,3 +314,13 @@ def test_float32_runs_and_is_close():
         cal = calibrate_heston(surface, SYN_SPOT, SYN_RATE, SYN_DIV, dtype=jnp.float32)
     assert cal.sse < 1e-2  # float32's vols are good to ~1e-6: the fit is at that noise floor
     assert cal.params.theta == pytest.approx(0.06, rel=0.05) and cal.params.rho == pytest.approx(-0.6, abs=0.05)
+
+
+def test_implied_vol_is_nan_at_the_upper_bound_and_for_no_time():
+    """A call priced at D F (the bound an infinite vol tends to) came back at 1,699% vol; expiry 0 at inf."""
+    forward, discount = 100.0, 0.97
+    assert np.isnan(float(implied_vol(discount * forward, forward, 90.0, 1.0, discount, True)))
+    assert np.isnan(float(implied_vol(discount * 90.0, forward, 90.0, 1.0, discount, False)))
+    assert np.isnan(float(implied_vol(5.0, forward, 100.0, 0.0, discount, True)))
+    below = discount * forward * (1 - 1e-6)     # just inside: a (large) vol exists
+    assert np.isfinite(float(implied_vol(below, forward, 90.0, 1.0, discount, True)))
