@@ -126,7 +126,8 @@ def heston_implied_vols(params, surface: pd.DataFrame, spot, rate, dividend=0.0,
         else:
             raise FloatingPointError(
                 f"{message}, even with {PRICING_MAX_NODES:,} nodes: these parameters (e.g. |rho| = 1, or a variance "
-                f"near 0 at a short expiry) put prices below what the Fourier quadrature resolves")
+                f"near 0 at a short expiry) put prices below what the Fourier quadrature resolves"
+                + (" in float32: price in float64 (dtype='float64')" if dtype.itemsize < 8 else ""))
     if bad.any():
         i = int(np.argmax(bad))
         j = int(codes[i])
@@ -134,5 +135,8 @@ def heston_implied_vols(params, surface: pd.DataFrame, spot, rate, dividend=0.0,
         raise FloatingPointError(
             f"heston_implied_vols: no finite price for {int(bad.sum())} option(s), first in row "
             f"{_label(frame.index[i])!r}{where} (strike {strike[i]:g}, expiry {expiry[i]:g}) at params "
-            f"{dict(zip(FIELDS, p_host[j].tolist()))}: the parameters are too extreme for the Fourier quadrature")
+            f"{dict(zip(FIELDS, p_host[j].tolist()))}: "
+            + ("in float32, prices below about 1e-7 of the strike are beyond its resolution: price in float64 "
+               "(dtype='float64'), or the parameters are too extreme for the Fourier quadrature"
+               if dtype.itemsize < 8 else "the parameters are too extreme for the Fourier quadrature"))
     return result
