@@ -14,6 +14,7 @@ the recursion alone (~0.2 microseconds on this CPU, benchmarks/nn_calibrator.py)
 from __future__ import annotations
 
 import math
+import warnings
 from collections import deque
 from collections.abc import Mapping
 
@@ -128,6 +129,7 @@ class GarchStream:
         self._h = None
         self.count = 0
         self.refits = 0
+        self.failed_refits = 0   # scheduled re-estimations that failed (each warned; the parameters stayed)
         self.last_fit = None
 
     # --------------------------------------------------------------- state
@@ -166,7 +168,14 @@ class GarchStream:
         self.count += 1
         if (self.refit_every and self.count >= self.min_obs
                 and (self.count - self.min_obs) % self.refit_every == 0):
-            self.refit()
+            try:
+                self.refit()
+            except ValueError as exc:
+                # the return is already in: raising here would make a retry count it twice, and a stream must
+                # go on (a window that cannot be fitted, e.g. 250 equal returns, keeps the parameters it had)
+                self.failed_refits += 1
+                warnings.warn(f"GarchStream: the scheduled re-estimation after return {self.count} failed, the "
+                              f"parameters stay as they were: {exc}", RuntimeWarning, stacklevel=2)
         return self._h
 
     def refit(self) -> dict:

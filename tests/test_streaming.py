@@ -139,3 +139,18 @@ def test_whole_number_floats_are_accepted():
     s = GarchStream(window=300.0, refit_every=25.0, min_obs=260.0)
     assert (s.window, s.refit_every, s.min_obs) == (300, 25, 260)
     assert all(type(v) is int for v in (s.window, s.refit_every, s.min_obs))
+
+
+def test_a_failed_scheduled_refit_warns_and_the_stream_goes_on():
+    """250 zero returns cannot be fitted: the update that schedules the refit used to raise after taking the
+    return in (a retry counted it twice). It warns, keeps the parameters, and the next update is the recursion."""
+    p = dict(omega=2e-6, alpha=0.07, beta=0.9)
+    s = GarchStream(window=250, refit_every=250, params=p, method="mle")
+    for _ in range(249):
+        s.update(0.0)
+    with pytest.warns(RuntimeWarning, match="re-estimation after return 250 failed"):
+        h = s.update(0.0)
+    assert s.count == 250 and s.refits == 0 and s.failed_refits == 1 and s.params == p
+    with pytest.raises(ValueError):
+        s.refit()   # asked for explicitly, the failure is the caller's to see
+    assert s.update(0.02) == pytest.approx(p["omega"] + p["alpha"] * 0.02 ** 2 + p["beta"] * h, rel=1e-12)
