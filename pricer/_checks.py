@@ -54,15 +54,19 @@ def check_sampling(spread: np.ndarray, paths: int) -> None:
     expected paths there and the estimate and its standard error are both wrong (measured: vol 1 over
     50 years, s = 50, 2,048 paths: 56.69 +- 0.0015 against 99.96). ``spread``: s per batch item, flat."""
     tail = 0.5 * np.vectorize(math.erfc)(np.sqrt(np.maximum(spread, 0.0)) / math.sqrt(2.0))
-    bad = ~(paths * tail >= MIN_TAIL_PATHS)
+    _refuse(~(paths * tail >= MIN_TAIL_PATHS), spread, lambda i: (
+        f"more than {paths:,} paths can sample: the price would come from paths too rare to draw (fewer than "
+        f"{MIN_TAIL_PATHS} expected beyond sqrt(variance) standard deviations); use more paths, shorten the "
+        f"expiry or check the volatility parameters"))
+
+
+def _refuse(bad: np.ndarray, spread: np.ndarray, reason) -> None:
+    """ValueError for the first ``bad`` batch item: its log variance ``spread`` and ``reason(item)``."""
     if bad.any():
         i = int(np.argmax(bad))
         # a batch item only where it tells which (a book's call shares one model and expiry: all alike)
         at = f" (batch item {i})" if spread.size > 1 and not bad.all() else ""
-        raise ValueError(f"the variance of the log price to expiry is {float(spread[i]):.3g}{at}, more than "
-                         f"{paths:,} paths can sample: the price would come from paths too rare to draw (fewer "
-                         f"than {MIN_TAIL_PATHS} expected beyond sqrt(variance) standard deviations); use more "
-                         f"paths, shorten the expiry or check the volatility parameters")
+        raise ValueError(f"the variance of the log price to expiry is {float(spread[i]):.3g}{at}, {reason(i)}")
 
 
 #: the largest share of the log price's variance that float32 rounding may add (check_rounding): the
@@ -83,11 +87,7 @@ def check_rounding(spread: np.ndarray, log_spot: np.ndarray, steps: np.ndarray, 
     spacing = np.finfo(np.float32).eps * np.maximum(np.abs(log_spot) + 4.0 * np.sqrt(np.maximum(spread, 0.0)), 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         share = steps * spacing ** 2 / 12.0 / spread
-    bad = ~(share <= MAX_ROUNDING_SHARE)
-    if bad.any():
-        i = int(np.argmax(bad))
-        at = f" (batch item {i})" if spread.size > 1 and not bad.all() else ""
-        raise ValueError(f"the variance of the log price to expiry is {float(spread[i]):.3g}{at}, too small for "
-                         f"float32: rounding log S at each of {int(steps[i]):,} steps would add {float(share[i]):.1%} "
-                         f"to it and bias the price; price in float64 (MonteCarlo(dtype='float64')) or check the "
-                         f"volatility parameters")
+    _refuse(~(share <= MAX_ROUNDING_SHARE), spread, lambda i: (
+        f"too small for float32: rounding log S at each of {int(steps[i]):,} steps would add {float(share[i]):.1%} "
+        f"to it and bias the price; price in float64 (MonteCarlo(dtype='float64')) or check the volatility "
+        f"parameters"))
