@@ -69,13 +69,13 @@ def grid_values(product, model, mc, x_nodes: np.ndarray, v_nodes: np.ndarray, x_
     (R, K) at the scenarios (x_end, log_ratio) (K,). x_nodes (R, nx): log spot returns per row; v_nodes
     (nv,): log variance ratios. ``proxy`` = (closed-form values at the states (R, nx * nv), at the
     scenarios (R, K)): the grid of differences is read and the proxy added back (``_stress_proxy``).
-    Returns (values (R, K), errors (R,)): each row's standard errors at the grid states, read like the
-    values at every scenario, and the largest of those (the states share random numbers, so their
-    errors move together, and a reading is a local average of a few of them). Calls of exactly ``ROWS_PER_CALL`` rows (the last padded with copies of its first row), so groups
+    Returns (values (R, K), errors (R, K)): the standard errors at the grid states, read like the values
+    (the states share random numbers, so their errors move together, and a reading is a local average of
+    a few of them). Calls of exactly ``ROWS_PER_CALL`` rows (the last padded with copies of its first row), so groups
     share compiled programs; all states of a call share random numbers."""
     at_nodes, at_scenarios = proxy
     rows = x_nodes.shape[0]
-    out, errors = np.empty((rows, x_end.size)), np.empty(rows)
+    out, errors = np.empty((rows, x_end.size)), np.empty((rows, x_end.size))
     for start in range(0, rows, ROWS_PER_CALL):
         chunk = np.arange(start, min(start + ROWS_PER_CALL, rows))
         padded = np.concatenate([chunk, np.full(ROWS_PER_CALL - chunk.size, chunk[0])])
@@ -92,7 +92,7 @@ def grid_values(product, model, mc, x_nodes: np.ndarray, v_nodes: np.ndarray, x_
         grid = grid.reshape(chunk.size, x_nodes.shape[1], v_nodes.size)
         for i, row in enumerate(chunk):
             out[row] = read_grid(grid[i], x_nodes[row], v_nodes, x_end, log_ratio) + at_scenarios[row]
-            errors[row] = np.max(read_grid(stderr[i], x_nodes[row], v_nodes, x_end, log_ratio))
+            errors[row] = read_grid(stderr[i], x_nodes[row], v_nodes, x_end, log_ratio)
     return out, errors
 
 

@@ -365,8 +365,8 @@ def test_horizon_values_of_long_options_are_never_negative():
 def test_horizon_error_bounds_the_spread_of_horizon_values_over_seeds():
     """stderr_horizon bounds the Monte Carlo error of a trade's horizon values: over six seeds their spread
     in each scenario stays below it, and it is not a vacuous bound (the largest spread is within 4x of it).
-    An Asian with fixings inside the horizon is read through the accrual interpolation, whose weights
-    the bound includes."""
+    An Asian with fixings inside the horizon is read through the accrual interpolation (the largest of its
+    tables' errors); a knock-out knocked in every scenario is its rebate, with no error."""
     trades = pd.DataFrame([
         dict(trade_id="E", underlying="STK", product="european", call_put="call", strike=100.0, expiry=0.5, quantity=3),
         dict(trade_id="A", underlying="STK", product="asian", call_put="put", strike=100.0, expiry=21 / TRADING_DAYS,
@@ -386,3 +386,9 @@ def test_horizon_error_bounds_the_spread_of_horizon_values_over_seeds():
     risk = runs[0].risk(levels=(0.99,))
     expected = np.sum(np.abs(runs[0].trades["quantity"]) * runs[0].trades["stderr_horizon"])
     assert risk.loc[0, "horizon_error"] == pytest.approx(expected)
+    knocked = pd.DataFrame([dict(trade_id="K", underlying="STK", product="barrier", call_put="call", strike=100.0,
+                                 expiry=0.5, barrier=101.0, barrier_type="up-and-out", rebate=1.5)])
+    rally = MarketScenarios(("STK",), np.cumsum(np.full((8, 10, 1), 0.01), axis=1), np.ones((8, 1)))
+    result = revalue_book(knocked, MARKET, rally, mc=MonteCarlo(paths=4096, seed=0))
+    assert np.all(result.trade_pnl + result.trades["value_today"].to_numpy()[:, None] == pytest.approx(1.5))
+    assert result.trades["stderr_horizon"].iloc[0] == 0.0
