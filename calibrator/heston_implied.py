@@ -46,7 +46,8 @@ def heston_implied_vols(params, surface: pd.DataFrame, spot, rate, dividend=0.0,
     dividend as in ``calibrate_heston``. n_nodes: Gauss-Legendre nodes per expiry (default: chosen per surface,
     then widened until the vols agree with twice as many nodes to QUAD_TOL, as in ``calibrate_heston``, up to
     ``PRICING_MAX_NODES``; FloatingPointError, naming the first option, if they still do not). A fixed n_nodes
-    (8 to 65,536) is checked against twice as many nodes too, and a RuntimeWarning says where they differ.
+    (8 to 65,536) is checked against twice as many nodes too, and a RuntimeWarning says where they differ;
+    above 8,192 the rule is made of 8,192-node panels (n_nodes rounded up to whole panels).
 
     Returns a copy of ``surface`` with columns forward, discount, call (the OTM side priced: call for K >= F, put
     otherwise), model_price (that option's price, currency) and model_vol (decimal; NaN where the price is at

@@ -56,8 +56,8 @@ def price(product, model, mc: MonteCarlo | None = None, greeks=()) -> PriceResul
 def evaluate(product, model, mc: MonteCarlo | None = None, greeks=(), *, check_sampling: bool = True) -> PriceResult:
     """``price`` without its final check: a non-finite number is returned, not raised (``price_book``
     reports it on the trade's own row, so that it does not fail the other trades of its call).
-    ``check_sampling=False`` (prices only) skips the sampling check for callers that judge each item's
-    result themselves (the stress grid's states, one call for many variances)."""
+    ``check_sampling=False`` (prices only) skips the sampling and float32 rounding checks for callers that
+    judge each item's result themselves (the stress grid's states, one call for many variances)."""
     mc = MonteCarlo() if mc is None else mc
     if not isinstance(product, (EuropeanOption, BarrierOption, AsianOption)):
         raise TypeError(f"product must be EuropeanOption, BarrierOption or AsianOption, got {type(product).__name__}")
@@ -128,7 +128,8 @@ def prepare(product, model, mc: MonteCarlo, derivatives: int = 0, *, check_sampl
                              f"more than {_MAX_STEPS:,}")
         grid = build_grid(product, expiry, needed, model.periods_per_year, mc.grid_capacity or 0)
     if check_sampling:
-        to_expiry = np.searchsorted(grid.times[1:grid.steps + 1], expiry * (1.0 + 1e-12), side="right")
+        # steps to each item's expiry on the grid (GARCH snaps it to a trading day)
+        to_expiry = np.searchsorted(grid.times[1:grid.steps + 1], grid.expiry_time * (1.0 + 1e-12), side="right")
         log_spot = np.log(np.broadcast_to(np.asarray(model.spot, np.float64), shape).reshape(-1))
         _check_rounding(np.broadcast_to(spread, shape).reshape(-1), log_spot, np.maximum(to_expiry, 1), dtype)
     arrays = {

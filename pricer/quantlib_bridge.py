@@ -32,8 +32,9 @@ Conventions (what QuantLib's own engines use, so the numbers agree):
   (a product); or, with QuantLib's other constructor, ``allPastFixings[i]`` for each fixing date i before the
   evaluation date (in date order, as QuantLib reads them: extra values are not used, too few are refused).
 
-Not mapped: curves that are not flat (see above), and a fixing date between the evaluation date and the
-curves' reference date (its time would be negative: refused).
+Not mapped: curves that are not flat (see above), and a fixing date from the evaluation date up to (not
+including) the curves' reference date when they differ (QuantLib's engines would drop it: refused); a
+fixing on the reference date is a known fixing at the spot, as in QuantLib.
 
 QuantLib's Python bindings do not expose a barrier option's barrier type, level and rebate, nor an Asian
 option's fixing dates and past fixings. Build those instruments with this module's ``BarrierOption`` and
@@ -146,24 +147,29 @@ def from_quantlib(instrument, process, *, terms: dict | None = None):
     if isinstance(dates, (str, bytes)) or not hasattr(dates, "__iter__") or \
             not all(isinstance(d, ql.Date) for d in dates):
         raise ValueError(f"terms['fixing_dates'] must be a list of ql.Date, got {dates!r}")
-    future = sorted(d for d in dates if d > today)
-    fixed_today = sum(1 for d in dates if d == today)
+    # QuantLib's engines measure fixings from the curves' reference date: one on it is a known fixing at the
+    # spot (time 0), later ones are random. The reference date is the evaluation date unless the curves have
+    # settlement days; a fixing between the two has no time QuantLib would price it at: refused below
+    reference = process.riskFreeRate().referenceDate()
+    future = sorted(d for d in dates if d > max(today, reference))
+    fixed_today = sum(1 for d in dates if d == max(today, reference))
+    unpriced = sorted(d for d in dates if today <= d < reference)
+    if unpriced:
+        raise ValueError(f"DiscreteAveragingAsianOption: fixing date {unpriced[0]} is before the curves' reference "
+                         f"date {reference}, from which QuantLib measures times (curves with settlement days)")
     if not future:
         raise ValueError("DiscreteAveragingAsianOption: no fixing date after the evaluation date (all fixings known: "
                          "the payoff is no longer random; value it directly)")
     if future[-1] > expiry_date:
         raise ValueError(f"DiscreteAveragingAsianOption: fixing date {future[-1]} is after the exercise date {expiry_date}")
     past_average, past_count = _past_fixings(found, geometric, sum(1 for d in dates if d < today))
-    if fixed_today:   # QuantLib's engines take a fixing on the evaluation date as a known one, at the spot
+    if fixed_today:   # QuantLib's engines take a fixing at time 0 as a known one, at the spot
         spot = float(process.x0()) if isinstance(process, ql.GeneralizedBlackScholesProcess) else float(process.s0().value())
         count = past_count + fixed_today
         past_average = (past_average ** (past_count / count) * spot ** (fixed_today / count) if geometric
                         else (past_average * past_count + spot * fixed_today) / count)
         past_count = count
     times = np.array([to_time(d) for d in future])
-    if not times[0] > 0:
-        raise ValueError(f"DiscreteAveragingAsianOption: fixing date {future[0]} is not after the curves' reference "
-                         f"date {process.riskFreeRate().referenceDate()}, from which QuantLib measures times")
     product = AsianOption(strike=strike, expiry=expiry, fixings=times, call=call, geometric=geometric,
                           past_average=past_average, past_count=past_count)
     return product, model

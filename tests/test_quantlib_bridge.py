@@ -224,11 +224,20 @@ def test_curves_with_settlement_days_measure_time_from_their_reference_date():
     asian.setPricingEngine(ql.AnalyticDiscreteGeometricAveragePriceAsianEngine(black_scholes))
     mc, se, _, _ = ours(asian, black_scholes)
     assert abs(mc - asian.NPV()) < 3 * se, (mc, se, asian.NPV())
-    # a fixing between the evaluation date and the reference date would have a negative time: refused
-    early = qlb.DiscreteAveragingAsianOption(ql.Average.Geometric, 1.0, 0, [TODAY + 1, TODAY + 20], payoff(100.0),
-                                             ql.EuropeanExercise(TODAY + 30))
-    with pytest.raises(ValueError, match="reference date"):
-        from_quantlib(early, black_scholes)
+    # a fixing on the reference date is at time 0 (the spot), as in QuantLib's engine; one between the
+    # evaluation date and the reference date (QuantLib's engine drops it) is refused
+    at_reference = qlb.DiscreteAveragingAsianOption(ql.Average.Geometric, 1.0, 0,
+                                                    [reference] + [TODAY + 5 * k for k in range(1, 7)],
+                                                    payoff(100.0), ql.EuropeanExercise(TODAY + 30))
+    at_reference.setPricingEngine(ql.AnalyticDiscreteGeometricAveragePriceAsianEngine(black_scholes))
+    mc, se, product, _ = ours(at_reference, black_scholes)
+    assert int(product.past_count) == 1 and float(product.past_average) == 100.0
+    assert abs(mc - at_reference.NPV()) < 3 * se, (mc, se, at_reference.NPV())
+    for early in (TODAY, TODAY + 1):
+        option = qlb.DiscreteAveragingAsianOption(ql.Average.Geometric, 1.0, 0, [early, TODAY + 20], payoff(100.0),
+                                                  ql.EuropeanExercise(TODAY + 30))
+        with pytest.raises(ValueError, match="before the curves' reference date"):
+            from_quantlib(option, black_scholes)
 
 
 def test_all_past_fixings_are_read_for_the_dates_before_today_only():
