@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 from calibrator import (HestonParams, calibrate_heston, fit_garch, garch_to_heston,  # noqa: E402
                         heston_daily_returns, heston_implied_vols)
 from calibrator.market_data import DAX_SPOT, dax_2002_07_05  # noqa: E402
+from pricer.benchmark import device_description  # noqa: E402
 
 START = dict(v0=0.1, kappa=1.0, theta=0.1, xi=0.5, rho=-0.5)
 FIELDS = ("v0", "kappa", "theta", "xi", "rho")
@@ -194,8 +195,14 @@ def main():
     args = parser.parse_args()
     load0 = os.getloadavg()
     dev = jax.devices()[0]
+    path = ROOT / "benchmarks" / "results" / f"heston_calibration_{dev.platform}.json"
+
+    def save():   # after every part: a run cut short (a GPU lease ending) keeps what it measured
+        path.write_text(json.dumps(out, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o)) + "\n")
+
     out = {"benchmark": "heston_calibration", "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "device": {"platform": dev.platform, "device_kind": dev.device_kind, "jax_devices": len(jax.devices()),
+                      "cpu": device_description()["cpu"],
                       "note": "CPU only: no GPU in that session" if dev.platform == "cpu" else dev.device_kind},
            "host": {"cpu_count": os.cpu_count(), "machine": platform.machine(), "processor": platform.processor(),
                     "python": platform.python_version(), "load_average_at_start": load0},
@@ -210,6 +217,7 @@ def main():
           f"{dax['quantlib']['sse_vol_points2_own_pricing']:.6f} (own pricing) / "
           f"{dax['quantlib']['sse_vol_points2_priced_like_ours']:.6f} (priced like ours); speed-up "
           f"{dax['speedup_vs_quantlib']:.1f}x", flush=True)
+    save()
     print(f"{args.surfaces} synthetic surfaces ...", flush=True)
     out["batch"] = batch = bench_batch(args.surfaces, args.batch_repeats)
     print(f"  {batch['warm_seconds_median']:.2f} s warm ({batch['milliseconds_per_surface']:.1f} ms/surface), "
@@ -224,8 +232,7 @@ def main():
               + f" (Feller {row['feller_ratio']:.2f}) -> median "
               + " ".join(f"{k}={row[k]['median']:.4g}" for k in ("kappa", "theta", "xi", "rho")), flush=True)
     out["host"]["load_average_at_end"] = os.getloadavg()
-    path = ROOT / "benchmarks" / "results" / f"heston_calibration_{dev.platform}.json"
-    path.write_text(json.dumps(out, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o)) + "\n")
+    save()
     print(f"wrote {path}")
 
 
