@@ -123,9 +123,15 @@ def barrier_price(spot, strike, barrier, expiry, vol, rate, dividend, rebate, ca
     f = rebate * (jnp.exp((mu + lam) * log_hs + log_ndtr(eta * z))
                   + jnp.exp((mu - lam) * log_hs + log_ndtr(eta * (z - 2.0 * lam * sd))))
     # the integral only where some item needs it (a negative rate): it costs 64 evaluations an item, which
-    # jnp.where alone would pay everywhere (16x the whole price, measured)
-    f = jax.lax.cond(jnp.all(closed_form), lambda: f,
-                     lambda: jnp.where(closed_form, f, rebate * _rebate_at_hit(log_hs, expiry, vol, rate, mu)))
+    # jnp.where alone would pay everywhere (16x the whole price, measured). Traced (under jit, grad, vmap):
+    # lax.cond; called on numbers (the stress proxy): a plain test, as an eager lax.cond compiles both
+    # branches on every call (6 s of a book stress)
+    def with_integral():
+        return jnp.where(closed_form, f, rebate * _rebate_at_hit(log_hs, expiry, vol, rate, mu))
+    if isinstance(closed_form, jax.core.Tracer):
+        f = jax.lax.cond(jnp.all(closed_form), lambda: f, with_integral)
+    elif not bool(jnp.all(closed_form)):
+        f = with_integral()
     # knock-in value without rebate (Haug's table); knock-out = vanilla - knock-in
     strike_above = strike >= barrier
     down, is_call = eta > 0, phi > 0
