@@ -6,11 +6,12 @@ For each model (GARCH(1,1)-normal and GJR(1,1,1)-t, constant mean, percent retur
 ``--series`` paths of ``--nobs`` returns with calibrator.simulate (fixed seed), then
 
 * ours: one jitted, vmapped call for the whole batch, float64 (x64 enabled here, as the accuracy tests
-  use it). Compile time is measured apart (``.lower().compile()``); the steady-state time is the median
+  use it). Compile time is the first call less the warm median (the compile of the very programs the fit
+  runs); the steady-state time is the median
   of ``--repeats`` calls after a warm-up, each call ending with the results on the host (fit_garch
   returns numpy arrays, which implies block_until_ready). Standard errors are included, as in arch.
 * arch: ``arch_model(...).fit(disp="off")`` in a loop over the first ``--arch-series`` series only;
-  the per-series time is extrapolated to the whole batch (stated in the JSON).
+  the per-series time (the median over those fits) is extrapolated to the whole batch (stated in the JSON).
 
 Also records how close the two are on the series both fitted. Writes benchmarks/results/garch_mle_cpu.json
 (or garch_mle_<platform>.json on another backend).
