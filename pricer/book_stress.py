@@ -65,7 +65,8 @@ class BookStress:
     underlying, quantity, price_today and stderr_today (per unit), stderr_horizon (per unit: the Monte
     Carlo standard error of the trade's horizon values, read off its grid like the values, the largest
     over the scenarios), value_today (quantity x price today), mean_pnl, status ("ok" | "error"), error.
-    trade_pnl: (n_trades, K) P&L per trade and scenario, NaN for rows with errors. pnl: (K,) the book's P&L per scenario (sum over the rows that are ok; NaN if none is).
+    trade_pnl: (n_trades, K) P&L per trade and scenario, NaN for rows with errors. pnl: (K,) the book's
+    P&L per scenario (sum over the rows that are ok; NaN if none is).
     """
 
     scenarios: MarketScenarios
@@ -221,9 +222,9 @@ def _task_values(task, path: np.ndarray, ratio: np.ndarray, horizon: float, spot
     else:   # between monitoring dates the value is continuous across the barrier
         x_nodes = x_common
     product = _product_at_horizon(task, kind, schedule, expiry, horizon, x_nodes, v_nodes.size)
-    alive = grid(product, x_nodes, proxies(task, kind, schedule, remaining, x_nodes, v_nodes, x_end, log_ratio))
+    alive, alive_errors = grid(product, x_nodes, proxies(task, kind, schedule, remaining, x_nodes, v_nodes, x_end,
+                                                         log_ratio))
     knock_in = columns["knock_in"][:, None] == 1
-    alive, alive_errors = alive
     out = np.where(knocked & ~knock_in, columns["rebate"][:, None], alive)   # a knock-out pays its rebate, then nothing
     errors = np.where(knocked & ~knock_in, 0.0, alive_errors)                 # a known amount: no error
     wanted = np.flatnonzero(np.any(knocked & knock_in, axis=1))              # knock-ins become Europeans
@@ -238,12 +239,12 @@ def _task_values(task, path: np.ndarray, ratio: np.ndarray, horizon: float, spot
 
 def _asian_values(task, schedule, expiry: float, horizon: float, path: np.ndarray, log_ratio: np.ndarray,
                   x_nodes: np.ndarray, v_nodes: np.ndarray, grid) -> tuple[np.ndarray, np.ndarray]:
-    """Asian values (rows, K) and their standard errors (rows, K). The grid prices the accrual of the fixings inside the horizon along the
-    straight log path to each node's spot, times a factor f; ``ACCRUAL_NODES`` such grids (factors at
-    Chebyshev points spanning the scenarios' own accruals over the straight-line ones, same random
-    numbers) are read at each scenario and interpolated (a polynomial in log f) at its own daily path's
-    accrual. A first-order correction from one bumped grid missed the option's curvature in the average:
-    93 standard errors for a daily Asian with 10 of its 21 fixings inside the horizon, some values < 0."""
+    """Asian values (rows, K) and their standard errors (rows, K). The grid prices the accrual of the fixings
+    inside the horizon along the straight log path to each node's spot, times a factor f; ``ACCRUAL_NODES`` such
+    grids (factors at Chebyshev points spanning the scenarios' own accruals over the straight-line ones, same
+    random numbers) are read at each scenario and interpolated (a polynomial in log f) at its own daily path's
+    accrual. A first-order correction from one bumped grid missed the option's curvature in the average: 93
+    standard errors for a daily Asian with 10 of its 21 fixings inside the horizon, some values < 0."""
     x_end, remaining = path[:, -1], expiry - horizon
     inside, later = _past_fixings(schedule, expiry, horizon)
     spot = float(np.asarray(task.model.spot))
