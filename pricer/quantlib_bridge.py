@@ -216,7 +216,7 @@ def _hidden_terms(name: str, example: str) -> str:
 def _past_fixings(found: dict, geometric: bool, dates_before_today: int) -> tuple[float, int]:
     """(past average, past count). ``dates_before_today``: fixing dates before the evaluation date, the ones
     ``allPastFixings`` is read for (its first values, in date order, as QuantLib does)."""
-    if "all_past_fixings" in found and found["all_past_fixings"] is not None and len(found["all_past_fixings"]):
+    if "all_past_fixings" in found and found["all_past_fixings"] is not None and np.size(found["all_past_fixings"]):
         try:
             values = np.asarray(found["all_past_fixings"], dtype=np.float64).ravel()
         except (TypeError, ValueError):
