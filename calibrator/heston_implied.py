@@ -13,6 +13,7 @@ import pandas as pd
 
 from ._heston_lanes import MAX_PASSES, NODE_BUCKETS, _groups, _Lanes, _padded
 from ._heston_surface import _initial, _label, _prepare, _rate_function
+from ._validation import is_whole
 from .heston_map import FIELDS
 
 __all__ = ["heston_implied_vols"]
@@ -27,8 +28,7 @@ def _fixed_nodes(n_nodes):
     """n_nodes as an int (None: the default, widened until verified), else ValueError naming it."""
     if n_nodes is None:
         return None
-    if isinstance(n_nodes, (bool, np.bool_)) or not isinstance(n_nodes, (int, np.integer)) \
-            or not 8 <= n_nodes <= PRICING_MAX_NODES:
+    if not is_whole(n_nodes) or not 8 <= n_nodes <= PRICING_MAX_NODES:
         raise ValueError(f"n_nodes must be a whole number from 8 to {PRICING_MAX_NODES:,} (or None: chosen and "
                          f"verified per surface), got {n_nodes!r}")
     return int(n_nodes)

@@ -280,6 +280,22 @@ def _nu_from_kurtosis(y, sigma2):
     return np.clip(np.where(k > 0.0, 4.0 + 6.0 / np.maximum(k, 1e-6), 500.0), 4.1, 500.0)
 
 
+#: the most further Newton steps ``refine`` may ask for
+MAX_REFINE = 20
+
+
+def check_options(arch, refine, fallback) -> int:
+    """The neural calibrator's options, checked (ValueError naming each): arch one of the networks,
+    refine a whole number of Newton steps from 0 to MAX_REFINE, fallback None or "mle". Returns refine."""
+    if arch not in networks.ARCHITECTURES:
+        raise ValueError(f"nn_arch={arch!r} is unknown; choose one of {sorted(networks.ARCHITECTURES)}")
+    if fallback not in (None, "mle"):
+        raise ValueError(f"fallback={fallback!r} is not supported; choose None or 'mle'")
+    if not val.is_whole(refine) or not 0 <= refine <= MAX_REFINE:
+        raise ValueError(f"refine must be a whole number of Newton steps from 0 to {MAX_REFINE}, got {refine!r}")
+    return int(refine)
+
+
 def fit_nn(returns, vol="garch", dist="normal", mean="zero", percent=False, *, arch: str = DEFAULT_ARCH,
            refine: int = 0, fallback: str | None = None, weights_dir=None, dtype=None) -> NNGarchFit:
     """The neural calibrator behind ``fit_garch(..., method="nn")``. See the module docstring.
@@ -291,17 +307,11 @@ def fit_nn(returns, vol="garch", dist="normal", mean="zero", percent=False, *, a
     for the series flagged out of distribution). dist="t": alpha, beta from the network, nu from the
     kurtosis of the standardised residuals (refine > 0 then polishes all of them).
     """
-    if arch not in networks.ARCHITECTURES:
-        raise ValueError(f"nn_arch={arch!r} is unknown; choose one of {sorted(networks.ARCHITECTURES)}")
+    refine = check_options(arch, refine, fallback)
     spec = GarchSpec(vol=vol, dist=dist, mean=mean)
     if spec.vol != "garch":
         raise ValueError("method='nn' covers vol='garch' (the network was trained on GARCH(1,1)); "
                          "use method='mle' for vol='gjr'")
-    if fallback not in (None, "mle"):
-        raise ValueError(f"fallback={fallback!r} is not supported; choose None or 'mle'")
-    if not val.is_whole(refine) or not 0 <= refine <= 20:
-        raise ValueError(f"refine must be a whole number of Newton steps from 0 to 20, got {refine!r}")
-    refine = int(refine)
     if not isinstance(percent, (bool, np.bool_)):
         raise ValueError(f"percent must be True or False, got {percent!r}")
     prep = val.prepare_returns(returns)

@@ -26,7 +26,6 @@ from ._validation import is_number, is_whole
 __all__ = ["GarchStream"]
 
 MIN_WINDOW = 250            # the network's shortest training length
-MAX_REFINE = 20             # fit_nn's limit on Newton steps
 PARAM_NAMES = ("omega", "alpha", "beta")
 MIN_MEAN_REVERSION = 1e-6   # 1 - alpha - beta below this: no usable unconditional variance to start from
 EXPLOSIVE_SLACK = 1e-9      # alpha + beta above 1 + this is explosive, not an integrated GARCH off by rounding
@@ -97,15 +96,8 @@ class GarchStream:
         self.min_obs = _whole(min_obs, "min_obs", MIN_WINDOW)
         if method not in ("nn", "mle"):
             raise ValueError(f"method={method!r}: choose 'nn' or 'mle'")
-        self.refine = _whole(refine, "refine", 0)
-        if self.refine > MAX_REFINE:
-            raise ValueError(f"refine must be a whole number of Newton steps from 0 to {MAX_REFINE}, got {refine!r}")
-        if fallback not in (None, "mle"):
-            raise ValueError(f"fallback={fallback!r} is not supported; choose None or 'mle'")
-        if arch is not None:
-            from .networks import ARCHITECTURES
-            if arch not in ARCHITECTURES:
-                raise ValueError(f"arch={arch!r} is unknown; choose one of {sorted(ARCHITECTURES)}")
+        from .nn_fit import DEFAULT_ARCH, check_options   # the neural calibrator's own checks, now not 250 returns in
+        self.refine = check_options(arch or DEFAULT_ARCH, refine, fallback)
         if method == "mle" and (arch is not None or self.refine or fallback is not None):
             # fit_garch refuses them with method="mle" too: ignoring them would hide a mistaken setting
             raise ValueError("arch, refine and fallback apply to method='nn' only")
