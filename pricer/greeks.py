@@ -44,7 +44,7 @@ from . import statistics
 from .engine import _CORE_STATIC, BLOCK_PATHS, PriceResult, control_arrays, control_mean, prepare, simulate_samples, simulation_arrays
 from .lanes import accumulate_chunks
 from .models import BlackScholes, Heston
-from ._spot_steps import spot_steps
+from ._spot_steps import clear_knocked_barriers, spot_steps
 from .products import BarrierOption, in_units_of
 
 GAMMA_BUMP = 0.01
@@ -133,10 +133,14 @@ def price_with_greeks(product, model, mc, names):
                spot_only=spot_only,
                layout=layout)
     dtype = setup.arrays["dt"].dtype
-    spot_moves = tuple(jnp.asarray(a, dtype) for a in spot_steps(setup.model, setup.product, GAMMA_BUMP, dtype))
-    means = _control_means(setup.model, setup.product, control_arrays(setup.arrays), stacked, coefficients,
+    steps = spot_steps(setup.model, setup.product, GAMMA_BUMP, dtype)
+    # a barrier knocked at inception is moved beyond the differenced spots (the same price), so that a
+    # difference in spot stays central on the knocked product
+    product = clear_knocked_barriers(setup.model, setup.product, steps)
+    spot_moves = tuple(jnp.asarray(a, dtype) for a in steps)
+    means = _control_means(setup.model, product, control_arrays(setup.arrays), stacked, coefficients,
                            spot_moves, use_control=mc.control_variate, **how)
-    outputs = _greeks_core(setup.model, setup.product, simulation_arrays(setup.arrays), setup.key, stacked, coefficients,
+    outputs = _greeks_core(setup.model, product, simulation_arrays(setup.arrays), setup.key, stacked, coefficients,
                            means, spot_moves, **how, **setup.static)
     values, errors = (np.asarray(a) for a in outputs)
     shape = setup.batch_shape

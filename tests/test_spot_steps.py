@@ -31,13 +31,34 @@ def test_gamma_next_to_a_barrier_and_on_it():
     reference = jax.grad(jax.grad(lambda s: analytic.barrier_price(s, 100.0, 101.0, 182 / 365, 0.25, 0.03, 0.01, 2.0,
                                                                    True, True, False)))(100.0)
     assert abs(float(result.greeks["gamma"]) - float(reference)) < 3 * float(result.greeks_stderr["gamma"])
-    # on the barrier a knock-out is its rebate (gamma 0, was -0.031), a knock-in the vanilla (one-sided
-    # difference on the knocked side: the vanilla's gamma half a step away)
+    # on the barrier a knock-out is its rebate (gamma 0, was -0.031), a knock-in the vanilla
     on = BarrierOption(strike=100.0, barrier=110.0, expiry=0.5, knock_in=np.array([False, True]), rebate=2.0)
     result = price(on, BlackScholes(110.0, 0.2, 0.03), MC, greeks=("delta", "gamma"))
     assert result.greeks["gamma"][0] == 0.0 and result.greeks["delta"][0] == 0.0
     vanilla = _black_scholes_gamma(110.0, 100.0, 0.5, 0.2, 0.03)
     assert result.greeks["gamma"][1] == pytest.approx(vanilla, rel=0.05)
+
+
+@pytest.mark.parametrize("spot, up", [(110.0, True), (113.0, True), (110.0, False), (107.0, False)],
+                         ids=["on-up", "beyond-up", "on-down", "beyond-down"])
+@pytest.mark.parametrize("control_variate", [True, False], ids=["control", "plain"])
+def test_a_barrier_knocked_at_inception_is_differenced_centrally(spot, up, control_variate):
+    # the barrier no longer matters once touched, so it is moved beyond both differenced spots: the
+    # difference is central, O(h^2). Before, one-sided on the knocked side, O(h): a knock-in 3% beyond its
+    # barrier had gamma 0.01412 for 0.01452 with the control variate (error 0: a sure miss); exactly on
+    # it the step was the dtype's smallest (1e-7 in float64), and without the control gamma was 0 +- 0
+    product = BarrierOption(strike=100.0, barrier=110.0, expiry=0.5, up=up, knock_in=np.array([False, True]),
+                            rebate=2.0)
+    mc = MonteCarlo(paths=100_000, seed=3, dtype="float64", control_variate=control_variate)
+    result = price(product, BlackScholes(spot, 0.2, 0.03), mc, greeks=("delta", "gamma"))
+    assert result.price[0] == pytest.approx(2.0, rel=1e-12)     # the rebate, paid now: no Greeks
+    assert result.greeks["gamma"][0] == 0.0 and result.greeks["delta"][0] == 0.0
+    vanilla = _black_scholes_gamma(spot, 100.0, 0.5, 0.2, 0.03)
+    gamma, error = float(result.greeks["gamma"][1]), float(result.greeks_stderr["gamma"][1])
+    # the central difference's bias, h^2 / 6 of the gamma's second derivative: below 1e-3 here
+    assert abs(gamma - vanilla) <= 3 * error + 1e-3 * vanilla
+    alone = price(product, BlackScholes(spot, 0.2, 0.03), mc)     # the barrier's move leaves the price as it was
+    np.testing.assert_array_equal(result.price, alone.price)
 
 
 def test_a_trades_greeks_do_not_depend_on_the_trades_priced_with_it():
