@@ -113,6 +113,12 @@ def engine_vs_quantlib(paths: int = 1_000_000, quantlib_paths: int = 20_000, log
     from .models import Heston
     from .products import AsianOption
 
+    # before any work: QuantLib's engine loops forever on a negative sample count and raises without a name
+    # on 0 or 1; ours is checked by MonteCarlo
+    for name, value in (("quantlib_paths", quantlib_paths), ("quantlib_runs", quantlib_runs)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < (2 if name == "quantlib_paths" else 1):
+            raise ValueError(f"{name} must be an integer >= {2 if name == 'quantlib_paths' else 1}, got {value!r}")
+    MonteCarlo(paths=paths)
     runs = [_quantlib_asian(quantlib_paths) for _ in range(quantlib_runs)]
     ql_price, ql_error, _, fixing_times = runs[0]
     ql_seconds = statistics.median(r[2] for r in runs)

@@ -71,6 +71,23 @@ def _split_greeks(greeks: Optional[str]):
     return tuple(g.strip().lower() for g in greeks.split(",") if g.strip()) if greeks else ()
 
 
+def _run_settings(paths: int, seed: int, greeks: Optional[str]):
+    """(MonteCarlo, Greek names) from --paths, --seed and --greeks, checked before any work (CliError
+    naming the option): a typo must not cost a fit or leave half a report behind."""
+    from ._book_fields import _greek_names
+    from .engine import MonteCarlo
+    try:
+        mc = MonteCarlo(paths=paths, seed=seed)
+    except ValueError as exc:
+        raise CliError(f"--paths/--seed: {exc}") from None
+    names = _split_greeks(greeks)
+    try:
+        _greek_names(names)
+    except ValueError as exc:
+        raise CliError(f"--greeks: {exc}") from None
+    return mc, names
+
+
 @app.command()
 def demo(out: Path = typer.Option(Path("exotics-report"), "--out", "-o", help="report folder"),
          paths: int = typer.Option(20_000, parser=count, help="Monte Carlo paths per trade group"),
@@ -79,6 +96,7 @@ def demo(out: Path = typer.Option(Path("exotics-report"), "--out", "-o", help="r
     the example book (barriers, Asians, Europeans on four underlyings) by Monte Carlo -> a report folder."""
     try:
         from .demo import run
+        _run_settings(paths, 0, greeks)
         _check_folder(out)
         start = time.perf_counter()
         with console.status("working") as status:
@@ -122,6 +140,11 @@ def calibrate(prices: Path = typer.Argument(..., help="daily prices, CSV or Parq
             raise CliError(f"--model must be garch or heston, got {model!r}")
         if method != "mle":
             raise CliError(f"--method must be mle (exact maximum likelihood), got {method!r}")
+        from calibrator.garch import DISTS, MEANS, VOLS
+        for option, value, allowed in (("--vol", vol, VOLS), ("--dist", dist, DISTS), ("--mean", mean, MEANS)):
+            if value.strip().lower() not in allowed:   # the option's mistake, not the prices file's
+                raise CliError(f"{option} must be {' or '.join(allowed)}, got {value!r}")
+        vol, dist, mean = vol.strip().lower(), dist.strip().lower(), mean.strip().lower()
         to_heston = None
         if model == "heston":
             try:
@@ -189,19 +212,9 @@ def price_book_command(book: Path = typer.Argument(..., help="trades, CSV or Par
 
         from .book import prepare_book
         from .book_resume import price_book_resumable
-        from .engine import MonteCarlo
-        try:
-            mc = MonteCarlo(paths=paths, seed=seed)
-        except ValueError as exc:
-            raise CliError(f"--paths/--seed: {exc}") from None
+        mc, names = _run_settings(paths, seed, greeks)
         _check_output(output)
         trades, market_data = _read_table(book, "book", as_text=True), _read_table(market, "market", as_text=True)
-        names = _split_greeks(greeks)
-        try:
-            from ._book_fields import _greek_names
-            _greek_names(names)
-        except ValueError as exc:
-            raise CliError(f"--greeks: {exc}") from None
         try:
             from ._book_fields import UnusedColumnsWarning
             with warnings.catch_warnings(record=True) as caught:
@@ -282,7 +295,7 @@ def _dask_client(address: str):
 @app.command()
 def risk(out: Path = typer.Option(Path("risk-report"), "--out", "-o", help="report folder"),
          quick: bool = typer.Option(False, "--quick", help="a small run: 2013-2018, refits every 20 days, 200 "
-                                    "scenarios, 16 stressed trades"),
+                                    "5-day scenarios (10-day without), 16 stressed trades"),
          window: Optional[int] = typer.Option(None, parser=count, help="rolling GARCH window in days (default 1000; 500 with --quick)"),
          refit_every: Optional[int] = typer.Option(None, "--refit-every", parser=count, help="VaR backtest: days between GARCH refits "
                                                    "(default 1: daily)"),
@@ -325,7 +338,10 @@ def bench(paths: int = typer.Option(1_000_000, parser=count, help="our engine's 
           quantlib_paths: int = typer.Option(20_000, parser=count, help="QuantLib's paths")):
     """Quick throughput check: Heston QE arithmetic Asian (252 fixings) vs QuantLib on this machine."""
     from .benchmark import engine_vs_quantlib
-    report = engine_vs_quantlib(paths=paths, quantlib_paths=quantlib_paths, log=console.print)
+    try:
+        report = engine_vs_quantlib(paths=paths, quantlib_paths=quantlib_paths, log=console.print)
+    except ValueError as exc:   # the counts are checked before any work
+        _fail(f"--paths/--quantlib-paths: {exc}")
     console.print(f"speed-up vs QuantLib: {report['speedup']:.1f}x ({report['speedup_per_device']:.1f}x per device; "
                   f"plain Monte Carlo on both sides). The compile time comes from the persistent cache when it holds "
                   f"the program: EXOTICS_CACHE_DIR= exotics bench measures it.")

@@ -38,3 +38,37 @@ def test_every_command_has_help():
     for command in ("demo", "price-book", "risk", "bench", "calibrate", "train-calibrator"):
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0 and "Usage" in result.output
+
+
+def _one_line_error(result, *parts):
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and all(p in lines[0] for p in parts), result.output
+
+
+def test_demo_checks_its_options_before_any_work(tmp_path):
+    # a typo used to run the GARCH fit first, then end in a traceback with exit code 1 and half a report
+    for options, parts in ((["--greeks", "detla"], ("--greeks", "detla")), (["--paths", "1"], ("--paths", "got 1")),
+                           (["--paths", "-5"], ("--paths", "got -5"))):
+        out = tmp_path / "report"
+        _one_line_error(runner.invoke(app, ["demo", "-o", str(out), *options], env={"EXOTICS_CACHE_DIR": ""}), *parts)
+        assert not out.exists()
+
+
+def test_bench_checks_its_counts_before_any_work():
+    # --quantlib-paths -3 made QuantLib loop forever; 0 and 1 raised QuantLib's own RuntimeError; --paths 0
+    # failed only after the QuantLib runs
+    for options, parts in ((["--quantlib-paths", "-3"], ("quantlib_paths", "-3")),
+                           (["--quantlib-paths", "1"], ("quantlib_paths", "got 1")),
+                           (["--paths", "0"], ("paths", "got 0"))):
+        _one_line_error(runner.invoke(app, ["bench", *options], env={"EXOTICS_CACHE_DIR": ""}), *parts)
+
+
+def test_calibrate_names_a_mistyped_model_option_not_the_file(tmp_path):
+    prices = tmp_path / "prices.csv"
+    pd.DataFrame({"X": [100.0 + i for i in range(10)]}).to_csv(prices, index=False)
+    for option, value in (("--vol", "gjrr"), ("--dist", "student"), ("--mean", "const")):
+        result = runner.invoke(app, ["calibrate", str(prices), "-o", str(tmp_path / "m.csv"), option, value],
+                               env={"EXOTICS_CACHE_DIR": ""})
+        _one_line_error(result, option, value)
+        assert "prices.csv" not in result.output

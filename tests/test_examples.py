@@ -7,7 +7,7 @@ import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 ARGUMENTS = {
-    "desk_pricing_call.py": ["--paths", "4096"],
+    "desk_pricing_call.py": ["--paths", "4096", "--quantlib-paths", "2000"],
     "revalue_book.py": ["--paths", "2048", "--limit", "40"],
     "calibration_workflow.py": ["--paths", "4096"],
     "stress_book.py": ["--paths", "1024", "--scenarios", "200", "--limit", "8"],
