@@ -208,8 +208,10 @@ def _auto_chunk(model, rows, model_rows, derivatives=0):
 
 
 def simulate_samples(model, product, arrays, key, first_block, blocks, antithetic, scheme, use_control=True,
-                     rebate_at_crossing=False):
+                     rebate_at_crossing=False, discounting=None):
     """Discounted payoffs and control variates for ``blocks`` blocks starting at ``first_block``.
+
+    ``discounting``: the model whose rate discounts (``advance``, ``path_samples``); the paths' own by default.
 
     Returns (Y, C): (P, samples) with samples = blocks * block paths (antithetic pairs averaged).
     """
@@ -229,7 +231,8 @@ def simulate_samples(model, product, arrays, key, first_block, blocks, antitheti
         z = normals_from_words(words, dtype)[: model.n_normals]
         z = jnp.concatenate([z, -z], axis=1) if antithetic else z
         events = {k: v[:, None] for k, v in events.items()}
-        new_state, acc_state = advance(model, product, accumulator, state, acc_state, z, dt, t_end, events, scheme)
+        new_state, acc_state = advance(model, product, accumulator, state, acc_state, z, dt, t_end, events, scheme,
+                                       discounting)
         return (new_state, acc_state, next_words), None
 
     capacity = arrays["dt"].shape[0]
@@ -241,7 +244,7 @@ def simulate_samples(model, product, arrays, key, first_block, blocks, antitheti
 
     # a loop over the real steps only (the arrays are padded to a shared capacity)
     state, acc_state, _ = lax.fori_loop(0, arrays["steps"], loop_body, (state, acc_state, first_words))
-    y, c = path_samples(model, product, acc_state, arrays, use_control)
+    y, c = path_samples(model if discounting is None else discounting, product, acc_state, arrays, use_control)
     if antithetic:
         half = blocks * base
         y = 0.5 * (y[:, :half] + y[:, half:])
@@ -254,12 +257,16 @@ def event_rows(arrays) -> int:
     return next(iter(arrays["events"].values())).shape[1]
 
 
-def advance(model, product, accumulator, state, acc_state, normals, dt, t_end, events, scheme):
+def advance(model, product, accumulator, state, acc_state, normals, dt, t_end, events, scheme, discounting=None):
     """One time step of the paths and of the product's accumulators (the scan and the kernel share it).
 
-    events: this step's rows of the grid's event tables, each (E, 1) (E = 1 or P); t_end: the step's end (years)."""
+    events: this step's rows of the grid's event tables, each (E, 1) (E = 1 or P); t_end: the step's end (years).
+    discounting: the model whose rate discounts (the step's discount factor and interest r dt), ``model``
+    by default. The Greeks pass ``model`` with its rate and dividend both shifted, a direction that moves
+    the discounting alone: the paths, which see r - q, then carry no tangent for it (``pricer.greeks``)."""
     new_state, variance = model.step(state, dt, normals, scheme)
-    step = StepData(state["x"], new_state["x"], variance, events, model.discount(t_end), model.rate * dt,
+    discounting = model if discounting is None else discounting
+    step = StepData(state["x"], new_state["x"], variance, events, discounting.discount(t_end), discounting.rate * dt,
                     model.log_spot(state["x"].dtype), model.log_forward_factor(t_end))
     return new_state, accumulator.update(acc_state, step, product)
 

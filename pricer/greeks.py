@@ -12,6 +12,12 @@ Method, by what is differentiated:
   (``tests/test_hand_derivatives.py``): Heston's QE variance draw (``models/_qe.py``) and the Brownian-
   bridge survival (``_bridge.py``). Their partial derivatives are computed once per path and each Greek
   pays a few multiply-adds, where autodiff would push every Greek through every intermediate step.
+* cost: the paths are simulated once, each first-order Greek adds its tangent's arithmetic. The tangents are
+  vmapped in nested groups (``GROUPS``) so that a cheap direction is not batched with costly ones: moving
+  the discounting alone, moving the log price only (spot, rate, dividend), moving the variance too. With
+  rho and dividend both asked for, rho is d/d(rate and dividend together) - d/d dividend (``_split_rate``):
+  the first moves the discounting alone and carries no path tangent (measured: a Black–Scholes barrier's
+  price + all first-order Greeks 248 -> 186 ms, GJR-GARCH 406 -> 372 ms, on a 2-core CPU).
 * a continuously monitored knock-out rebate is discounted at the bridge's expected crossing time within its
   step (``_bridge.crossing_time_fraction``): paid at the step's end plus the interest from the crossing to
   it. That time is held fixed in the derivative, and the interest is differentiated through the rate only
@@ -118,18 +124,18 @@ def price_with_greeks(product, model, mc, names):
     layout, coefficients, computed = _combination_layout(all_tangents, pathwise=not (discrete or truncated_euler))
     tangents = [all_tangents[j] for j in computed]
     # only the moved fields carry tangents: the others stay constants, so JAX propagates no tangent
-    # through what depends on them alone (delta and rho do not differentiate Heston's variance path).
-    # Greeks that move only variance-free fields ("light") are batched apart from the others ("heavy"):
-    # under one vmap every tangent would pay for the variance path's derivative.
-    light = tuple(set(moved_fields([t])) <= type(setup.model).variance_free_fields for t in tangents)
-    if all(light):
-        light = (False,) * len(light)   # one group: nothing to gain from nesting
-    stacked = (_stack([t for t, is_light in zip(tangents, light) if is_light]),
-               _stack([t for t, is_light in zip(tangents, light) if not is_light]))
+    # through what depends on them alone (delta and rho do not differentiate Heston's variance path)
+    directions = [{f: getattr(t, f) for f in moved_fields([t])} for t in tangents]
+    if not (discrete or truncated_euler):
+        directions, layout, coefficients = _split_rate(first_order, directions, layout, coefficients, setup.model)
+    # Greeks are batched in nested groups (``GROUPS``), so that a cheap direction is not vmapped with costly
+    # ones: under one vmap every tangent would pay for the variance path's derivative
+    groups = tuple(_group(d, type(setup.model)) for d in directions)
+    stacked = tuple(_stack([d for d, g in zip(directions, groups) if g == k]) for k in range(len(GROUPS)))
     want_gamma = "gamma" in names
     # which computed first-order Greek is delta: a central difference moves the spot per row (in_units_of)
     spot_only = tuple(first_order[j] == "delta" for j in computed)
-    how = dict(light=light, want_gamma=want_gamma, finite_difference=discrete or truncated_euler, bump=GAMMA_BUMP,
+    how = dict(groups=groups, want_gamma=want_gamma, finite_difference=discrete or truncated_euler, bump=GAMMA_BUMP,
                spot_only=spot_only,
                layout=layout)
     dtype = setup.arrays["dt"].dtype
@@ -205,32 +211,97 @@ def _rows_like(coefficient, derivative):
     return coefficient.reshape((coefficient.shape[0],) + (1,) * (derivative.ndim - 1))
 
 
-def _stack(tangents):
-    """{moved field: (len(tangents), ...) array} or None for no tangents."""
-    if not tangents:
+def _stack(directions):
+    """{field: (len(directions), ...) array} over the fields some direction ({field: array}) moves (zeros
+    where another does not), or None for no directions."""
+    if not directions:
         return None
-    return {f: jnp.stack([getattr(t, f) for t in tangents]) for f in moved_fields(tangents)}
+    fields = list(dict.fromkeys(f for d in directions for f in d))
+    like = {f: next(d[f] for d in directions if f in d) for f in fields}
+    return {f: jnp.stack([d.get(f, jnp.zeros_like(like[f])) for d in directions]) for f in fields}
 
 
-def derivative_quantities(fn, model, tangents, spot_moves, *, light, want_gamma, finite_difference, bump, spot_only):
+#: the nested groups of first-order Greeks, outermost first: those that move the discounting alone
+#: (``DISCOUNT_SHIFT``: no path tangent), those that move only variance-free fields
+#: (``Model.variance_free_fields``: the log price's tangent, not the variance's), and the rest
+GROUPS = ("discount", "light", "heavy")
+
+
+def _group(direction, model_type) -> int:
+    """The index in ``GROUPS`` of a direction ({field: array})."""
+    if set(direction) == {DISCOUNT_SHIFT}:
+        return 0
+    return 1 if set(direction) <= model_type.variance_free_fields else 2
+
+
+#: a pseudo-field of the tangents: the rate and the dividend moved together, which moves the discounting
+#: and leaves r - q, the paths' drift, alone (``discounted_at``)
+DISCOUNT_SHIFT = "discount_shift"
+
+
+def discounted_at(model, shift):
+    """``model`` with its rate and dividend both raised by ``shift`` (None: the model itself). The engine
+    discounts with it and simulates with the model (``engine.advance``): in a jvp along the shift the paths
+    carry no tangent, where one along the rate differentiates every path and step."""
+    if shift is None:
+        return model
+    return _replace(model, rate=model.rate + shift, dividend=model.dividend + shift)
+
+
+def _field(model, name):
+    """The primal of a tangent's field: the model's, or a zero shift (``DISCOUNT_SHIFT``)."""
+    return jnp.zeros_like(model.rate) if name == DISCOUNT_SHIFT else getattr(model, name)
+
+
+def _split_rate(first_order, directions, layout, coefficients, model):
+    """Rho as the discount shift's derivative less the dividend's, when both are asked for (pathwise).
+
+    d/dr = d/d(shift) - d/dq: a shift of r and q together moves only the discounting, so its tangent
+    skips the paths (the rate's carried a path tangent through every step, as the dividend's does): with
+    rho and dividend both asked for, one path tangent fewer (the same numbers to rounding).
+    ``directions``: the computed tangents as {field: array}. Returns (directions, layout, coefficients),
+    unchanged where it does not apply."""
+    if not ("rho" in first_order and "dividend" in first_order):
+        return directions, layout, coefficients
+    rho, dividend = first_order.index("rho"), first_order.index("dividend")
+    if not (isinstance(layout[rho], int) and isinstance(layout[dividend], int)):
+        return directions, layout, coefficients
+    position = layout[rho]
+    if set(directions[position]) != {"rate"} or any(isinstance(e, tuple) and any(k == position for k, _ in e)
+                                                     for e in layout):
+        return directions, layout, coefficients   # another Greek is rebuilt from rho's tangent
+    ones = jnp.ones_like(model.rate)
+    directions = [{DISCOUNT_SHIFT: ones} if k == position else d for k, d in enumerate(directions)]
+    slot = len(coefficients)
+    layout = tuple(((position, slot), (layout[dividend], slot + 1)) if j == rho else entry
+                   for j, entry in enumerate(layout))
+    return directions, layout, tuple(coefficients) + (ones, -ones)
+
+
+def derivative_quantities(fn, model, tangents, spot_moves, *, groups, want_gamma, finite_difference, bump, spot_only):
     """[fn(model), d fn along each tangent..., d2 fn / d spot2] for a pytree-valued ``fn`` of the model.
 
-    ``fn(model, factor=None)``: with ``factor`` (rows, 1), the same quantity for the product in units of
-    the spot times factor (``products.in_units_of``). ``tangents``: (light, heavy), each {moved field:
-    (count, ...) array} or None; ``light[g]`` says which group the g-th first-order Greek is in; ``spot_only``
+    ``fn(model, factor=None, shift=None)``: with ``factor`` (rows, 1), the same quantity for the product in
+    units of the spot times factor (``products.in_units_of``); with ``shift``, discounted at the rate and
+    dividend raised by it (``discounted_at``), the primal of a tangent along ``DISCOUNT_SHIFT``. ``tangents``: one per ``GROUPS``, each {moved field:
+    (count, ...) array} or None; ``groups[g]`` says which group the g-th first-order Greek is in; ``spot_only``
     which one is delta. Pathwise (``jax.jvp``) unless ``finite_difference``; gamma by central differences of
     the delta. ``spot_moves``: (up, down) per product row (rows, 1), the spot's difference points S + up and
     S - down (``_spot_steps.spot_steps``). The spot itself is never moved: by
     homogeneity the value at S x f is f times the value at S of the product in units of S x f, and the
     delta there is that product's delta at S, so each row moves by its own step on the batch's shared paths.
     """
-    n_first = len(light)
+    n_first = len(groups)
     spot_up, spot_down = spot_moves
     spot_width = spot_up + spot_down   # per row (rows, 1)
     factor_up, factor_down = 1.0 + spot_up / model.spot, 1.0 - spot_down / model.spot
 
     def of_fields(base):
-        return lambda fields: fn(_replace(base, **fields))
+        def at(fields):
+            fields = dict(fields)
+            shift = fields.pop(DISCOUNT_SHIFT, None)
+            return fn(_replace(base, **fields)) if shift is None else fn(_replace(base, **fields), shift=shift)
+        return at
 
     def scaled(tree, factor):
         return jax.tree_util.tree_map(lambda a: a * _rows_like(factor, a), tree)
@@ -247,11 +318,11 @@ def derivative_quantities(fn, model, tangents, spot_moves, *, light, want_gamma,
         return jax.jvp(at, (m.spot,), (jnp.ones_like(m.spot),))[1]
 
     if n_first and not finite_difference:
-        out = _pathwise(of_fields, model, *tangents, light)
+        out = _pathwise(of_fields, model, tangents, groups)
     else:
         out = [fn(model)]
     if n_first and finite_difference:
-        directions = _in_greek_order(light, *(_unstack(group) for group in tangents))
+        directions = _in_greek_order(groups, [_unstack(group) for group in tangents])
         for direction, is_delta in zip(directions, spot_only):
             if is_delta:
                 out.append(jax.tree_util.tree_map(lambda a, b: (a - b) / _rows_like(spot_width, a),
@@ -322,69 +393,79 @@ def _unstack(group):
     return [{f: t[i] for f, t in group.items()} for i in range(count)]
 
 
-def _in_greek_order(light, light_items, heavy_items):
-    """The two groups' items merged back into the Greeks' order (``light[g]`` says which group)."""
-    light_items, heavy_items = iter(light_items), iter(heavy_items)
-    return [next(light_items) if is_light else next(heavy_items) for is_light in light]
+def _in_greek_order(groups, items):
+    """The groups' items (one list per group) merged back into the Greeks' order (``groups[g]`` says which
+    group the g-th Greek is in)."""
+    iterators = [iter(group_items) for group_items in items]
+    return [next(iterators[g]) for g in groups]
 
 
-def _pathwise(of_fields, model, light_tangents, heavy_tangents, light):
+def _pathwise(of_fields, model, tangents, groups):
     """[primal, pathwise derivative along each first-order tangent] with one primal pass.
 
     The primal does not depend on the tangents, so under vmap it stays unbatched (out_axes None) and
-    the paths are simulated once. The heavy group is the inner jvp; the light group the outer, whose
-    derivative of the inner tangents (mixed second order) is cut by stop_gradient and dead code.
+    the paths are simulated once. Each group is a jvp vmapped over its tangents, nested in ``GROUPS``'
+    order (the last innermost); an outer group's derivative of an inner group's tangents (mixed second
+    order) is cut by stop_gradient and dead code.
     """
-    def jvps(base, tangents):
-        at = {f: getattr(base, f) for f in tangents}
-        return jax.vmap(lambda t: jax.jvp(of_fields(base), (at,), (t,)), out_axes=(None, 0))(tangents)
+    def nested(base, fixed, level):
+        # (primal, [each group's derivatives from ``level`` on, (count, ...) leaves, or None]); fixed:
+        # {DISCOUNT_SHIFT: an outer group's shift} or {}, passed through to every call of fn
+        if level == len(tangents):
+            return of_fields(base)(fixed), []
+        group = tangents[level]
+        if group is None:
+            primal, deeper = nested(base, fixed, level + 1)
+            return primal, [None] + deeper
+        at = {f: _field(base, f) for f in group}
 
-    def primal_and_heavy(base):
-        if heavy_tangents is None:
-            return of_fields(base)({}), None
-        primal, heavy = jvps(base, heavy_tangents)
-        return primal, jax.lax.stop_gradient(heavy)
+        def inner(fields):
+            fields, moved = dict(fields), dict(fixed)
+            if DISCOUNT_SHIFT in fields:
+                moved[DISCOUNT_SHIFT] = fields.pop(DISCOUNT_SHIFT)
+            primal, deeper = nested(_replace(base, **fields), moved, level + 1)
+            return primal, jax.lax.stop_gradient(deeper)
 
-    if light_tangents is None:
-        primal, heavy = primal_and_heavy(model)
-        light_derivative = None
-    else:
-        at = {f: getattr(model, f) for f in light_tangents}
-        outer = lambda fields: primal_and_heavy(_replace(model, **fields))  # noqa: E731
-        (primal, heavy), (light_derivative, _) = jax.vmap(
-            lambda t: jax.jvp(outer, (at,), (t,)), out_axes=(None, 0))(light_tangents)
+        (primal, deeper), (derivative, _) = jax.vmap(lambda t: jax.jvp(inner, (at,), (t,)),
+                                                     out_axes=(None, 0))(group)
+        return primal, [derivative] + deeper
+
+    primal, derivatives = nested(model, {}, 0)
+
     def split(derivative, count):   # (count, ...) leaves -> count pytrees
         return [jax.tree_util.tree_map(lambda d, i=i: d[i], derivative) for i in range(count)]
-    n_light = sum(light)
-    return [primal] + _in_greek_order(light, split(light_derivative, n_light), split(heavy, len(light) - n_light))
+    items = [split(d, groups.count(k)) if d is not None else [] for k, d in enumerate(derivatives)]
+    return [primal] + _in_greek_order(groups, items)
 
 
-_STATIC = ("light", "want_gamma", "finite_difference", "bump", "layout", "spot_only")
+_STATIC = ("groups", "want_gamma", "finite_difference", "bump", "layout", "spot_only")
 
 
 @partial(jax.jit, static_argnames=_STATIC + ("use_control",))
 def _control_means(model, product, cv_arrays, tangents, coefficients, spot_moves, *, use_control, layout, **how):
-    def fn(m, factor=None):
-        return control_mean(m, product if factor is None else in_units_of(product, factor), cv_arrays, use_control)
+    def fn(m, factor=None, shift=None):
+        return control_mean(discounted_at(m, shift), product if factor is None else in_units_of(product, factor),
+                            cv_arrays, use_control)
     parts = derivative_quantities(fn, model, tangents, spot_moves, **how)
-    return jnp.concatenate(_recombine(parts, layout, coefficients, len(how["light"])))
+    return jnp.concatenate(_recombine(parts, layout, coefficients, len(how["groups"])))
 
 
 @partial(jax.jit, static_argnames=_STATIC + _CORE_STATIC)
-def _greeks_core(model, product, arrays, key, tangents, coefficients, means, spot_moves, *, light, want_gamma,
+def _greeks_core(model, product, arrays, key, tangents, coefficients, means, spot_moves, *, groups, want_gamma,
                  finite_difference, bump, layout, spot_only, blocks, blocks_per_chunk, antithetic, use_control, scheme,
                  rebate_at_crossing):
     n_first = len(layout)
     rows = arrays["expiry_time"].shape[0]
     dtype = arrays["dt"].dtype
-    how = dict(light=light, want_gamma=want_gamma, finite_difference=finite_difference, bump=bump, spot_only=spot_only)
+    how = dict(groups=groups, want_gamma=want_gamma, finite_difference=finite_difference, bump=bump, spot_only=spot_only)
 
     def samples(first_block, size):
-        def fn(m, factor=None):
+        def fn(m, factor=None, shift=None):
             return simulate_samples(m, product if factor is None else in_units_of(product, factor), arrays, key,
-                                    first_block, size, antithetic, scheme, use_control, rebate_at_crossing)
+                                    first_block, size, antithetic, scheme, use_control, rebate_at_crossing,
+                                    None if shift is None else discounted_at(m, shift))
         parts = _recombine(derivative_quantities(fn, model, tangents, spot_moves, **how), layout, coefficients,
-                           len(light))
+                           len(groups))
         return jnp.concatenate([p[0] for p in parts]), jnp.concatenate([p[1] for p in parts])
 
     count = 1 + n_first + int(want_gamma)

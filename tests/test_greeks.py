@@ -214,6 +214,44 @@ def test_vega_rebuilt_from_its_parameters_equals_vega_alone(model, units):
     np.testing.assert_allclose(rebuilt.greeks_stderr["vega"], alone.greeks_stderr["vega"], rtol=1e-10)
 
 
+def _ql_barrier_rate_greeks(case, bump=1e-4):
+    """QuantLib's AnalyticBarrierEngine, central differences in the rate and in the dividend yield."""
+    def npv(rate, dividend):
+        option = barrier_option(**case)
+        option.setPricingEngine(ql.AnalyticBarrierEngine(bs_process(SPOT, VOL, rate, dividend)))
+        return option.NPV()
+    return dict(rho=(npv(RATE + bump, DIVIDEND) - npv(RATE - bump, DIVIDEND)) / (2 * bump),
+                dividend=(npv(RATE, DIVIDEND + bump) - npv(RATE, DIVIDEND - bump)) / (2 * bump))
+
+
+def test_rho_with_dividend_is_the_discount_shift_less_the_dividend():
+    """With dividend asked too, rho is d/d(rate and dividend together) - d/d dividend: the first moves
+    the discounting alone, so no path carries its tangent. The same numbers as rho alone, and QuantLib's."""
+    from pricer.greeks import DISCOUNT_SHIFT, _group, _split_rate
+    case = dict(strike=100.0, barrier=85.0, days=365, call=True, up=False, knock_in=False, rebate=2.0)
+    product = BarrierOption(strike=100.0, barrier=85.0, expiry=1.0, up=False, rebate=2.0)
+    both = price(product, MODEL, MC, greeks=("delta", "rho", "dividend"))
+    alone = price(product, MODEL, MC, greeks=("rho",))
+    np.testing.assert_allclose(both.greeks["rho"], alone.greeks["rho"], rtol=1e-10)
+    np.testing.assert_allclose(both.greeks_stderr["rho"], alone.greeks_stderr["rho"], rtol=1e-8)
+    for name, value in _ql_barrier_rate_greeks(case).items():
+        assert abs(both.greeks[name] - value) < 3 * both.greeks_stderr[name], (name, both.greeks[name], value)
+    # the rate's path tangent is gone: the shift stands in its place, in a group of its own
+    directions = [{"spot": 1.0}, {"rate": 1.0}, {"dividend": 1.0}]
+    directions, layout, _ = _split_rate(("delta", "rho", "dividend"), directions, (0, 1, 2), (), MODEL)
+    assert set(directions[1]) == {DISCOUNT_SHIFT} and layout[1] == ((1, 0), (2, 1))
+    assert [_group(d, BlackScholes) for d in directions] == [1, 0, 1]
+    # Heston and GARCH, with their variance tangents beside it
+    mc = MonteCarlo(paths=4096, steps_per_year=52, seed=7, dtype="float64")
+    for model in (Heston(spot=100.0, v0=0.04, kappa=1.5, theta=0.05, xi=0.6, rho=-0.7, rate=0.03, dividend=0.01),
+                  Garch(spot=100.0, omega=4e-6, alpha=0.05, beta=0.9, gamma=0.06, rate=0.03, dividend=0.01)):
+        for item in (product, AsianOption(strike=100.0, expiry=1.0, fixings=12)):
+            both = price(item, model, mc, greeks=("delta", "vega", "rho", "dividend", "alpha" if isinstance(model, Garch) else "kappa"))
+            alone = price(item, model, mc, greeks=("rho",))
+            np.testing.assert_allclose(both.greeks["rho"], alone.greeks["rho"], rtol=1e-10)
+            np.testing.assert_allclose(both.greeks_stderr["rho"], alone.greeks_stderr["rho"], rtol=1e-8)
+
+
 def test_greeks_do_not_depend_on_the_chunk_of_paths():
     """The Greeks run in smaller chunks than the price (each path carries its tangents); the numbers
     must not move with the chunk: the same as with the price's chunk and with one of a single block."""
