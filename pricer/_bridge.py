@@ -73,12 +73,18 @@ _ERFCX_FIT = (0.0594119769, -0.2612466730, 0.2655608730, 0.1168815685, 0.2556663
 _TINY_VARIANCE = 1e-30
 
 
-def _erfcx(x):
-    t = 1.0 / (1.0 + 0.5 * x)
+def _erfcx_over_t(denominator):
+    """erfcx(x) / t = g(t), t = 1 / denominator, denominator = 1 + x / 2 (``_ERFCX_FIT``)."""
+    t = 1.0 / denominator
     g = jnp.zeros_like(t)
     for coefficient in _ERFCX_FIT:
         g = g * t + coefficient
-    return t * g
+    return g
+
+
+def _erfcx(x):
+    denominator = 1.0 + 0.5 * x
+    return _erfcx_over_t(denominator) / denominator
 
 
 def crossing_time_fraction(x_prev, x_next, variance, log_barrier, up):
@@ -99,5 +105,9 @@ def crossing_time_fraction(x_prev, x_next, variance, log_barrier, up):
     start = jnp.maximum(sign * (log_barrier - x_prev), 0.0)   # a: the start's distance from the barrier
     end = jnp.abs(log_barrier - x_next)                        # b: the end's, on either side
     inverse_root = jax.lax.rsqrt(jnp.maximum(variance, _TINY_VARIANCE))
-    fraction = _SQRT_HALF_PI * start * inverse_root * _erfcx((start + end) * _SQRT_HALF * inverse_root)
-    return jax.lax.stop_gradient(jnp.minimum(fraction, 1.0))
+    denominator = 1.0 + 0.5 * ((start + end) * _SQRT_HALF * inverse_root)     # 1 / t of the erfcx fit
+    numerator = _SQRT_HALF_PI * start * inverse_root * _erfcx_over_t(denominator)
+    # min(numerator t, 1) written as min(numerator, 1 / t) t, a division last: XLA computes a division
+    # once and reads it, where it would recompute the polynomial inside every Greek's fused loop
+    # (each rho-like tangent of a rebate reads the fraction)
+    return jax.lax.stop_gradient(jnp.minimum(numerator, denominator) / denominator)
