@@ -66,6 +66,11 @@ def optimal_beta(m: Moments):
     return jnp.where(m.m_cc > 0, m.m_yc / jnp.where(m.m_cc > 0, m.m_cc, 1.0), 0.0)
 
 
+#: the residual's floor in units of eps times the size of its terms (``estimate``): a few roundings of
+#: each sum, accumulated over the blocks
+ROUNDING_MULTIPLE = 4.0
+
+
 def estimate(m: Moments, cv_mean, use_control: bool, beta=None):
     """Mean and its standard error, controlled by Y - beta (C - E[C]).
 
@@ -77,6 +82,12 @@ def estimate(m: Moments, cv_mean, use_control: bool, beta=None):
     elif beta is None:
         beta = optimal_beta(m)
     price = m.mean_y - beta * (m.mean_c - cv_mean)
-    residual = jnp.maximum(m.m_yy - 2.0 * beta * m.m_yc + beta * beta * m.m_cc, 0.0)
+    # the residual is a difference of sums, each rounded to about eps of its size: where the control explains
+    # nearly all of Y (float32, a barrier far out of reach) it cancels to rounding noise, or to 0 or below:
+    # a float32 run said 0 (kernel) or 2.4e-6 (scan, by how XLA happened to fuse it) where float64 says
+    # 1.2e-6. The standard error never claims less than that rounding resolves (here 2.8e-5, about 1e-3 of
+    # the uncontrolled error; in float64 1e-7 of it). Exactly 0 where Y does not vary.
+    rounding = jnp.finfo(m.m_yy.dtype).eps * (m.m_yy + 2.0 * jnp.abs(beta * m.m_yc) + beta * beta * m.m_cc)
+    residual = jnp.maximum(m.m_yy - 2.0 * beta * m.m_yc + beta * beta * m.m_cc, ROUNDING_MULTIPLE * rounding)
     stderr = jnp.sqrt(residual / (m.count - 1.0) / m.count)
     return price, stderr
