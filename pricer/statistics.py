@@ -87,7 +87,13 @@ def estimate(m: Moments, cv_mean, use_control: bool, beta=None):
     # a float32 run said 0 (kernel) or 2.4e-6 (scan, by how XLA happened to fuse it) where float64 says
     # 1.2e-6. The standard error never claims less than that rounding resolves (here 2.8e-5, about 1e-3 of
     # the uncontrolled error; in float64 1e-7 of it). Exactly 0 where Y does not vary.
-    rounding = jnp.finfo(m.m_yy.dtype).eps * (m.m_yy + 2.0 * jnp.abs(beta * m.m_yc) + beta * beta * m.m_cc)
+    eps = jnp.finfo(m.m_yy.dtype).eps
+    rounding = eps * (m.m_yy + 2.0 * jnp.abs(beta * m.m_yc) + beta * beta * m.m_cc)
     residual = jnp.maximum(m.m_yy - 2.0 * beta * m.m_yc + beta * beta * m.m_cc, ROUNDING_MULTIPLE * rounding)
     stderr = jnp.sqrt(residual / (m.count - 1.0) / m.count)
+    # nor less than the rounding of the price's own terms, where the payoff varies (a 1-week call 30 in the
+    # money, antithetic pairs and the spot control: float32 was 6.5 of its standard errors from float64, all
+    # of it the rounding of a price of 30); a payoff that does not vary keeps its exact 0
+    level = eps * (jnp.abs(m.mean_y) + jnp.abs(beta * m.mean_c) + jnp.abs(beta * cv_mean))
+    stderr = jnp.where(m.m_yy > 0, jnp.maximum(stderr, ROUNDING_MULTIPLE * level), stderr)
     return price, stderr

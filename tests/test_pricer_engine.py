@@ -118,3 +118,14 @@ def test_a_near_perfect_control_never_claims_less_error_than_float32_resolves(ba
     plain = price(product, model, MonteCarlo(paths=16384, steps_per_year=12, seed=7, dtype="float64",
                                              control_variate=False))
     assert float(exact.stderr) > 1e-5 * float(plain.stderr)
+
+
+def test_a_price_with_almost_no_variance_is_not_claimed_finer_than_its_rounding():
+    # a 1-week call 30 in the money: antithetic pairs and the spot control leave a float64 error of 3.5e-11;
+    # float32's was 8e-7 (or 0), but its price sat 5.3e-6 from float64's, the rounding of a price of 30
+    product = EuropeanOption(strike=70.0, expiry=7 / 365)
+    model = BlackScholes(spot=100.0, vol=0.2, rate=0.03)
+    exact = price(product, model, MonteCarlo(paths=16384, seed=3, dtype="float64"))
+    result = price(product, model, MonteCarlo(paths=16384, seed=3))
+    assert abs(float(result.price) - float(exact.price)) <= 3 * float(result.stderr)
+    assert float(result.stderr) < 1e-6 * float(result.price) * 100   # the rounding, not a Monte Carlo error
