@@ -116,9 +116,10 @@ def engine_vs_quantlib(paths: int = 1_000_000, quantlib_paths: int = 20_000, log
     # before any work: QuantLib's engine loops forever on a negative sample count and raises without a name
     # on 0 or 1; ours is checked by MonteCarlo
     for name, value in (("quantlib_paths", quantlib_paths), ("quantlib_runs", quantlib_runs)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < (2 if name == "quantlib_paths" else 1):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (2 if name == "quantlib_paths" else 1):
             raise ValueError(f"{name} must be an integer >= {2 if name == 'quantlib_paths' else 1}, got {value!r}")
     MonteCarlo(paths=paths)
+    quantlib_paths, quantlib_runs = int(quantlib_paths), int(quantlib_runs)   # QuantLib takes Python ints only
     runs = [_quantlib_asian(quantlib_paths) for _ in range(quantlib_runs)]
     ql_price, ql_error, _, fixing_times = runs[0]
     ql_seconds = statistics.median(r[2] for r in runs)
