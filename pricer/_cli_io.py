@@ -152,3 +152,25 @@ def _write_table(frame, path: Path):
     else:
         frame.to_csv(temporary, index=False)
     os.replace(temporary, path)
+
+
+def split_greeks(greeks: str | None):
+    """--greeks as names; case is ignored, as in the book's columns and cells ("Delta" is delta)."""
+    return tuple(g.strip().lower() for g in greeks.split(",") if g.strip()) if greeks else ()
+
+
+def run_settings(paths: int, seed: int, greeks: str | None):
+    """(MonteCarlo, Greek names) from --paths, --seed and --greeks, checked before any work (CliError
+    naming the option): a typo must not cost a fit or leave half a report behind."""
+    from ._book_fields import _greek_names
+    from .engine import MonteCarlo
+    try:
+        mc = MonteCarlo(paths=paths, seed=seed)
+    except ValueError as exc:
+        raise CliError(f"--paths/--seed: {exc}") from None
+    names = split_greeks(greeks)
+    try:
+        _greek_names(names)
+    except ValueError as exc:
+        raise CliError(f"--greeks: {exc}") from None
+    return mc, names

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ._cli_io import ERROR_EXIT, CliError, _check_folder, _check_output, _read_table, _write_table, count, say
+from ._cli_io import ERROR_EXIT, CliError, _check_folder, _check_output, _read_table, _write_table, count, run_settings, say
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Exotic option pricing and GARCH/Heston calibration, in JAX.")
@@ -66,28 +66,6 @@ def _show(frame, title: str, limit: int = 20):
         console.print(f"... {len(frame) - limit} more rows")
 
 
-def _split_greeks(greeks: Optional[str]):
-    """--greeks as names; case is ignored, as in the book's columns and cells ("Delta" is delta)."""
-    return tuple(g.strip().lower() for g in greeks.split(",") if g.strip()) if greeks else ()
-
-
-def _run_settings(paths: int, seed: int, greeks: Optional[str]):
-    """(MonteCarlo, Greek names) from --paths, --seed and --greeks, checked before any work (CliError
-    naming the option): a typo must not cost a fit or leave half a report behind."""
-    from ._book_fields import _greek_names
-    from .engine import MonteCarlo
-    try:
-        mc = MonteCarlo(paths=paths, seed=seed)
-    except ValueError as exc:
-        raise CliError(f"--paths/--seed: {exc}") from None
-    names = _split_greeks(greeks)
-    try:
-        _greek_names(names)
-    except ValueError as exc:
-        raise CliError(f"--greeks: {exc}") from None
-    return mc, names
-
-
 @app.command()
 def demo(out: Path = typer.Option(Path("exotics-report"), "--out", "-o", help="report folder"),
          paths: int = typer.Option(20_000, parser=count, help="Monte Carlo paths per trade group"),
@@ -96,14 +74,14 @@ def demo(out: Path = typer.Option(Path("exotics-report"), "--out", "-o", help="r
     the example book (barriers, Asians, Europeans on four underlyings) by Monte Carlo -> a report folder."""
     try:
         from .demo import run
-        _run_settings(paths, 0, greeks)
+        _, names = run_settings(paths, 0, greeks)
         _check_folder(out)
         start = time.perf_counter()
         with console.status("working") as status:
-            summary = run(out, paths=paths, greeks=_split_greeks(greeks),
+            summary = run(out, paths=paths, greeks=names,
                           log=lambda message: (console.print(message), status.update(message)))
         results, trades = summary["results"], summary["trades"]
-        columns = ["trade_id", "price", "stderr", "value", *_split_greeks(greeks), "status"]
+        columns = ["trade_id", "price", "stderr", "value", *names, "status"]
         _show(results[columns].merge(trades[["trade_id", "underlying", "product"]], on="trade_id"),
               "Example book (per-unit price and standard error; value = quantity x price)")
         ok = (results["status"] == "ok").sum()
@@ -212,7 +190,7 @@ def price_book_command(book: Path = typer.Argument(..., help="trades, CSV or Par
 
         from .book import prepare_book
         from .book_resume import price_book_resumable
-        mc, names = _run_settings(paths, seed, greeks)
+        mc, names = run_settings(paths, seed, greeks)
         _check_output(output)
         trades, market_data = _read_table(book, "book", as_text=True), _read_table(market, "market", as_text=True)
         try:

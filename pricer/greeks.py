@@ -12,12 +12,12 @@ Method, by what is differentiated:
   (``tests/test_hand_derivatives.py``): Heston's QE variance draw (``models/_qe.py``) and the Brownian-
   bridge survival (``_bridge.py``). Their partial derivatives are computed once per path and each Greek
   pays a few multiply-adds, where autodiff would push every Greek through every intermediate step.
-* cost: the paths are simulated once, each first-order Greek adds its tangent's arithmetic. The tangents are
-  vmapped in nested groups (``GROUPS``) so that a cheap direction is not batched with costly ones: moving
-  the discounting alone, moving the log price only (spot, rate, dividend), moving the variance too. With
-  rho and dividend both asked for, rho is d/d(rate and dividend together) - d/d dividend (``_split_rate``):
-  the first moves the discounting alone and carries no path tangent (measured: a Black–Scholes barrier's
-  price + all first-order Greeks 248 -> 186 ms, GJR-GARCH 406 -> 372 ms, on a 2-core CPU).
+* cost: the paths are simulated once, each first-order Greek adds its tangent's arithmetic. The tangents
+  are vmapped in nested groups (``_tangent_groups``) so that a cheap direction is not batched with costly
+  ones: moving the discounting alone, the log price only (spot, rate, dividend), the variance too. With
+  rho and dividend both asked for, rho is d/d(rate and dividend together) - d/d dividend: the first moves
+  the discounting alone and carries no path tangent (measured: a Black–Scholes barrier's price + all
+  first-order Greeks 248 -> 186 ms, GJR-GARCH 406 -> 372 ms, on a 2-core CPU).
 * a continuously monitored knock-out rebate is discounted at the bridge's expected crossing time within its
   step (``_bridge.crossing_time_fraction``): paid at the step's end plus the interest from the crossing to
   it. That time is held fixed in the derivative, and the interest is differentiated through the rate only
@@ -51,6 +51,7 @@ from .engine import _CORE_STATIC, BLOCK_PATHS, PriceResult, control_arrays, cont
 from .lanes import accumulate_chunks
 from .models import BlackScholes, Heston
 from ._spot_steps import clear_knocked_barriers, spot_steps
+from ._tangent_groups import GROUPS, discounted_at, group_of, in_greek_order, pathwise, split_rate, stack, unstack
 from .products import BarrierOption, in_units_of
 
 GAMMA_BUMP = 0.01
@@ -127,11 +128,11 @@ def price_with_greeks(product, model, mc, names):
     # through what depends on them alone (delta and rho do not differentiate Heston's variance path)
     directions = [{f: getattr(t, f) for f in moved_fields([t])} for t in tangents]
     if not (discrete or truncated_euler):
-        directions, layout, coefficients = _split_rate(first_order, directions, layout, coefficients, setup.model)
-    # Greeks are batched in nested groups (``GROUPS``), so that a cheap direction is not vmapped with costly
-    # ones: under one vmap every tangent would pay for the variance path's derivative
-    groups = tuple(_group(d, type(setup.model)) for d in directions)
-    stacked = tuple(_stack([d for d, g in zip(directions, groups) if g == k]) for k in range(len(GROUPS)))
+        directions, layout, coefficients = split_rate(first_order, directions, layout, coefficients, setup.model)
+    # Greeks are batched in nested groups (``_tangent_groups.GROUPS``), so that a cheap direction is not
+    # vmapped with costly ones: under one vmap every tangent would pay for the variance path's derivative
+    groups = tuple(group_of(d, type(setup.model)) for d in directions)
+    stacked = tuple(stack([d for d, g in zip(directions, groups) if g == k]) for k in range(len(GROUPS)))
     want_gamma = "gamma" in names
     # which computed first-order Greek is delta: a central difference moves the spot per row (in_units_of)
     spot_only = tuple(first_order[j] == "delta" for j in computed)
@@ -211,81 +212,14 @@ def _rows_like(coefficient, derivative):
     return coefficient.reshape((coefficient.shape[0],) + (1,) * (derivative.ndim - 1))
 
 
-def _stack(directions):
-    """{field: (len(directions), ...) array} over the fields some direction ({field: array}) moves (zeros
-    where another does not), or None for no directions."""
-    if not directions:
-        return None
-    fields = list(dict.fromkeys(f for d in directions for f in d))
-    like = {f: next(d[f] for d in directions if f in d) for f in fields}
-    return {f: jnp.stack([d.get(f, jnp.zeros_like(like[f])) for d in directions]) for f in fields}
-
-
-#: the nested groups of first-order Greeks, outermost first: those that move the discounting alone
-#: (``DISCOUNT_SHIFT``: no path tangent), those that move only variance-free fields
-#: (``Model.variance_free_fields``: the log price's tangent, not the variance's), and the rest
-GROUPS = ("discount", "light", "heavy")
-
-
-def _group(direction, model_type) -> int:
-    """The index in ``GROUPS`` of a direction ({field: array})."""
-    if set(direction) == {DISCOUNT_SHIFT}:
-        return 0
-    return 1 if set(direction) <= model_type.variance_free_fields else 2
-
-
-#: a pseudo-field of the tangents: the rate and the dividend moved together, which moves the discounting
-#: and leaves r - q, the paths' drift, alone (``discounted_at``)
-DISCOUNT_SHIFT = "discount_shift"
-
-
-def discounted_at(model, shift):
-    """``model`` with its rate and dividend both raised by ``shift`` (None: the model itself). The engine
-    discounts with it and simulates with the model (``engine.advance``): in a jvp along the shift the paths
-    carry no tangent, where one along the rate differentiates every path and step."""
-    if shift is None:
-        return model
-    return _replace(model, rate=model.rate + shift, dividend=model.dividend + shift)
-
-
-def _field(model, name):
-    """The primal of a tangent's field: the model's, or a zero shift (``DISCOUNT_SHIFT``)."""
-    return jnp.zeros_like(model.rate) if name == DISCOUNT_SHIFT else getattr(model, name)
-
-
-def _split_rate(first_order, directions, layout, coefficients, model):
-    """Rho as the discount shift's derivative less the dividend's, when both are asked for (pathwise).
-
-    d/dr = d/d(shift) - d/dq: a shift of r and q together moves only the discounting, so its tangent
-    skips the paths (the rate's carried a path tangent through every step, as the dividend's does): with
-    rho and dividend both asked for, one path tangent fewer (the same numbers to rounding).
-    ``directions``: the computed tangents as {field: array}. Returns (directions, layout, coefficients),
-    unchanged where it does not apply."""
-    if not ("rho" in first_order and "dividend" in first_order):
-        return directions, layout, coefficients
-    rho, dividend = first_order.index("rho"), first_order.index("dividend")
-    if not (isinstance(layout[rho], int) and isinstance(layout[dividend], int)):
-        return directions, layout, coefficients
-    position = layout[rho]
-    if set(directions[position]) != {"rate"} or any(isinstance(e, tuple) and any(k == position for k, _ in e)
-                                                     for e in layout):
-        return directions, layout, coefficients   # another Greek is rebuilt from rho's tangent
-    ones = jnp.ones_like(model.rate)
-    directions = [{DISCOUNT_SHIFT: ones} if k == position else d for k, d in enumerate(directions)]
-    slot = len(coefficients)
-    layout = tuple(((position, slot), (layout[dividend], slot + 1)) if j == rho else entry
-                   for j, entry in enumerate(layout))
-    return directions, layout, tuple(coefficients) + (ones, -ones)
-
-
 def derivative_quantities(fn, model, tangents, spot_moves, *, groups, want_gamma, finite_difference, bump, spot_only):
     """[fn(model), d fn along each tangent..., d2 fn / d spot2] for a pytree-valued ``fn`` of the model.
 
     ``fn(model, factor=None, shift=None)``: with ``factor`` (rows, 1), the same quantity for the product in
     units of the spot times factor (``products.in_units_of``); with ``shift``, discounted at the rate and
-    dividend raised by it (``discounted_at``), the primal of a tangent along ``DISCOUNT_SHIFT``. ``tangents``: one per ``GROUPS``, each {moved field:
-    (count, ...) array} or None; ``groups[g]`` says which group the g-th first-order Greek is in; ``spot_only``
-    which one is delta. Pathwise (``jax.jvp``) unless ``finite_difference``; gamma by central differences of
+    dividend raised by it (``_tangent_groups.discounted_at``). ``tangents``: one per ``GROUPS``, each
+    {moved field: (count, ...) array} or None; ``groups[g]`` says which group the g-th first-order Greek is
+    in; ``spot_only`` which one is delta. Pathwise (``jax.jvp``) unless ``finite_difference``; gamma by central differences of
     the delta. ``spot_moves``: (up, down) per product row (rows, 1), the spot's difference points S + up and
     S - down (``_spot_steps.spot_steps``). The spot itself is never moved: by
     homogeneity the value at S x f is f times the value at S of the product in units of S x f, and the
@@ -295,13 +229,6 @@ def derivative_quantities(fn, model, tangents, spot_moves, *, groups, want_gamma
     spot_up, spot_down = spot_moves
     spot_width = spot_up + spot_down   # per row (rows, 1)
     factor_up, factor_down = 1.0 + spot_up / model.spot, 1.0 - spot_down / model.spot
-
-    def of_fields(base):
-        def at(fields):
-            fields = dict(fields)
-            shift = fields.pop(DISCOUNT_SHIFT, None)
-            return fn(_replace(base, **fields)) if shift is None else fn(_replace(base, **fields), shift=shift)
-        return at
 
     def scaled(tree, factor):
         return jax.tree_util.tree_map(lambda a: a * _rows_like(factor, a), tree)
@@ -318,11 +245,11 @@ def derivative_quantities(fn, model, tangents, spot_moves, *, groups, want_gamma
         return jax.jvp(at, (m.spot,), (jnp.ones_like(m.spot),))[1]
 
     if n_first and not finite_difference:
-        out = _pathwise(of_fields, model, tangents, groups)
+        out = pathwise(fn, model, tangents, groups)
     else:
         out = [fn(model)]
     if n_first and finite_difference:
-        directions = _in_greek_order(groups, [_unstack(group) for group in tangents])
+        directions = in_greek_order(groups, [unstack(group) for group in tangents])
         for direction, is_delta in zip(directions, spot_only):
             if is_delta:
                 out.append(jax.tree_util.tree_map(lambda a, b: (a - b) / _rows_like(spot_width, a),
@@ -383,59 +310,6 @@ def difference_steps(model, direction, bump):
     both = jnp.minimum(up, down)
     on_boundary = both == 0
     return jnp.where(on_boundary, up, both), jnp.where(on_boundary, down, both)
-
-
-def _unstack(group):
-    """[{field: one Greek's direction}] from {field: (count, ...) array}; [] for None."""
-    if group is None:
-        return []
-    count = next(iter(group.values())).shape[0]
-    return [{f: t[i] for f, t in group.items()} for i in range(count)]
-
-
-def _in_greek_order(groups, items):
-    """The groups' items (one list per group) merged back into the Greeks' order (``groups[g]`` says which
-    group the g-th Greek is in)."""
-    iterators = [iter(group_items) for group_items in items]
-    return [next(iterators[g]) for g in groups]
-
-
-def _pathwise(of_fields, model, tangents, groups):
-    """[primal, pathwise derivative along each first-order tangent] with one primal pass.
-
-    The primal does not depend on the tangents, so under vmap it stays unbatched (out_axes None) and
-    the paths are simulated once. Each group is a jvp vmapped over its tangents, nested in ``GROUPS``'
-    order (the last innermost); an outer group's derivative of an inner group's tangents (mixed second
-    order) is cut by stop_gradient and dead code.
-    """
-    def nested(base, fixed, level):
-        # (primal, [each group's derivatives from ``level`` on, (count, ...) leaves, or None]); fixed:
-        # {DISCOUNT_SHIFT: an outer group's shift} or {}, passed through to every call of fn
-        if level == len(tangents):
-            return of_fields(base)(fixed), []
-        group = tangents[level]
-        if group is None:
-            primal, deeper = nested(base, fixed, level + 1)
-            return primal, [None] + deeper
-        at = {f: _field(base, f) for f in group}
-
-        def inner(fields):
-            fields, moved = dict(fields), dict(fixed)
-            if DISCOUNT_SHIFT in fields:
-                moved[DISCOUNT_SHIFT] = fields.pop(DISCOUNT_SHIFT)
-            primal, deeper = nested(_replace(base, **fields), moved, level + 1)
-            return primal, jax.lax.stop_gradient(deeper)
-
-        (primal, deeper), (derivative, _) = jax.vmap(lambda t: jax.jvp(inner, (at,), (t,)),
-                                                     out_axes=(None, 0))(group)
-        return primal, [derivative] + deeper
-
-    primal, derivatives = nested(model, {}, 0)
-
-    def split(derivative, count):   # (count, ...) leaves -> count pytrees
-        return [jax.tree_util.tree_map(lambda d, i=i: d[i], derivative) for i in range(count)]
-    items = [split(d, groups.count(k)) if d is not None else [] for k, d in enumerate(derivatives)]
-    return [primal] + _in_greek_order(groups, items)
 
 
 _STATIC = ("groups", "want_gamma", "finite_difference", "bump", "layout", "spot_only")

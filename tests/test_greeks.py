@@ -227,7 +227,7 @@ def _ql_barrier_rate_greeks(case, bump=1e-4):
 def test_rho_with_dividend_is_the_discount_shift_less_the_dividend():
     """With dividend asked too, rho is d/d(rate and dividend together) - d/d dividend: the first moves
     the discounting alone, so no path carries its tangent. The same numbers as rho alone, and QuantLib's."""
-    from pricer.greeks import DISCOUNT_SHIFT, _group, _split_rate
+    from pricer._tangent_groups import DISCOUNT_SHIFT, group_of, split_rate
     case = dict(strike=100.0, barrier=85.0, days=365, call=True, up=False, knock_in=False, rebate=2.0)
     product = BarrierOption(strike=100.0, barrier=85.0, expiry=1.0, up=False, rebate=2.0)
     both = price(product, MODEL, MC, greeks=("delta", "rho", "dividend"))
@@ -238,9 +238,9 @@ def test_rho_with_dividend_is_the_discount_shift_less_the_dividend():
         assert abs(both.greeks[name] - value) < 3 * both.greeks_stderr[name], (name, both.greeks[name], value)
     # the rate's path tangent is gone: the shift stands in its place, in a group of its own
     directions = [{"spot": 1.0}, {"rate": 1.0}, {"dividend": 1.0}]
-    directions, layout, _ = _split_rate(("delta", "rho", "dividend"), directions, (0, 1, 2), (), MODEL)
+    directions, layout, _ = split_rate(("delta", "rho", "dividend"), directions, (0, 1, 2), (), MODEL)
     assert set(directions[1]) == {DISCOUNT_SHIFT} and layout[1] == ((1, 0), (2, 1))
-    assert [_group(d, BlackScholes) for d in directions] == [1, 0, 1]
+    assert [group_of(d, BlackScholes) for d in directions] == [1, 0, 1]
     # Heston and GARCH, with their variance tangents beside it
     mc = MonteCarlo(paths=4096, steps_per_year=52, seed=7, dtype="float64")
     for model in (Heston(spot=100.0, v0=0.04, kappa=1.5, theta=0.05, xi=0.6, rho=-0.7, rate=0.03, dividend=0.01),
