@@ -43,18 +43,33 @@ def _vanilla(spot, strike, call):
 
 
 def _asian_averages(product, average, fixing_count, spot):
-    """Arithmetic and geometric averages over past and future fixings, (P, n)."""
+    """The arithmetic average A and the log of the geometric average over the spot, log(G / S0), over past
+    and future fixings, (P, n)."""
     total = product.past_count + fixing_count
-    future_sum = spot * (average["forward"] + average["deviation"])     # sum of S over the future fixings
+    # the sum of S over the future fixings, S0 (n + sum expm1((r - q) t) + deviation): the level S0 n exact
+    future_sum = spot * (fixing_count + (average["forward_excess"] + average["deviation"]))
     arithmetic = (product.past_average * product.past_count + future_sum) / total
-    past_log_sum = _past_log_sum(product)
-    geometric = jnp.exp((past_log_sum + average["sum_log"]) / total)
-    return arithmetic, geometric
+    # from ratios to S0 and deviations: no log S0 rounded into it (``running_average``)
+    log_geometric = (_past_log_ratio(product, spot) + average["log_forward"] + average["log_deviation"]) / total
+    return arithmetic, log_geometric
 
 
-def _past_log_sum(product):
+def _fixed_strike_geometric(log_geometric, spot, product):
+    """max(+-(G - K), 0) as K max(+-expm1(log(G / K)), 0): exact near the money, where G - K would carry
+    exp's float32 error at the level of G (systematic, not averaged away by the paths: it moved the geometric
+    control's mean ~1e-6 of a 1-week at-the-money price). Rows without a strike (floating) give 0."""
+    has_strike = product.strike > 0
+    strike = jnp.where(has_strike, product.strike, spot)
+    log_moneyness = jnp.log(spot / strike) + log_geometric
+    payoff = strike * jnp.maximum(jnp.where(product.call > 0, 1.0, -1.0) * jnp.expm1(log_moneyness), 0.0)
+    return jnp.where(has_strike, payoff, 0.0)
+
+
+def _past_log_ratio(product, reference):
+    """Sum over the past fixings of log(fixing / reference), 0 for an unseasoned trade."""
     seasoned = product.past_count > 0
-    return jnp.where(seasoned, product.past_count * jnp.log(jnp.where(seasoned, product.past_average, 1.0)), 0.0)
+    return jnp.where(seasoned, product.past_count * jnp.log(jnp.where(seasoned, product.past_average, 1.0)
+                                                            / reference), 0.0)
 
 
 def discounted_payoff(product, state, model, context):
@@ -68,9 +83,11 @@ def discounted_payoff(product, state, model, context):
         knock_out = vanilla * survival + state["barrier"]["rebate"]
         knock_in = vanilla * (1.0 - survival) + product.rebate * discount * survival
         return jnp.where(product.knock_in > 0, knock_in, knock_out)
-    arithmetic, geometric = _asian_averages(product, state["average"], context["fixing_count"], model.spot)
-    average = jnp.where(product.geometric > 0, geometric, arithmetic)
-    fixed = _vanilla(average, product.strike, product.call)
+    arithmetic, log_geometric = _asian_averages(product, state["average"], context["fixing_count"], model.spot)
+    geometric = product.geometric > 0
+    fixed = jnp.where(geometric, _fixed_strike_geometric(log_geometric, model.spot, product),
+                      _vanilla(arithmetic, product.strike, product.call))
+    average = jnp.where(geometric, model.spot * jnp.exp(log_geometric), arithmetic)
     floating = _vanilla(terminal, average, product.call)
     return discount * jnp.where(product.floating_strike > 0, floating, fixed)
 
@@ -86,8 +103,9 @@ def control_samples(product, state, model, context):
     linear = discount * model.spot * state["average"]["deviation"] / (product.past_count + context["fixing_count"])
     if not _analytic(model):
         return linear
-    geometric = _asian_averages(product, state["average"], context["fixing_count"], model.spot)[1]
-    return jnp.where(_geometric_twin(product), discount * _vanilla(geometric, product.strike, product.call), linear)
+    log_geometric = _asian_averages(product, state["average"], context["fixing_count"], model.spot)[1]
+    return jnp.where(_geometric_twin(product), discount * _fixed_strike_geometric(log_geometric, model.spot, product),
+                     linear)
 
 
 def control_mean(product, model, context):
@@ -160,20 +178,20 @@ def geometric_asian_price(model, product, context):
     fixing_times = context["fixing_times"]  # (P, n)
     weights = context["fixing_weights"].reshape(-1)
     expiry = context["expiry_time"]
-    past_log_sum = _past_log_sum(product)
+    past_log_ratio = _past_log_ratio(product, product.strike)
     if isinstance(model, BlackScholes):
-        fn = lambda w, s, k, t, c, pls, pc, ft, vol, r, q: analytic.geometric_asian_bs_price(
+        fn = lambda w, s, k, t, c, plr, pc, ft, vol, r, q: analytic.geometric_asian_bs_price(
             spot=s, strike=k, fixing_times=ft, vol=vol, rate=r, dividend=q, call=c, expiry=t,
-            past_log_sum=pls, past_count=pc, fixing_weights=w)
+            past_log_ratio=plr, past_count=pc, fixing_weights=w)
         extra = (model.vol, model.rate, model.dividend)
     else:
-        fn = lambda w, s, k, t, c, pls, pc, ft, v0, ka, th, xi, rho, r, q: analytic.geometric_asian_heston_price(
+        fn = lambda w, s, k, t, c, plr, pc, ft, v0, ka, th, xi, rho, r, q: analytic.geometric_asian_heston_price(
             spot=s, strike=k, fixing_times=ft, v0=v0, kappa=ka, theta=th, xi=xi, rho=rho, rate=r, dividend=q,
-            call=c, expiry=t, past_log_sum=pls, past_count=pc, fixing_weights=w)
+            call=c, expiry=t, past_log_ratio=plr, past_count=pc, fixing_weights=w)
         extra = (model.v0, model.kappa, model.theta, model.xi, model.rho, model.rate, model.dividend)
     rows = fixing_times.shape[0]
     scalar_args = [jnp.broadcast_to(a, (rows, 1))[:, 0] for a in
-                   (model.spot, product.strike, expiry, product.call, past_log_sum, product.past_count)]
+                   (model.spot, product.strike, expiry, product.call, past_log_ratio, product.past_count)]
     extra = [jnp.broadcast_to(a, (rows, 1))[:, 0] for a in extra]
     # the weights stay unbatched: the Heston recursion then skips the padding with a real branch
     in_axes = (None,) + (0,) * (len(scalar_args) + 1 + len(extra))
