@@ -2,11 +2,12 @@
 from .engine import MonteCarlo, PriceResult, price
 from .models import BlackScholes, Garch, Heston
 from .products import AsianOption, BarrierOption, EuropeanOption
+from .resolution import UnresolvedPriceWarning
 
 __all__ = [
     "BlackScholes", "Heston", "Garch",
     "EuropeanOption", "BarrierOption", "AsianOption",
-    "MonteCarlo", "PriceResult", "price", "price_book", "from_quantlib", "revalue_book", "MarketScenarios",
+    "MonteCarlo", "PriceResult", "UnresolvedPriceWarning", "price", "price_book", "from_quantlib", "revalue_book", "MarketScenarios",
 ]
 
 

@@ -39,9 +39,11 @@ import numpy as np
 import pandas as pd
 
 from ._book_cells import _Errors, _row_labels
-from ._book_fields import _build_models, _greek_names, _normalised, _validate
+from ._book_fields import _CONTINUOUS, _build_models, _greek_names, _normalised, _validate
 from .engine import MonteCarlo, evaluate
+from .montecarlo import BLOCK_PATHS
 from .products import AsianOption, BarrierOption, EuropeanOption
+from .resolution import knocked_out_for_nothing, unresolved, warn_unresolved
 
 __all__ = ["price_book", "prepare_book", "price_book_groups", "price_task", "PreparedBook", "BookTask",
            "TaskResult", "price_book_resumable", "ROWS_PER_CALL", "TASK_ROWS"]
@@ -154,6 +156,20 @@ class PreparedBook:
                 keys[row] = hashlib.sha256(text.encode()).hexdigest()
         return keys
 
+    def _knocked_out_for_nothing(self) -> np.ndarray:
+        """Per trade: a continuous knock-out touched today without a rebate, worth exactly 0."""
+        fields = self.fields
+        model = [self.models.get(name) for name in fields["underlying"]]
+        spot = np.array([np.nan if m is None else float(m.spot) for m in model])
+        with np.errstate(invalid="ignore"):
+            return (fields["product"] == "barrier") & knocked_out_for_nothing(
+                spot, fields["barrier"], fields["up"], fields["knock_in"], fields["rebate"],
+                fields["monitoring"] == _CONTINUOUS)
+
+    def _warn_unresolved(self, mask: np.ndarray) -> None:
+        ids = self.trades["trade_id"].to_numpy()[mask]
+        warn_unresolved([f"trade {trade_id}" for trade_id in ids], self.mc.blocks * BLOCK_PATHS, stacklevel=4)
+
     def assemble(self, results) -> pd.DataFrame:
         """``price_book``'s DataFrame from the results of the tasks (every valid trade must be in one)."""
         n = len(self.trades)
@@ -193,6 +209,7 @@ class PreparedBook:
                 f"and the market's numbers (and the quantity) for {self.mc.dtype}"))
             priced = priced & ~bad
         ok = errors.ok()
+        self._warn_unresolved(ok & unresolved(price_, stderr, self._knocked_out_for_nothing()))
         for array in values.values():
             array[~ok] = np.nan
         columns = {"trade_id": self.trades["trade_id"].array, "price": price_, "stderr": stderr,

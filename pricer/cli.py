@@ -190,6 +190,7 @@ def price_book_command(book: Path = typer.Argument(..., help="trades, CSV or Par
 
         from .book import prepare_book
         from .book_resume import price_book_resumable
+        from .resolution import unresolved_messages
         mc, names = run_settings(paths, seed, greeks)
         _check_output(output)
         trades, market_data = _read_table(book, "book", as_text=True), _read_table(market, "market", as_text=True)
@@ -217,7 +218,7 @@ def price_book_command(book: Path = typer.Argument(..., help="trades, CSV or Par
             progress.update(bar, completed=done, total=total)
 
         try:
-            with progress:
+            with progress, unresolved_messages() as unresolved:
                 bar = progress.add_task("pricing", total=None)
                 results = price_book_resumable(prepared, parts, resume=resume, client=client, progress=report)
         except ValueError as exc:
@@ -230,6 +231,8 @@ def price_book_command(book: Path = typer.Argument(..., help="trades, CSV or Par
             shutil.rmtree(parts, ignore_errors=True)
         bad = results[results["status"] != "ok"]
         _say_errors(results, prepared, book, market, output)
+        for text in unresolved:
+            say("warning:", "yellow", f"{book}: {text}")
         reused = f" ({counts[0]} reused from {parts})" if resume else ""
         say(f"{len(results) - len(bad)}/{len(results)}", "", f"trades priced{reused}; wrote {output}", console)
         if len(bad):   # a batch job must not read a book with failed trades as a clean run

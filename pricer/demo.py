@@ -128,6 +128,7 @@ def run(out: Path, paths: int = 20_000, greeks=(), log=print) -> dict:
     from .example_book import example_book
     from .models import Heston
     from .products import EuropeanOption
+    from .resolution import unresolved_messages
     out.mkdir(parents=True, exist_ok=True)
     timings = {}
 
@@ -159,7 +160,10 @@ def run(out: Path, paths: int = 20_000, greeks=(), log=print) -> dict:
 
     start = time.perf_counter()
     trades = example_book()
-    results = price_book(trades, market, MonteCarlo(paths=paths), greeks=greeks)
+    with unresolved_messages() as unresolved:
+        results = price_book(trades, market, MonteCarlo(paths=paths), greeks=greeks)
+    for text in unresolved:
+        log(f"note: {text}")
     timings["book_s"] = time.perf_counter() - start
     results.to_csv(out / "results.csv", index=False)
     market.to_csv(out / "market.csv", index=False)

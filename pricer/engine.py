@@ -30,6 +30,7 @@ from .grid import build_grid
 from .lanes import accumulate_chunks, on_gpu
 from .montecarlo import _MAX_STEPS, BLOCK_PATHS, MonteCarlo, PriceResult
 from .random import normals_from_words, random_words, seed_key
+from .resolution import knocked_out_for_nothing, unresolved, warn_unresolved
 from .models import Model
 from .products import AsianOption, BarrierOption, EuropeanOption
 
@@ -50,7 +51,22 @@ def price(product, model, mc: MonteCarlo | None = None, greeks=()) -> PriceResul
     """
     result = evaluate(product, model, mc, greeks)
     require_finite(result)
+    _warn_if_unresolved(product, model, result)
     return result
+
+
+def _warn_if_unresolved(product, model, result):
+    """``UnresolvedPriceWarning`` for the items no path paid (``pricer.resolution``)."""
+    worthless = False
+    if isinstance(product, BarrierOption):
+        worthless = knocked_out_for_nothing(model.spot, product.barrier, product.up, product.knock_in,
+                                            product.rebate, product.continuous)
+    mask = np.broadcast_to(unresolved(result.price, result.stderr, worthless), np.shape(result.price))
+    if mask.ndim == 0:
+        labels = ["the price"] if mask else []
+    else:
+        labels = [f"item {index[0] if mask.ndim == 1 else index}" for index in zip(*np.nonzero(mask))]
+    warn_unresolved(labels, result.paths, stacklevel=3)
 
 
 def evaluate(product, model, mc: MonteCarlo | None = None, greeks=(), *, check_sampling: bool = True) -> PriceResult:

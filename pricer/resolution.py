@@ -1,0 +1,62 @@
+"""Prices a simulation could not resolve: exactly 0, standard error 0, for a trade that could pay.
+
+When no simulated path pays (a call struck far above anything the paths reach), every payoff sample is 0,
+so the estimate is 0 and its standard error is 0. That is not an exact value but a bound: with N paths of
+which none paid, the chance of any payoff is below about 3 / N (95%). ``price`` and ``price_book`` warn
+with ``UnresolvedPriceWarning`` and leave the numbers as they are (0 is the right estimate, only its claim
+of no error is wrong). A trade that cannot pay, a continuous knock-out already touched today without a
+rebate, is exactly 0 and is not flagged.
+"""
+from __future__ import annotations
+
+import contextlib
+import warnings
+
+import numpy as np
+
+__all__ = ["UnresolvedPriceWarning", "knocked_out_for_nothing", "unresolved", "warn_unresolved",
+           "unresolved_messages"]
+
+
+class UnresolvedPriceWarning(UserWarning):
+    """Prices of 0 +- 0 because no simulated path paid: a bound below the run's resolution, not a value."""
+
+
+def knocked_out_for_nothing(spot, barrier, up, knock_in, rebate, continuous):
+    """Trades worth exactly 0: a continuous knock-out barrier the spot is on or beyond today, rebate 0.
+    Arrays broadcast together (``continuous`` a bool or an array of them)."""
+    spot, barrier, up, knock_in, rebate = (np.asarray(a, np.float64) for a in (spot, barrier, up, knock_in, rebate))
+    beyond = np.where(up > 0, spot >= barrier, spot <= barrier)
+    return np.asarray(continuous, bool) & beyond & (knock_in == 0) & (rebate == 0)
+
+
+def unresolved(price, stderr, worthless=False):
+    """Where ``price`` and ``stderr`` are both exactly 0 and the trade is not ``worthless``."""
+    price, stderr = np.asarray(price), np.asarray(stderr)
+    return (price == 0) & (stderr == 0) & ~np.asarray(worthless, bool)
+
+
+def warn_unresolved(labels, paths: int, stacklevel: int = 2) -> None:
+    """One ``UnresolvedPriceWarning`` naming the first few of ``labels`` (rows or trade ids)."""
+    labels = [str(label) for label in labels]
+    if not labels:
+        return
+    shown = ", ".join(labels[:5]) + (f" and {len(labels) - 5} more" if len(labels) > 5 else "")
+    warnings.warn(f"{len(labels)} price(s) of 0 +- 0 ({shown}): none of the {paths:,} paths paid, so 0 is a "
+                  f"bound, not a value (the chance of any payoff is below about {3.0 / paths:.1g}); price with "
+                  f"more paths, or check the strike and barrier", UnresolvedPriceWarning, stacklevel=stacklevel + 1)
+
+
+@contextlib.contextmanager
+def unresolved_messages():
+    """Collects the texts of the ``UnresolvedPriceWarning``s raised inside (into the list it yields), for a
+    report or a command line to print in its own words; every other warning is passed on as raised."""
+    texts: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnresolvedPriceWarning)
+        yield texts
+    for warning in caught:
+        if issubclass(warning.category, UnresolvedPriceWarning):
+            texts.append(str(warning.message))
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)

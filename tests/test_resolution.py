@@ -1,0 +1,74 @@
+"""A price of 0 +- 0 because no path paid is flagged as a bound (``UnresolvedPriceWarning``), not
+passed off as exact; a trade that truly cannot pay is not flagged."""
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pricer import BarrierOption, BlackScholes, EuropeanOption, MonteCarlo, UnresolvedPriceWarning, price, price_book
+
+
+MC = MonteCarlo(paths=4096, seed=3)
+
+
+def _unresolved_messages(call):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = call()
+    return result, [str(w.message) for w in caught if issubclass(w.category, UnresolvedPriceWarning)]
+
+
+def test_a_strike_no_path_reaches_is_flagged_and_only_that_item():
+    result, messages = _unresolved_messages(lambda: price(
+        EuropeanOption(strike=[100.0, 400.0], expiry=0.25), BlackScholes(spot=100.0, vol=0.2), MC))
+    assert result.price[1] == 0 and result.stderr[1] == 0 and result.price[0] > 0
+    assert len(messages) == 1 and "item 1" in messages[0] and "item 0" not in messages[0]
+    assert "4,096 paths" in messages[0]
+
+
+@pytest.mark.parametrize("greeks", [(), ("delta", "vega")])
+def test_a_single_unresolved_price_is_flagged_with_or_without_greeks(greeks):
+    _, messages = _unresolved_messages(lambda: price(
+        EuropeanOption(strike=400.0, expiry=0.25), BlackScholes(spot=100.0, vol=0.2), MC, greeks=greeks))
+    assert len(messages) == 1 and "the price" in messages[0]
+
+
+def test_a_knock_out_touched_today_without_rebate_is_exactly_zero_and_not_flagged():
+    knocked = BarrierOption(strike=100.0, barrier=90.0, expiry=0.25, up=False)
+    result, messages = _unresolved_messages(lambda: price(knocked, BlackScholes(spot=85.0, vol=0.2), MC))
+    assert result.price == 0 and result.stderr == 0 and not messages
+    # with a rebate it is worth the rebate; alive, it is a priced option: neither is flagged either
+    for product, spot in ((BarrierOption(strike=100.0, barrier=90.0, expiry=0.25, up=False, rebate=1.0), 85.0),
+                          (knocked, 100.0)):
+        result, messages = _unresolved_messages(lambda: price(product, BlackScholes(spot=spot, vol=0.2), MC))
+        assert result.price > 0 and not messages
+
+
+def test_the_book_names_the_trades_no_path_paid():
+    trades = pd.DataFrame({
+        "trade_id": ["A", "B", "C", "D"], "underlying": ["X"] * 4,
+        "product": ["european", "european", "barrier", "barrier"], "call_put": ["call"] * 4,
+        "strike": [100.0, 500.0, 100.0, 100.0], "expiry": [0.5] * 4, "barrier": [np.nan, np.nan, 90.0, 120.0],
+        "barrier_type": [None, None, "down-and-out", "up-and-out"]})
+    market = pd.DataFrame({"underlying": ["X"], "model": ["black_scholes"], "spot": [85.0], "rate": [0.02],
+                           "dividend": [0.0], "vol": [0.2]})
+    out, messages = _unresolved_messages(lambda: price_book(trades, market, MC))
+    assert list(out["status"]) == ["ok"] * 4
+    assert out["price"].iloc[1] == 0 and out["price"].iloc[2] == 0      # B: unreached strike; C: knocked out
+    assert len(messages) == 1 and "trade B" in messages[0]
+    assert "trade C" not in messages[0] and "trade A" not in messages[0]
+
+
+def test_the_command_line_says_which_trades_no_path_paid(tmp_path):
+    from typer.testing import CliRunner
+
+    from pricer.cli import app
+    book, market, output = tmp_path / "book.csv", tmp_path / "market.csv", tmp_path / "out.csv"
+    pd.DataFrame({"trade_id": ["A", "B"], "underlying": ["X", "X"], "product": ["european"] * 2,
+                  "call_put": ["call"] * 2, "strike": [100.0, 500.0], "expiry": [0.5, 0.5]}).to_csv(book, index=False)
+    pd.DataFrame({"underlying": ["X"], "model": ["black_scholes"], "spot": [85.0], "rate": [0.02],
+                  "dividend": [0.0], "vol": [0.2]}).to_csv(market, index=False)
+    run = CliRunner().invoke(app, ["price-book", str(book), "-m", str(market), "-o", str(output), "--paths", "4096"])
+    assert run.exit_code == 0, run.output
+    assert "warning:" in run.output and "(trade B)" in run.output and "trade A" not in run.output
