@@ -43,7 +43,7 @@ from ._book_fields import _CONTINUOUS, _build_models, _greek_names, _normalised,
 from .engine import MonteCarlo, evaluate
 from .montecarlo import BLOCK_PATHS
 from .products import AsianOption, BarrierOption, EuropeanOption
-from .resolution import knocked_out_for_nothing, unresolved, warn_unresolved
+from .resolution import cannot_pay, unresolved, warn_unresolved
 
 __all__ = ["price_book", "prepare_book", "price_book_groups", "price_task", "PreparedBook", "BookTask",
            "TaskResult", "price_book_resumable", "ROWS_PER_CALL", "TASK_ROWS"]
@@ -156,22 +156,24 @@ class PreparedBook:
                 keys[row] = hashlib.sha256(text.encode()).hexdigest()
         return keys
 
-    def _knocked_out_for_nothing(self) -> np.ndarray:
-        """Per trade: a continuous knock-out touched today without a rebate, worth exactly 0."""
+    def _cannot_pay(self) -> np.ndarray:
+        """Per trade: a knock-out without rebate worth exactly 0 (``resolution.cannot_pay``); a book's
+        discrete barriers are equally spaced dates ending at expiry."""
         fields = self.fields
         model = [self.models.get(name) for name in fields["underlying"]]
         spot = np.array([np.nan if m is None else float(m.spot) for m in model])
         with np.errstate(invalid="ignore"):
-            return (fields["product"] == "barrier") & knocked_out_for_nothing(
-                spot, fields["barrier"], fields["up"], fields["knock_in"], fields["rebate"],
-                fields["monitoring"] == _CONTINUOUS)
+            return (fields["product"] == "barrier") & cannot_pay(
+                spot, fields["strike"], fields["barrier"], fields["call"], fields["up"], fields["knock_in"],
+                fields["rebate"], fields["monitoring"] == _CONTINUOUS, True)
 
-    def _warn_unresolved(self, mask: np.ndarray) -> None:
+    def _warn_unresolved(self, mask: np.ndarray, mc: MonteCarlo) -> None:
         ids = self.trades["trade_id"].to_numpy()[mask]
-        warn_unresolved([f"trade {trade_id}" for trade_id in ids], self.mc.blocks * BLOCK_PATHS, stacklevel=4)
+        warn_unresolved([f"trade {trade_id}" for trade_id in ids], mc.blocks * BLOCK_PATHS, stacklevel=4)
 
-    def assemble(self, results) -> pd.DataFrame:
-        """``price_book``'s DataFrame from the results of the tasks (every valid trade must be in one)."""
+    def assemble(self, results, mc: MonteCarlo | None = None) -> pd.DataFrame:
+        """``price_book``'s DataFrame from the results of the tasks (every valid trade must be in one);
+        ``mc``: the settings they were priced with, where not the book's own."""
         n = len(self.trades)
         errors = _Errors(n)
         errors.messages = [list(m) for m in self.errors.messages]
@@ -209,7 +211,7 @@ class PreparedBook:
                 f"and the market's numbers (and the quantity) for {self.mc.dtype}"))
             priced = priced & ~bad
         ok = errors.ok()
-        self._warn_unresolved(ok & unresolved(price_, stderr, self._knocked_out_for_nothing()))
+        self._warn_unresolved(ok & unresolved(price_, stderr, self._cannot_pay()), self.mc if mc is None else mc)
         for array in values.values():
             array[~ok] = np.nan
         columns = {"trade_id": self.trades["trade_id"].array, "price": price_, "stderr": stderr,

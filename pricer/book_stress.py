@@ -131,7 +131,8 @@ def revalue_book(trades: pd.DataFrame, market: pd.DataFrame, scenarios: MarketSc
     today_mc = dataclasses.replace(mc, paths=mc.paths * TODAY_PATHS) if today_mc is None else today_mc
     if not isinstance(today_mc, MonteCarlo) or today_mc.dtype != mc.dtype:
         raise ValueError(f"today_mc must be a pricer.MonteCarlo with mc's dtype ({mc.dtype}), got {today_mc!r}")
-    today = book.assemble(price_book_groups(book, [dataclasses.replace(task, mc=today_mc) for task in book.tasks]))
+    today = book.assemble(price_book_groups(book, [dataclasses.replace(task, mc=today_mc) for task in book.tasks]),
+                          mc=today_mc)
     n, count = len(book.trades), scenarios.count
     horizon_value, horizon_error = np.full((n, count), np.nan), np.full(n, np.nan)
     failures = [""] * n

@@ -30,9 +30,9 @@ from .grid import build_grid
 from .lanes import accumulate_chunks, on_gpu
 from .montecarlo import _MAX_STEPS, BLOCK_PATHS, MonteCarlo, PriceResult
 from .random import normals_from_words, random_words, seed_key
-from .resolution import knocked_out_for_nothing, unresolved, warn_unresolved
+from .resolution import cannot_pay, unresolved, warn_unresolved
 from .models import Model
-from .products import AsianOption, BarrierOption, EuropeanOption
+from .products import SAME_TIME, AsianOption, BarrierOption, EuropeanOption
 
 # working floats per chunk (state + accumulators) and paths per chunk, by platform: a CPU wants chunks
 # that stay in cache; a GPU wants millions of paths per step's kernels, or it idles on launch latency
@@ -59,13 +59,17 @@ def _warn_if_unresolved(product, model, result):
     """``UnresolvedPriceWarning`` for the items no path paid (``pricer.resolution``)."""
     worthless = False
     if isinstance(product, BarrierOption):
-        worthless = knocked_out_for_nothing(model.spot, product.barrier, product.up, product.knock_in,
-                                            product.rebate, product.continuous)
+        schedule = product.monitoring
+        watched_at_expiry = (True if product.continuous or isinstance(schedule, int)
+                             else np.abs(np.asarray(product.expiry, np.float64) - schedule[-1]) < SAME_TIME)
+        worthless = cannot_pay(model.spot, product.strike, product.barrier, product.call, product.up,
+                               product.knock_in, product.rebate, product.continuous, watched_at_expiry)
     mask = np.broadcast_to(unresolved(result.price, result.stderr, worthless), np.shape(result.price))
     if mask.ndim == 0:
         labels = ["the price"] if mask else []
     else:
-        labels = [f"item {index[0] if mask.ndim == 1 else index}" for index in zip(*np.nonzero(mask))]
+        labels = [f"item {int(index[0]) if mask.ndim == 1 else tuple(int(i) for i in index)}"
+                  for index in zip(*np.nonzero(mask))]
     warn_unresolved(labels, result.paths, stacklevel=3)
 
 

@@ -4,8 +4,8 @@ When no simulated path pays (a call struck far above anything the paths reach), 
 so the estimate is 0 and its standard error is 0. That is not an exact value but a bound: with N paths of
 which none paid, the chance of any payoff is below about 3 / N (95%). ``price`` and ``price_book`` warn
 with ``UnresolvedPriceWarning`` and leave the numbers as they are (0 is the right estimate, only its claim
-of no error is wrong). A trade that cannot pay, a continuous knock-out already touched today without a
-rebate, is exactly 0 and is not flagged.
+of no error is wrong). A trade that cannot pay (``cannot_pay``: a knock-out without rebate touched today, or
+one whose barrier knocks out every payoff at expiry) is exactly 0 and is not flagged.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["UnresolvedPriceWarning", "knocked_out_for_nothing", "unresolved", "warn_unresolved",
+__all__ = ["UnresolvedPriceWarning", "cannot_pay", "unresolved", "warn_unresolved",
            "unresolved_messages"]
 
 
@@ -22,12 +22,17 @@ class UnresolvedPriceWarning(UserWarning):
     """Prices of 0 +- 0 because no simulated path paid: a bound below the run's resolution, not a value."""
 
 
-def knocked_out_for_nothing(spot, barrier, up, knock_in, rebate, continuous):
-    """Trades worth exactly 0: a continuous knock-out barrier the spot is on or beyond today, rebate 0.
-    Arrays broadcast together (``continuous`` a bool or an array of them)."""
-    spot, barrier, up, knock_in, rebate = (np.asarray(a, np.float64) for a in (spot, barrier, up, knock_in, rebate))
-    beyond = np.where(up > 0, spot >= barrier, spot <= barrier)
-    return np.asarray(continuous, bool) & beyond & (knock_in == 0) & (rebate == 0)
+def cannot_pay(spot, strike, barrier, call, up, knock_in, rebate, continuous, watched_at_expiry):
+    """Knock-outs without rebate worth exactly 0: a continuous barrier the spot is on or beyond today, or a
+    barrier watched at expiry on the side the payoff needs (an up-and-out call struck at or above it, a
+    down-and-out put struck at or below it: S_T past the strike is knocked). Arrays broadcast together;
+    ``continuous`` and ``watched_at_expiry`` bools or arrays of them."""
+    spot, strike, barrier, call, up, knock_in, rebate = (np.asarray(a, np.float64) for a in (
+        spot, strike, barrier, call, up, knock_in, rebate))
+    touched = np.asarray(continuous, bool) & np.where(up > 0, spot >= barrier, spot <= barrier)
+    blocked = np.asarray(watched_at_expiry, bool) & np.where(up > 0, (call > 0) & (strike >= barrier),
+                                                             (call == 0) & (strike <= barrier))
+    return (knock_in == 0) & (rebate == 0) & (touched | blocked)
 
 
 def unresolved(price, stderr, worthless=False):
@@ -52,11 +57,14 @@ def unresolved_messages():
     """Collects the texts of the ``UnresolvedPriceWarning``s raised inside (into the list it yields), for a
     report or a command line to print in its own words; every other warning is passed on as raised."""
     texts: list[str] = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UnresolvedPriceWarning)
-        yield texts
-    for warning in caught:
-        if issubclass(warning.category, UnresolvedPriceWarning):
-            texts.append(str(warning.message))
-        else:
-            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    caught: list = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UnresolvedPriceWarning)
+            yield texts
+    finally:   # also when the block raises: the other warnings are not lost
+        for warning in caught:
+            if issubclass(warning.category, UnresolvedPriceWarning):
+                texts.append(str(warning.message))
+            else:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)

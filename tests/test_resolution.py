@@ -45,6 +45,31 @@ def test_a_knock_out_touched_today_without_rebate_is_exactly_zero_and_not_flagge
         assert result.price > 0 and not messages
 
 
+@pytest.mark.parametrize("monitoring", ["continuous", 12, (0.1, 0.25)])
+def test_a_knock_out_whose_barrier_blocks_every_payoff_at_expiry_is_not_flagged(monitoring):
+    """An up-and-out call struck at or above its barrier (a down-and-out put at or below) is worth exactly 0
+    when the barrier is watched at expiry; with the last date before expiry it can pay, and is flagged when
+    no path did."""
+    model = BlackScholes(spot=100.0, vol=0.2, rate=0.03)
+    products = BarrierOption(strike=[120.0, 110.0, 80.0], barrier=[110.0, 110.0, 90.0], expiry=0.25,
+                             call=[True, True, False], up=[True, True, False], monitoring=monitoring)
+    result, messages = _unresolved_messages(lambda: price(products, model, MC))
+    assert np.all(result.price == 0) and np.all(result.stderr == 0)
+    assert not messages
+
+
+def test_a_barrier_watched_before_expiry_can_still_pay_and_is_flagged_when_no_path_did():
+    product = BarrierOption(strike=400.0, barrier=110.0, expiry=0.25, monitoring=(0.1, 0.2))
+    result, messages = _unresolved_messages(lambda: price(product, BlackScholes(spot=100.0, vol=0.2), MC))
+    assert result.price == 0 and len(messages) == 1
+
+
+def test_items_of_a_two_dimensional_batch_are_named_by_their_index():
+    _, messages = _unresolved_messages(lambda: price(EuropeanOption(strike=[[100.0], [1000.0]], expiry=0.25),
+                                                     BlackScholes(spot=[100.0, 90.0], vol=0.2), MC))
+    assert len(messages) == 1 and "item (1, 0), item (1, 1)" in messages[0]
+
+
 def test_the_book_names_the_trades_no_path_paid():
     trades = pd.DataFrame({
         "trade_id": ["A", "B", "C", "D"], "underlying": ["X"] * 4,
@@ -58,6 +83,19 @@ def test_the_book_names_the_trades_no_path_paid():
     assert out["price"].iloc[1] == 0 and out["price"].iloc[2] == 0      # B: unreached strike; C: knocked out
     assert len(messages) == 1 and "trade B" in messages[0]
     assert "trade C" not in messages[0] and "trade A" not in messages[0]
+
+
+def test_a_stress_run_quotes_the_paths_of_todays_prices():
+    from pricer.book_stress import TODAY_PATHS, revalue_book
+    from pricer.scenarios import MarketScenarios
+    trades = pd.DataFrame({"trade_id": ["A", "B"], "underlying": ["X", "X"], "product": ["european"] * 2,
+                           "call_put": ["call"] * 2, "strike": [100.0, 500.0], "expiry": [0.5, 0.5]})
+    market = pd.DataFrame({"underlying": ["X"], "model": ["black_scholes"], "spot": [85.0], "rate": [0.02],
+                           "dividend": [0.0], "vol": [0.2]})
+    path = np.cumsum(np.full((3, 5, 1), 0.01) * np.array([-1.0, 0.0, 1.0])[:, None, None], axis=1)
+    scenarios = MarketScenarios(names=("X",), log_spot_path=path, variance_ratio=np.ones((3, 1)))
+    _, messages = _unresolved_messages(lambda: revalue_book(trades, market, scenarios, mc=MC))
+    assert messages and f"{MC.blocks * 1024 * TODAY_PATHS:,} paths" in messages[0]
 
 
 def test_the_command_line_says_which_trades_no_path_paid(tmp_path):
