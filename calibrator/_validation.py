@@ -72,6 +72,15 @@ def is_whole(value) -> bool:
     return is_number(value) and float(value).is_integer()
 
 
+def refuse_tail_probabilities(levels, name: str, given) -> None:
+    """VaR levels are confidence levels (0.99: the loss exceeded 1% of the time). One below 1/2 is the
+    tail probability written the other way round (0.01 for 0.99), which would quietly give the quantile
+    of a gain: refused, naming ``name`` and what was ``given``."""
+    if np.any(np.asarray(levels, dtype=float) < 0.5):
+        raise ValueError(f"{name} is a confidence level, 0.5 or more (0.99 for the loss exceeded 1% of the "
+                         f"time), got {given!r}: for the 1% tail write 0.99, not 0.01")
+
+
 def prepare_returns(returns) -> Prepared:
     """Shape checks and conversion to a (T, N) float64 array, one series per column."""
     index = None

@@ -13,6 +13,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy import stats
 
+from ._validation import refuse_tail_probabilities
+
 __all__ = ["kupiec_test", "christoffersen_test", "conditional_coverage_test", "KupiecResult",
            "ChristoffersenResult", "CoverageResult"]
 
@@ -65,6 +67,7 @@ def _check_level(level, name: str = "level") -> float:
     lv = float(level)
     if not 0.0 < lv < 1.0:
         raise ValueError(f"{name} must lie strictly between 0 and 1 (e.g. 0.99), got {level!r}")
+    refuse_tail_probabilities(lv, name, level)
     return lv
 
 

@@ -56,6 +56,7 @@ def _check_levels(levels) -> np.ndarray:
     if lv is None or lv.ndim != 1 or lv.size == 0 or not np.all((lv > 0) & (lv < 1)):
         raise ValueError(f"levels must be one or more numbers strictly between 0 and 1 (e.g. (0.95, 0.99)), "
                          f"got {levels!r}")
+    val.refuse_tail_probabilities(lv, "levels", levels)
     if len(np.unique(lv)) != lv.size:
         raise ValueError(f"levels must not repeat, got {levels!r}")
     names = [_level_name(v) for v in lv]

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ._validation import refuse_tail_probabilities
 from .fit_result import GarchFit
 
 __all__ = ["normal_var_cvar", "t_var_cvar", "empirical_var_cvar", "garch_var", "portfolio_var",
@@ -38,6 +39,7 @@ def _levels(level) -> np.ndarray:
     lv = np.asarray(level, dtype=float)
     if lv.size == 0 or not np.all((lv > 0) & (lv < 1)):
         raise ValueError(f"level must lie strictly between 0 and 1 (e.g. 0.99), got {level!r}")
+    refuse_tail_probabilities(lv, "level", level)
     return lv
 
 

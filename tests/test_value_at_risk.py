@@ -267,3 +267,22 @@ def test_an_infinite_nu_is_the_normal_law():
         np.testing.assert_allclose(t_var_cvar(1.3, level, np.inf, 0.1), normal_var_cvar(1.3, level, 0.1), rtol=1e-12)
     var, cvar = t_var_cvar(1.0, 0.99, [6.0, np.inf])
     assert var[1] == pytest.approx(normal_var_cvar(1.0, 0.99)[0]) and var[0] == pytest.approx(t_var_cvar(1.0, 0.99, 6.0)[0])
+
+
+def test_a_tail_probability_given_for_a_confidence_level_is_refused():
+    """0.01 for 0.99 would quietly give the VaR of a gain (a negative number): refused, naming the argument."""
+    from calibrator.coverage_tests import kupiec_test
+    from calibrator.rolling_var import rolling_var
+    with pytest.raises(ValueError, match="level is a confidence level.*0.01"):
+        normal_var_cvar(1.0, 0.01)
+    with pytest.raises(ValueError, match="level is a confidence level"):
+        t_var_cvar(1.0, [0.99, 0.05], 5.0)
+    with pytest.raises(ValueError, match="level is a confidence level"):
+        empirical_var_cvar(np.linspace(-1.0, 1.0, 50), 0.01)
+    with pytest.raises(ValueError, match="level is a confidence level"):
+        kupiec_test([0, 1, 0, 0], 0.05)
+    with pytest.raises(ValueError, match="levels is a confidence level"):
+        rolling_var(np.linspace(-1.0, 1.0, 300), window=100, method="historical", levels=(0.01,))
+    # a median loss is still a level
+    var, _ = normal_var_cvar(1.0, 0.5)
+    assert var == pytest.approx(0.0)
