@@ -31,10 +31,10 @@ class KupiecResult(NamedTuple):
 
 
 class ChristoffersenResult(NamedTuple):
-    """Christoffersen (1998) independence test on the n - 1 day-to-day transitions of the exception
-    indicator. n_ij = number of days in state i followed by a day in state j (1 = exception);
-    pi01 = n01 / (n00 + n01), pi11 = n11 / (n10 + n11) (NaN when its denominator is 0), pi = (n01 + n11)
-    / (n - 1). statistic: LR_ind (chi2 with 1 dof under H0: exceptions are independent); p_value."""
+    """Christoffersen (1998) independence test on the day-to-day transitions of the exception indicator
+    (n - 1 of them, fewer across gaps). n_ij = number of days in state i followed by a day in state j
+    (1 = exception); pi01 = n01 / (n00 + n01), pi11 = n11 / (n10 + n11) (NaN when its denominator is 0),
+    pi = (n01 + n11) / (number of transitions). statistic: LR_ind (chi2 with 1 dof under H0: exceptions are independent); p_value."""
     statistic: float
     p_value: float
     n00: int
@@ -115,12 +115,25 @@ def kupiec_test(exceptions, level) -> KupiecResult:
     return KupiecResult(lr, float(stats.chi2.sf(lr, 1)), x, n, rate, p)
 
 
-def _transitions(e: np.ndarray):
+def _transitions(e: np.ndarray, adjacent: np.ndarray | None = None):
+    """(n00, n01, n10, n11) over consecutive pairs of days; ``adjacent`` (n - 1,) keeps only the pairs
+    with no day missing between them."""
     prev, nxt = e[:-1], e[1:]
-    return (int(np.sum(~prev & ~nxt)), int(np.sum(~prev & nxt)), int(np.sum(prev & ~nxt)), int(np.sum(prev & nxt)))
+    keep = np.ones(prev.shape, bool) if adjacent is None else adjacent
+    return tuple(int(np.sum(keep & a & b)) for a, b in ((~prev, ~nxt), (~prev, nxt), (prev, ~nxt), (prev, nxt)))
 
 
-def christoffersen_test(exceptions) -> ChristoffersenResult:
+def _check_adjacent(adjacent, days: int):
+    if adjacent is None:
+        return None
+    adjacent = np.asarray(adjacent)
+    if adjacent.dtype.kind != "b" or adjacent.shape != (days - 1,):
+        raise ValueError(f"adjacent must be {days - 1} booleans (one per pair of consecutive days), got "
+                         f"{adjacent.dtype} of shape {adjacent.shape}")
+    return adjacent
+
+
+def christoffersen_test(exceptions, adjacent=None) -> ChristoffersenResult:
     """Christoffersen's independence likelihood-ratio test (Christoffersen 1998).
 
     exceptions: 1-D sequence of n >= 2 daily indicators. From the transition counts n00, n01, n10, n11
@@ -131,10 +144,14 @@ def christoffersen_test(exceptions) -> ChristoffersenResult:
 
     with 0 ln 0 = 0: no exceptions, all exceptions, n11 = 0 and the like need no special case (a
     probability whose denominator is 0 only multiplies zero counts). p-value from chi2(1).
+    adjacent: (n - 1,) booleans, False where days were left out between day t and day t + 1 (a gap in
+    the forecasts): that pair is no transition. None: every pair is. No transition at all: NaN.
     """
     e = _check_exceptions(exceptions, min_days=2)
-    n00, n01, n10, n11 = _transitions(e)
+    n00, n01, n10, n11 = _transitions(e, _check_adjacent(adjacent, e.size))
     m = n00 + n01 + n10 + n11
+    if m == 0:
+        return ChristoffersenResult(math.nan, math.nan, 0, 0, 0, 0, math.nan, math.nan, math.nan)
     pi = (n01 + n11) / m
     pi01 = n01 / (n00 + n01) if n00 + n01 else math.nan
     pi11 = n11 / (n10 + n11) if n10 + n11 else math.nan
@@ -144,11 +161,11 @@ def christoffersen_test(exceptions) -> ChristoffersenResult:
     return ChristoffersenResult(lr, float(stats.chi2.sf(lr, 1)), n00, n01, n10, n11, pi01, pi11, pi)
 
 
-def conditional_coverage_test(exceptions, level) -> CoverageResult:
+def conditional_coverage_test(exceptions, level, adjacent=None) -> CoverageResult:
     """Christoffersen's conditional coverage test: LR_cc = LR_pof (``kupiec_test``) + LR_ind
-    (``christoffersen_test``), p-value from chi2(2). exceptions: n >= 2 daily 0/1 indicators; level:
-    the VaR level."""
+    (``christoffersen_test``, with its ``adjacent``), p-value from chi2(2). exceptions: n >= 2 daily 0/1
+    indicators; level: the VaR level."""
     k = kupiec_test(exceptions, level)
-    c = christoffersen_test(exceptions)
+    c = christoffersen_test(exceptions, adjacent)
     lr = k.statistic + c.statistic
     return CoverageResult(lr, float(stats.chi2.sf(lr, 2)), k, c)

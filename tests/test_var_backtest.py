@@ -364,3 +364,29 @@ def test_levels_that_would_share_a_column_or_are_text_are_refused():
     with pytest.raises(ValueError, match="not text"):
         kupiec_test(["0", "1", "0"], 0.99)
     assert kupiec_test([0, 1, 0], np.float32(0.99)).expected_rate == pytest.approx(0.01, rel=1e-5)
+
+
+def test_a_day_left_out_is_no_transition_for_christoffersen():
+    """Days either side of a gap (a day without a forecast or return) are not consecutive: exceptions on
+    days 3 and 5 with day 4 missing make no 1 -> 1 transition, and no 0 -> 0 pair spans the gap."""
+    exc = np.zeros(200, bool)
+    exc[[3, 5, 50, 120]] = True
+    ok = np.ones(200, bool)
+    ok[4] = False
+    joined = christoffersen_test(exc[ok])                                  # the gap closed up: 3 and 5 adjacent
+    gapped = christoffersen_test(exc[ok], adjacent=np.diff(np.flatnonzero(ok)) == 1)
+    assert joined.n11 == 1 and gapped.n11 == 0
+    assert gapped.n00 + gapped.n01 + gapped.n10 + gapped.n11 == ok.sum() - 2     # one pair fewer
+    # by hand: 4 exceptions in 197 transitions, none followed by another
+    n00, n01, n10 = gapped.n00, gapped.n01, gapped.n10
+    pi, pi01 = n01 / (n00 + n01 + n10), n01 / (n00 + n01)
+    lr = -2 * ((n00 + n10) * math.log(1 - pi) + n01 * math.log(pi)) + 2 * (n00 * math.log(1 - pi01)
+                                                                          + n01 * math.log(pi01))
+    assert gapped.statistic == pytest.approx(lr, rel=1e-12)
+    # backtest_table counts the same way from a frame with the hole
+    frame = pd.DataFrame({"return": np.where(exc, -3.0, 0.0), "var_99": np.where(ok, 1.0, np.nan)})
+    row = backtest_table(frame, levels=(0.99,)).iloc[0]
+    assert row["ind_lr"] == pytest.approx(gapped.statistic, rel=1e-12)
+    with pytest.raises(ValueError, match="adjacent"):
+        christoffersen_test(exc, adjacent=np.ones(5, bool))
+    assert np.isnan(christoffersen_test([True, False], adjacent=np.array([False])).statistic)
