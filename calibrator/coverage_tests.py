@@ -34,7 +34,8 @@ class ChristoffersenResult(NamedTuple):
     """Christoffersen (1998) independence test on the day-to-day transitions of the exception indicator
     (n - 1 of them, fewer across gaps). n_ij = number of days in state i followed by a day in state j
     (1 = exception); pi01 = n01 / (n00 + n01), pi11 = n11 / (n10 + n11) (NaN when its denominator is 0),
-    pi = (n01 + n11) / (number of transitions). statistic: LR_ind (chi2 with 1 dof under H0: exceptions are independent); p_value."""
+    pi = (n01 + n11) / (number of transitions). statistic: LR_ind (chi2 with 1 dof under H0: exceptions are
+    independent); p_value."""
     statistic: float
     p_value: float
     n00: int

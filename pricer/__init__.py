@@ -7,7 +7,8 @@ from .resolution import UnresolvedPriceWarning
 __all__ = [
     "BlackScholes", "Heston", "Garch",
     "EuropeanOption", "BarrierOption", "AsianOption",
-    "MonteCarlo", "PriceResult", "UnresolvedPriceWarning", "price", "price_book", "from_quantlib", "revalue_book", "MarketScenarios",
+    "MonteCarlo", "PriceResult", "price", "price_book", "from_quantlib", "revalue_book", "MarketScenarios",
+    "UnresolvedPriceWarning",
 ]
 
 
