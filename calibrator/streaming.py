@@ -82,13 +82,16 @@ class GarchStream:
     RiskMetrics alpha 0.06, beta 0.94); alpha + beta > 1 (explosive) is refused. arch (None: the
     default, "hybrid"; "mlp" is the cheapest) / refine (whole number of Newton steps, 0 to 20) /
     fallback (None or "mle"): passed to the neural calibrator (nn_fit.fit_nn); method="mle"
-    re-estimates by exact MLE instead (arch, refine and fallback are then refused). Bad settings raise
-    ValueError naming them, at construction.
+    re-estimates by exact MLE instead (arch, refine and fallback are then refused). percent: the
+    returns are in percent (as ``fit_garch``'s ``percent``): the re-estimations are told so, and
+    ``last_fit`` remembers it, so that ``garch_to_heston(stream.last_fit)`` annualises in decimals (without
+    it a percent stream's Heston variances came out 100^2 too large). Bad settings raise ValueError naming
+    them, at construction.
     """
 
     def __init__(self, window: int = 2500, refit_every: int = 250, *, min_obs: int = 250, params=None,
                  start_variance: float | None = None, arch: str | None = None, refine: int = 0,
-                 method: str = "nn", fallback: str | None = None):
+                 method: str = "nn", fallback: str | None = None, percent: bool = False):
         # checked here, not at the first update or refit: a bad setting found 250 returns into a stream
         # would stop it mid-way (and int() truncated refit_every=2.5 to 2 without a word)
         self.window = _whole(window, "window", MIN_WINDOW)
@@ -102,6 +105,9 @@ class GarchStream:
             # fit_garch refuses them with method="mle" too: ignoring them would hide a mistaken setting
             raise ValueError("arch, refine and fallback apply to method='nn' only")
         self.arch, self.method, self.fallback = arch, method, fallback
+        if not isinstance(percent, (bool, np.bool_)):
+            raise ValueError(f"percent must be True or False, got {percent!r}")
+        self.percent = bool(percent)
         self._params = _check_params(params) if params is not None else None
         if start_variance is not None and (not is_number(start_variance) or start_variance <= 0):
             raise ValueError(f"start_variance must be a positive number (units of returns squared), "
@@ -175,9 +181,10 @@ class GarchStream:
         from .garch_fit import fit_garch
         data = np.asarray(self._buf, dtype=float)
         if self.method == "nn":
-            fit = fit_garch(data, method="nn", refine=self.refine, fallback=self.fallback, nn_arch=self.arch)
+            fit = fit_garch(data, method="nn", refine=self.refine, fallback=self.fallback, nn_arch=self.arch,
+                            percent=self.percent)
         else:
-            fit = fit_garch(data, method="mle")
+            fit = fit_garch(data, method="mle", percent=self.percent)
         self.last_fit = fit
         self._params = dict(omega=float(fit.omega), alpha=float(fit.alpha), beta=float(fit.beta))
         self._h = float(fit.forecast(1)[0])

@@ -154,3 +154,28 @@ def test_a_failed_scheduled_refit_warns_and_the_stream_goes_on():
     with pytest.raises(ValueError):
         s.refit()   # asked for explicitly, the failure is the caller's to see
     assert s.update(0.02) == pytest.approx(p["omega"] + p["alpha"] * 0.02 ** 2 + p["beta"] * h, rel=1e-12)
+
+
+@pytest.mark.parametrize("method", ["mle", "nn"])
+def test_a_percent_stream_fits_and_maps_like_the_same_data_in_decimals(method):
+    """percent=True is passed to the re-estimations: no DataScaleWarning the stream could not act on, and
+    garch_to_heston of its fit annualises in decimals (it came out 100^2 too large: theta 197 for 0.0197)."""
+    from calibrator import garch_to_heston
+    from calibrator.warnings import DataScaleWarning
+    r, _ = simulate_set(4242, 1, 600, alpha=(0.08, 0.08001), persistence=(0.95, 0.95001))
+    decimal, percent = GarchStream(window=500, refit_every=250, method=method), GarchStream(
+        window=500, refit_every=250, method=method, percent=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for x in r[:, 0]:
+            decimal.update(float(x))
+            percent.update(float(100.0 * x))
+    assert percent.refits == decimal.refits == 2
+    assert not [w for w in caught if issubclass(w.category, DataScaleWarning)]
+    assert percent.last_fit.percent
+    assert percent.variance == pytest.approx(1e4 * decimal.variance, rel=1e-4)
+    in_percent, in_decimals = garch_to_heston(percent.last_fit), garch_to_heston(decimal.last_fit)
+    for name in ("v0", "theta", "kappa"):
+        assert float(getattr(in_percent, name)) == pytest.approx(float(getattr(in_decimals, name)), rel=1e-4)
+    with pytest.raises(ValueError, match="percent"):
+        GarchStream(percent="yes")
