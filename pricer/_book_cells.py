@@ -73,6 +73,15 @@ def _show(value, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _name(value) -> str:
+    """A name cell (an underlying) as the text it is matched by: a whole float as the integer it holds, so
+    that ticker 7203 matches in a column pandas turned to floats (one blank cell does: 7203.0)."""
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer() \
+            and abs(value) < 2.0 ** 53:
+        return str(int(value))
+    return _show(value, limit=10_000)
+
+
 def _to_float(value) -> tuple[float, int]:
     """(value, state): state 0 a number, 1 blank, 2 not a number."""
     if _is_blank(value):

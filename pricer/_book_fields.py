@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ._book_cells import _choice_field, _column, _Errors, _is_blank, _number_field, _show, _to_float, _where
+from ._book_cells import _choice_field, _column, _Errors, _is_blank, _name, _number_field, _show, _to_float, _where
 from .engine import greek_names
 from .models import BlackScholes, Garch, Heston
 
@@ -169,7 +169,7 @@ def _build_models(market: pd.DataFrame):
     for position, value in enumerate(names):
         if _is_blank(value):
             continue
-        seen.setdefault(_show(value, limit=10_000), []).append(position)
+        seen.setdefault(_name(value), []).append(position)
     for underlying, positions in seen.items():
         if len(positions) > 1:
             rows = ", ".join(f"{p + 1} ({_where(market.index, p)})" if _where(market.index, p) else f"{p + 1}"
@@ -237,7 +237,7 @@ def _validate(trades: pd.DataFrame, errors: _Errors, models: dict, model_errors:
 
     # underlying: known and with a usable market row
     raw_underlying = col("underlying").tolist()
-    underlying = np.array([None if _is_blank(u) else _show(u, limit=10_000) for u in raw_underlying], dtype=object)
+    underlying = np.array([None if _is_blank(u) else _name(u) for u in raw_underlying], dtype=object)
     for i, name in enumerate(underlying):
         if name is None:
             errors.messages[i].append("underlying is missing")

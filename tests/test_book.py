@@ -351,3 +351,20 @@ def test_decimal_numbers_are_numbers(clean):
     book["strike"] = [Decimal(str(v)) for v in book["strike"]]
     result = price_book(book, MARKET, MC)
     np.testing.assert_array_equal(result["price"], clean["price"])
+
+
+def test_numeric_tickers_still_match_when_a_blank_cell_turns_their_column_to_floats():
+    """Ticker 7203 in a column with one blank cell is 7203.0 to pandas: it matched nothing ("underlying
+    '7203.0' is not in market"), so one bad row stopped every good one; a blank market row did the same."""
+    mc = MonteCarlo(paths=2048, seed=1)
+    market = pd.DataFrame({"underlying": [7203], "model": ["black_scholes"], "spot": [100.0], "rate": [0.0],
+                           "vol": [0.2]})
+    good = pd.DataFrame({"trade_id": ["A"], "underlying": [7203], "product": ["european"], "call_put": ["call"],
+                         "strike": [100.0], "expiry": [1.0]})
+    alone = price_book(good, market, mc)
+    with_blank = price_book(pd.concat([good, good.assign(trade_id="B", underlying=np.nan)], ignore_index=True),
+                            market, mc)
+    assert list(with_blank["status"]) == ["ok", "error"] and "underlying is missing" in with_blank["error"][1]
+    assert with_blank["price"][0] == alone["price"][0]
+    blank_market_row = pd.concat([market, pd.DataFrame({"underlying": [np.nan], "model": [None]})], ignore_index=True)
+    assert price_book(good, blank_market_row, mc)["price"][0] == alone["price"][0]
