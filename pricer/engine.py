@@ -144,7 +144,7 @@ def prepare(product, model, mc: MonteCarlo, derivatives: int = 0, *, check_sampl
     needed = model.minimum_steps_per_year()
     if needed > mc.steps_per_year and np.max(grid.dt[:grid.steps]) * needed > 1.0 + 1e-9:
         if needed > _MAX_STEPS:
-            raise ValueError(f"the model needs {needed:,} time steps a year (see its minimum_steps_per_year), "
+            raise ValueError(f"{model.minimum_steps_reason()}: the model needs {needed:,} time steps a year, "
                              f"more than {_MAX_STEPS:,}")
         grid = build_grid(product, expiry, needed, model.periods_per_year, mc.grid_capacity or 0)
     if check_sampling:

@@ -162,3 +162,10 @@ def test_float32_qe_refuses_a_vanishing_vol_of_variance():
 def test_decimal_fields_are_numbers():
     from decimal import Decimal
     assert price(EUROPEAN, BlackScholes(spot=Decimal("100"), vol=0.2), SMALL).price == price(EUROPEAN, MODEL, SMALL).price
+
+
+def test_a_mean_reversion_too_fast_to_simulate_is_refused_naming_kappa():
+    """kappa = 1e6 would need 4,000,000 steps a year: refused naming kappa (it said 'the model needs ...')."""
+    model = Heston(**{**HESTON, "kappa": 1e6})
+    with pytest.raises(ValueError, match=r"kappa = 1000000\.0.*4,000,000 time steps a year"):
+        price(EuropeanOption(strike=100.0, expiry=1.0), model, MonteCarlo(paths=4096))

@@ -46,6 +46,10 @@ class Model:
         at least this many, whatever ``MonteCarlo.steps_per_year`` asks)."""
         return 1
 
+    def minimum_steps_reason(self) -> str:
+        """The field behind ``minimum_steps_per_year`` and its value, for a message that names it."""
+        return "its discretisation"
+
     def check_precision(self, dtype, scheme) -> None:
         """Raise ValueError, naming the field, where the simulation in ``dtype`` would lose the price."""
 

@@ -60,6 +60,9 @@ class Heston(Model):
         closed form: kappa dt = 0.25 -1 SE, 0.5 -3 SE, 1 -7 SE; at kappa dt = 40 the price was 80% high)."""
         return int(np.ceil(float(np.max(self.kappa)) / MAX_KAPPA_DT))
 
+    def minimum_steps_reason(self) -> str:
+        return f"kappa = {float(np.max(self.kappa))!r}, at least kappa / {MAX_KAPPA_DT} steps a year"
+
     def check_precision(self, dtype, scheme) -> None:
         # QE's log-price step adds terms of size rho / xi * v that cancel: below xi = 0.01, float32 keeps too
         # few of their digits (measured: xi = 1e-3, 8.09 +- 0.02 against 8.00 in float64; xi = 1e-5, 4.15)
