@@ -5,7 +5,8 @@ P&L distribution, VaR and CVaR by full revaluation with the Monte Carlo engine.
                                    [--scenarios 2000] [--paths 2048] [--limit N]
 
 The S&P 500 drives the book's SPX trades and the NASDAQ its ACME trades (returns shipped with arch);
-the other underlyings keep their spot and variance (only time passes).
+the other underlyings keep their spot and variance (only time passes). At the defaults (180 trades, two
+scenario sets of 2,000) about 3 min 40 s on a 2-core CPU; ``--limit 20 --scenarios 500`` for a quick look.
 """
 import argparse
 import warnings
