@@ -125,7 +125,7 @@ def run(paths: int, n_trades: int, repeats: int, rows_per_call: list[int], log=p
     mc = MonteCarlo(paths=paths)
     report = {"workload": f"{n_trades:,} trades on {len(market)} underlyings (12 Black-Scholes, 5 Heston, 3 GJR-GARCH); "
                           f"50% European, 30% barrier, 20% Asian; 8 listed expiries up to 2 years; float32",
-              "device": device_description(), "paths_requested": paths, "paths_simulated": mc.blocks * 1024,
+              "device": device_description(), "paths_requested": paths, "paths_simulated": mc.simulated_paths,
               "steps_per_year": mc.steps_per_year, "book": {}, "runs": [],
               "gpu_goal": "H100 at 100k paths: <= 2 s prices and standard errors, <= 6 s with delta and vega"}
     start = time.perf_counter()

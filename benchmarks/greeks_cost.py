@@ -46,7 +46,7 @@ def run(paths: int, repeats: int, log=print, save=lambda report: None) -> dict:
     from pricer import MonteCarlo, price
     from pricer.greeks import available_greeks
     mc = MonteCarlo(paths=paths, steps_per_year=252, seed=7)
-    report = {"workload": f"{mc.blocks * 1024:,} paths, 252 steps a year, 1-year expiry, float32, antithetic + "
+    report = {"workload": f"{mc.simulated_paths:,} paths, 252 steps a year, 1-year expiry, float32, antithetic + "
                           "control variate; median of warm calls, compile apart",
               "device": device_description(), "repeats": repeats, "cases": []}
     for model_name, product_name, model, product in cases():

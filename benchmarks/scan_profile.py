@@ -145,8 +145,8 @@ def engine_runs(paths: int, repeats: int, log):
             engine._price_core(setup.model, setup.product, arrays, setup.key, mean, **setup.static)), repeats)
         hlo = engine._price_core.lower(setup.model, setup.product, arrays, setup.key, mean,
                                        **setup.static).compile().as_text()
-        path_steps = mc.blocks * engine.BLOCK_PATHS * setup.grid.steps
-        out[name] = {"paths": mc.blocks * engine.BLOCK_PATHS, "steps": setup.grid.steps,
+        path_steps = mc.simulated_paths * setup.grid.steps
+        out[name] = {"paths": mc.simulated_paths, "steps": setup.grid.steps,
                      "price_call": _summary(whole, path_steps), "core": _summary(core, path_steps),
                      "time_loops": loop_kernels(hlo)[:3], "static": {k: v for k, v in setup.static.items()}}
         log(f"{name:40s} price() {out[name]['price_call']['path_steps_per_s']:.3g} path-steps/s, core "

@@ -82,11 +82,6 @@ def _erfcx_over_t(denominator):
     return g
 
 
-def _erfcx(x):
-    denominator = 1.0 + 0.5 * x
-    return _erfcx_over_t(denominator) / denominator
-
-
 def crossing_time_fraction(x_prev, x_next, variance, log_barrier, up):
     """E[first crossing time | the bridge crosses within the step] as a fraction of the step, in [0, 1].
 

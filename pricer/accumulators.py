@@ -96,10 +96,10 @@ def running_average() -> Accumulator:
 
     def update(state, step, product):
         weight = step.events["fix"]
-        growth = jnp.exp(step.drift_time)                     # F_t / S_0, one per row
+        excess = jnp.expm1(step.drift_time)                   # F_t / S_0 - 1, one per row
         log_deviation = (step.x_next - step.log_spot) - step.drift_time
-        return {"forward_excess": state["forward_excess"] + weight * jnp.expm1(step.drift_time),
-                "deviation": state["deviation"] + weight * growth * jnp.expm1(log_deviation),
+        return {"forward_excess": state["forward_excess"] + weight * excess,
+                "deviation": state["deviation"] + weight * (1.0 + excess) * jnp.expm1(log_deviation),
                 "log_forward": state["log_forward"] + weight * step.drift_time,
                 "log_deviation": state["log_deviation"] + weight * log_deviation}
 

@@ -41,7 +41,6 @@ import pandas as pd
 from ._book_cells import _Errors, _row_labels
 from ._book_fields import _CONTINUOUS, _build_models, _greek_names, _normalised, _validate
 from .engine import MonteCarlo, evaluate
-from .montecarlo import BLOCK_PATHS
 from .products import AsianOption, BarrierOption, EuropeanOption
 from .resolution import cannot_pay, unresolved, warn_unresolved
 
@@ -169,7 +168,7 @@ class PreparedBook:
 
     def _warn_unresolved(self, mask: np.ndarray, mc: MonteCarlo) -> None:
         ids = self.trades["trade_id"].to_numpy()[mask]
-        warn_unresolved([f"trade {trade_id}" for trade_id in ids], mc.blocks * BLOCK_PATHS, stacklevel=4)
+        warn_unresolved([f"trade {trade_id}" for trade_id in ids], mc.simulated_paths, stacklevel=4)
 
     def assemble(self, results, mc: MonteCarlo | None = None) -> pd.DataFrame:
         """``price_book``'s DataFrame from the results of the tasks (every valid trade must be in one);

@@ -8,7 +8,6 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -190,20 +189,16 @@ def price_book_command(book: Path = typer.Argument(..., help="trades, CSV or Par
 
         from .book import prepare_book
         from .book_resume import price_book_resumable
-        from .resolution import unresolved_messages
+        from ._warning_texts import collected
+        from .resolution import UnresolvedPriceWarning
         mc, names = run_settings(paths, seed, greeks)
         _check_output(output)
         trades, market_data = _read_table(book, "book", as_text=True), _read_table(market, "market", as_text=True)
         try:
             from ._book_fields import UnusedColumnsWarning
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", UnusedColumnsWarning)
+            with collected(UnusedColumnsWarning) as unused:
                 prepared = prepare_book(trades, market_data, mc, greeks=names)
-            for warning in caught:
-                if not issubclass(warning.category, UnusedColumnsWarning):
-                    warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
-                    continue
-                text = str(warning.message)
+            for text in unused:
                 say("warning:", "yellow", f"{market if text.startswith('market') else book}: {text}")
         except ValueError as exc:
             raise CliError(f"{market if str(exc).startswith('market') else book}: {exc}") from None
@@ -218,7 +213,7 @@ def price_book_command(book: Path = typer.Argument(..., help="trades, CSV or Par
             progress.update(bar, completed=done, total=total)
 
         try:
-            with progress, unresolved_messages() as unresolved:
+            with progress, collected(UnresolvedPriceWarning) as unresolved:
                 bar = progress.add_task("pricing", total=None)
                 results = price_book_resumable(prepared, parts, resume=resume, client=client, progress=report)
         except ValueError as exc:

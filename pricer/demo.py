@@ -128,7 +128,8 @@ def run(out: Path, paths: int = 20_000, greeks=(), log=print) -> dict:
     from .example_book import example_book
     from .models import Heston
     from .products import EuropeanOption
-    from .resolution import unresolved_messages
+    from ._warning_texts import collected
+    from .resolution import UnresolvedPriceWarning
     out.mkdir(parents=True, exist_ok=True)
     timings = {}
 
@@ -160,7 +161,7 @@ def run(out: Path, paths: int = 20_000, greeks=(), log=print) -> dict:
 
     start = time.perf_counter()
     trades = example_book()
-    with unresolved_messages() as unresolved:
+    with collected(UnresolvedPriceWarning) as unresolved:
         results = price_book(trades, market, MonteCarlo(paths=paths), greeks=greeks)
     for text in unresolved:
         log(f"note: {text}")

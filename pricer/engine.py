@@ -96,7 +96,7 @@ def evaluate(product, model, mc: MonteCarlo | None = None, greeks=(), *, check_s
                                    **setup.static)
     shape = setup.batch_shape
     return PriceResult(np.asarray(price_flat).reshape(shape), np.asarray(stderr_flat).reshape(shape), {}, {},
-                       paths=mc.blocks * BLOCK_PATHS, steps=setup.grid.steps)
+                       paths=mc.simulated_paths, steps=setup.grid.steps)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,7 +137,7 @@ def prepare(product, model, mc: MonteCarlo, derivatives: int = 0, *, check_sampl
     with np.errstate(all="ignore"):
         spread = np.asarray(model.log_variance(np.asarray(product.expiry, np.float64)), np.float64)
     if check_sampling:
-        _check_sampling(np.broadcast_to(spread, shape).reshape(-1), mc.blocks * BLOCK_PATHS)
+        _check_sampling(np.broadcast_to(spread, shape).reshape(-1), mc.simulated_paths)
     grid = build_grid(product, expiry, mc.steps_per_year, model.periods_per_year, mc.grid_capacity or 0)
     # a model may need finer steps than asked for (Heston with a fast mean reversion): where the grid (with
     # its event dates) has a longer step than the model allows, it is rebuilt finer; never coarser

@@ -47,7 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import statistics
-from .engine import _CORE_STATIC, BLOCK_PATHS, PriceResult, control_arrays, control_mean, prepare, simulate_samples, simulation_arrays
+from .engine import _CORE_STATIC, PriceResult, control_arrays, control_mean, prepare, simulate_samples, simulation_arrays
 from .lanes import accumulate_chunks
 from .models import BlackScholes, Heston
 from ._spot_steps import clear_knocked_barriers, spot_steps
@@ -157,7 +157,7 @@ def price_with_greeks(product, model, mc, names):
         greeks[name] = values[i].reshape(shape)
         greeks_stderr[name] = errors[i].reshape(shape)
     return PriceResult(values[0].reshape(shape), errors[0].reshape(shape), greeks, greeks_stderr,
-                       paths=mc.blocks * BLOCK_PATHS, steps=setup.grid.steps)
+                       paths=mc.simulated_paths, steps=setup.grid.steps)
 
 
 def _combination_layout(tangents, *, pathwise):

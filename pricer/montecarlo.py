@@ -79,6 +79,11 @@ class MonteCarlo:
         multiple = lane_multiple(blocks)
         return math.ceil(blocks / multiple) * multiple
 
+    @property
+    def simulated_paths(self) -> int:
+        """The paths a run simulates: ``blocks`` whole blocks, at least ``paths``."""
+        return self.blocks * BLOCK_PATHS
+
 
 @dataclasses.dataclass(frozen=True)
 class PriceResult:

@@ -9,13 +9,11 @@ one whose barrier knocks out every payoff at expiry) is exactly 0 and is not fla
 """
 from __future__ import annotations
 
-import contextlib
 import warnings
 
 import numpy as np
 
-__all__ = ["UnresolvedPriceWarning", "cannot_pay", "unresolved", "warn_unresolved",
-           "unresolved_messages"]
+__all__ = ["UnresolvedPriceWarning", "cannot_pay", "unresolved", "warn_unresolved"]
 
 
 class UnresolvedPriceWarning(UserWarning):
@@ -51,20 +49,3 @@ def warn_unresolved(labels, paths: int, stacklevel: int = 2) -> None:
                   f"bound, not a value (the chance of any payoff is below about {3.0 / paths:.1g}); price with "
                   f"more paths, or check the strike and barrier", UnresolvedPriceWarning, stacklevel=stacklevel + 1)
 
-
-@contextlib.contextmanager
-def unresolved_messages():
-    """Collects the texts of the ``UnresolvedPriceWarning``s raised inside (into the list it yields), for a
-    report or a command line to print in its own words; every other warning is passed on as raised."""
-    texts: list[str] = []
-    caught: list = []
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", UnresolvedPriceWarning)
-            yield texts
-    finally:   # also when the block raises: the other warnings are not lost
-        for warning in caught:
-            if issubclass(warning.category, UnresolvedPriceWarning):
-                texts.append(str(warning.message))
-            else:
-                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)

@@ -183,7 +183,8 @@ def book_stress(returns: pd.DataFrame, fit, settings: RiskSettings, out: Path, l
     from .book_stress import revalue_book
     from .engine import MonteCarlo
     from .example_book import example_book, example_market
-    from .resolution import unresolved_messages
+    from ._warning_texts import collected
+    from .resolution import UnresolvedPriceWarning
     trades = example_book()
     trades = trades[trades["underlying"].isin(STRESS_UNDERLYINGS.values())].reset_index(drop=True)
     if settings.max_trades is not None:
@@ -191,7 +192,7 @@ def book_stress(returns: pd.DataFrame, fit, settings: RiskSettings, out: Path, l
     rows, pnl_by_set, per_trade = [], {}, []
     for label, scenarios in scenario_sets(returns, fit, settings).items():
         start = time.perf_counter()
-        with unresolved_messages() as unresolved:
+        with collected(UnresolvedPriceWarning) as unresolved:
             result = revalue_book(trades, example_market(), scenarios, mc=MonteCarlo(paths=settings.paths, seed=3),
                                   underlyings=STRESS_UNDERLYINGS, spot_nodes=settings.spot_nodes,
                                   variance_nodes=settings.variance_nodes)
