@@ -42,7 +42,7 @@ from ._book_cells import _Errors, _row_labels
 from ._book_fields import _CONTINUOUS, _build_models, _greek_names, _normalised, _validate
 from .engine import MonteCarlo, evaluate
 from .products import AsianOption, BarrierOption, EuropeanOption
-from .resolution import cannot_pay, unresolved, warn_unresolved
+from .resolution import cannot_pay, is_its_vanilla, unresolved, warn_unresolved
 
 __all__ = ["price_book", "prepare_book", "price_book_groups", "price_task", "PreparedBook", "BookTask",
            "TaskResult", "price_book_resumable", "ROWS_PER_CALL", "TASK_ROWS"]
@@ -52,6 +52,8 @@ ROWS_PER_CALL = 16
 #: most trades in one task (a piece of a group: the unit of work of a Dask worker and of a resumable
 #: run's part files); any cut gives the same numbers, this one only sets the granularity
 TASK_ROWS = 256
+#: per trade, beside its values: how many samples paid and differed from the control (``resolution``)
+SAMPLE_COUNTS = ("samples_paying", "samples_off_control")
 
 
 def price_book(trades: pd.DataFrame, market: pd.DataFrame, mc: MonteCarlo | None = None, greeks=(), *,
@@ -155,16 +157,18 @@ class PreparedBook:
                 keys[row] = hashlib.sha256(text.encode()).hexdigest()
         return keys
 
-    def _cannot_pay(self) -> np.ndarray:
-        """Per trade: a knock-out without rebate worth exactly 0 (``resolution.cannot_pay``); a book's
-        discrete barriers are equally spaced dates ending at expiry."""
+    def _exact_by_structure(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per trade: (a knock-out without rebate worth exactly 0, a knock-in that is its vanilla), as
+        ``resolution.cannot_pay`` and ``is_its_vanilla``; a book's discrete barriers are equally spaced
+        dates ending at expiry."""
         fields = self.fields
         model = [self.models.get(name) for name in fields["underlying"]]
         spot = np.array([np.nan if m is None else float(m.spot) for m in model])
+        barrier = fields["product"] == "barrier"
+        arguments = (spot, fields["strike"], fields["barrier"], fields["call"], fields["up"], fields["knock_in"],
+                     fields["rebate"], fields["monitoring"] == _CONTINUOUS, True)
         with np.errstate(invalid="ignore"):
-            return (fields["product"] == "barrier") & cannot_pay(
-                spot, fields["strike"], fields["barrier"], fields["call"], fields["up"], fields["knock_in"],
-                fields["rebate"], fields["monitoring"] == _CONTINUOUS, True)
+            return barrier & cannot_pay(*arguments), barrier & is_its_vanilla(*arguments)
 
     def _warn_unresolved(self, mask: np.ndarray, mc: MonteCarlo) -> None:
         ids = self.trades["trade_id"].to_numpy()[mask]
@@ -179,9 +183,15 @@ class PreparedBook:
         values = {name: np.full(n, np.nan) for name in self.value_names}
         present = {name: np.zeros(n, dtype=bool) for name in self.value_names}
         covered = ~self.errors.ok()
+        # the informative sample counts (``resolution``), NaN where a result does not carry them (a part
+        # written by an older version, resumed): those rows are checked for 0 +- 0 only
+        counts = {name: np.full(n, np.nan) for name in SAMPLE_COUNTS}
         for result in results:
             rows = np.asarray(result.rows, dtype=np.int64)
             covered[rows] = True
+            for name in SAMPLE_COUNTS:
+                if name in result.values:
+                    counts[name][rows] = result.values[name]
             for name in self.value_names:   # a greek the task's model does not have stays NaN
                 if name in result.values:
                     values[name][rows] = np.asarray(result.values[name], dtype=np.float64)
@@ -210,7 +220,12 @@ class PreparedBook:
                 f"and the market's numbers (and the quantity) for {self.mc.dtype}"))
             priced = priced & ~bad
         ok = errors.ok()
-        self._warn_unresolved(ok & unresolved(price_, stderr, self._cannot_pay()), self.mc if mc is None else mc)
+        worthless, its_vanilla = self._exact_by_structure()
+        known = {name: np.where(np.isnan(c), np.inf, c) for name, c in counts.items()}
+        with np.errstate(invalid="ignore"):
+            flagged = unresolved(price_, stderr, worthless, known["samples_paying"], known["samples_off_control"],
+                                 its_vanilla)
+        self._warn_unresolved(ok & flagged, self.mc if mc is None else mc)
         for array in values.values():
             array[~ok] = np.nan
         columns = {"trade_id": self.trades["trade_id"].array, "price": price_, "stderr": stderr,
@@ -264,7 +279,7 @@ def price_task(task: BookTask) -> TaskResult:
     """Price one task: calls of exactly ``task.rows_per_call`` rows (the last one padded with copies of
     its first row, whose results are dropped). A failing call marks its rows, the others go on."""
     n = task.rows.size
-    names = ["price", "stderr", *(name for g in task.greeks for name in (g, f"{g}_stderr"))]
+    names = ["price", "stderr", *(name for g in task.greeks for name in (g, f"{g}_stderr")), *SAMPLE_COUNTS]
     values = {name: np.full(n, np.nan) for name in names}
     failures = [""] * n
     size = task.rows_per_call
@@ -276,7 +291,9 @@ def price_task(task: BookTask) -> TaskResult:
             with np.errstate(over="ignore", invalid="ignore"):   # absurd magnitudes are reported later
                 result = evaluate(product, task.model, task.mc, greeks=task.greeks)
             rows_of = lambda a: np.asarray(a, np.float64).reshape(-1)[:batch.size]  # noqa: E731
-            outputs = {"price": rows_of(result.price), "stderr": rows_of(result.stderr)}
+            outputs = {"price": rows_of(result.price), "stderr": rows_of(result.stderr),
+                       "samples_paying": rows_of(result.samples_paying),
+                       "samples_off_control": rows_of(result.samples_off_control)}
             for g in task.greeks:
                 outputs[g] = rows_of(result.greeks[g])
                 outputs[f"{g}_stderr"] = rows_of(result.greeks_stderr[g])

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .book import PreparedBook, TaskResult, price_book_groups
+from .book import SAMPLE_COUNTS, PreparedBook, TaskResult, price_book_groups
 
 __all__ = ["price_book_resumable", "PART_PATTERN"]
 
@@ -43,7 +43,7 @@ def price_book_resumable(book: PreparedBook, folder, *, resume: bool = False, cl
     for stale in [*folder.glob(".part-*.tmp"), *([] if resume else folder.glob(PART_PATTERN))]:
         stale.unlink()   # a temporary file is a part a kill interrupted: never whole
     keys = book.trade_keys()
-    names = book.value_names
+    names = [*book.value_names, *SAMPLE_COUNTS]   # counts missing from an older part read as NaN: not checked
     done = _read_parts(folder, names) if resume else {}
     results, todo = [], []
     for task in book.tasks:

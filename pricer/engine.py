@@ -30,7 +30,7 @@ from .grid import build_grid
 from .lanes import accumulate_chunks, on_gpu
 from .montecarlo import _MAX_STEPS, BLOCK_PATHS, MonteCarlo, PriceResult
 from .random import normals_from_words, random_words, seed_key
-from .resolution import cannot_pay, unresolved, warn_unresolved
+from .resolution import cannot_pay, is_its_vanilla, unresolved, warn_unresolved
 from .models import Model
 from .products import SAME_TIME, AsianOption, BarrierOption, EuropeanOption
 
@@ -56,15 +56,17 @@ def price(product, model, mc: MonteCarlo | None = None, greeks=()) -> PriceResul
 
 
 def _warn_if_unresolved(product, model, result):
-    """``UnresolvedPriceWarning`` for the items no path paid (``pricer.resolution``)."""
-    worthless = False
+    """``UnresolvedPriceWarning`` for the items the paths do not resolve (``pricer.resolution``)."""
+    worthless = its_vanilla = False
     if isinstance(product, BarrierOption):
         schedule = product.monitoring
         watched_at_expiry = (True if product.continuous or isinstance(schedule, int)
                              else np.abs(np.asarray(product.expiry, np.float64) - schedule[-1]) < SAME_TIME)
-        worthless = cannot_pay(model.spot, product.strike, product.barrier, product.call, product.up,
-                               product.knock_in, product.rebate, product.continuous, watched_at_expiry)
-    mask = np.broadcast_to(unresolved(result.price, result.stderr, worthless), np.shape(result.price))
+        fields = (model.spot, product.strike, product.barrier, product.call, product.up, product.knock_in,
+                  product.rebate, product.continuous, watched_at_expiry)
+        worthless, its_vanilla = cannot_pay(*fields), is_its_vanilla(*fields)
+    mask = np.broadcast_to(unresolved(result.price, result.stderr, worthless, result.samples_paying,
+                                      result.samples_off_control, its_vanilla), np.shape(result.price))
     if mask.ndim == 0:
         labels = ["the price"] if mask else []
     else:
@@ -92,11 +94,10 @@ def evaluate(product, model, mc: MonteCarlo | None = None, greeks=(), *, check_s
     setup = prepare(product, model, mc, check_sampling=check_sampling)
     cv_mean = _control_mean_jit(setup.model, setup.product, control_arrays(setup.arrays), mc.control_variate)
     core = _price_core if resolve_backend(mc.backend) == "scan" else _price_core_kernel
-    price_flat, stderr_flat = core(setup.model, setup.product, simulation_arrays(setup.arrays), setup.key, cv_mean,
-                                   **setup.static)
-    shape = setup.batch_shape
-    return PriceResult(np.asarray(price_flat).reshape(shape), np.asarray(stderr_flat).reshape(shape), {}, {},
-                       paths=mc.simulated_paths, steps=setup.grid.steps)
+    outputs = core(setup.model, setup.product, simulation_arrays(setup.arrays), setup.key, cv_mean, **setup.static)
+    price_flat, stderr_flat, paying, off_control = (np.asarray(a).reshape(setup.batch_shape) for a in outputs)
+    return PriceResult(price_flat, stderr_flat, {}, {}, paths=mc.simulated_paths, steps=setup.grid.steps,
+                       samples_paying=paying.astype(np.int64), samples_off_control=off_control.astype(np.int64))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -263,7 +264,14 @@ def simulate_samples(model, product, arrays, key, first_block, blocks, antitheti
         return body(carry, jax.tree_util.tree_map(lambda a: lax.dynamic_index_in_dim(a, k, keepdims=False), xs))[0]
 
     # a loop over the real steps only (the arrays are padded to a shared capacity)
-    state, acc_state, _ = lax.fori_loop(0, arrays["steps"], loop_body, (state, acc_state, first_words))
+    import os
+    if os.environ.get("UNROLL2"):
+        steps = arrays["steps"]
+        carry = lax.fori_loop(0, steps // 2, lambda j, c: loop_body(2 * j + 1, loop_body(2 * j, c)),
+                              (state, acc_state, first_words))
+        state, acc_state, _ = lax.cond(steps % 2 == 1, lambda c: loop_body(steps - 1, c), lambda c: c, carry)
+    else:
+        state, acc_state, _ = lax.fori_loop(0, arrays["steps"], loop_body, (state, acc_state, first_words))
     y, c = path_samples(model if discounting is None else discounting, product, acc_state, arrays, use_control)
     if antithetic:
         half = blocks * base
@@ -312,7 +320,7 @@ def _price_core(model, product, arrays, key, cv_mean, *, blocks, blocks_per_chun
                                 rebate_at_crossing)
 
     total = accumulate_chunks(samples, rows, dtype, blocks, blocks_per_chunk)
-    return statistics.estimate(total, cv_mean, use_control)
+    return statistics.estimate(total, cv_mean, use_control) + (total.paying, total.off_control)
 
 
 @partial(jax.jit, static_argnames=_CORE_STATIC)
@@ -326,7 +334,7 @@ def _price_core_kernel(model, product, arrays, key, cv_mean, *, blocks, blocks_p
                          rebate_at_crossing=rebate_at_crossing,
                          use_control=use_control, block_samples=block_samples,
                          interpret=not on_gpu())
-    return statistics.estimate(total, cv_mean, use_control)
+    return statistics.estimate(total, cv_mean, use_control) + (total.paying, total.off_control)
 
 
 def resolve_backend(backend: str) -> str:

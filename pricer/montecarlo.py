@@ -87,7 +87,13 @@ class MonteCarlo:
 
 @dataclasses.dataclass(frozen=True)
 class PriceResult:
-    """Prices and standard errors shaped like the product/model batch; greeks keyed by name."""
+    """Prices and standard errors shaped like the product/model batch; greeks keyed by name.
+
+    samples_paying, samples_off_control (shaped like price, or None): how many of the run's samples (an
+    antithetic pair is one sample) had a payoff other than 0, and a payoff other than its control
+    variate's (the same count without a control). Few of either and the standard error, estimated from
+    those few, is not reliable (``pricer.resolution``: ``price`` warns below ``MIN_INFORMATIVE_SAMPLES``).
+    """
 
     price: Any
     stderr: Any
@@ -95,6 +101,8 @@ class PriceResult:
     greeks_stderr: dict
     paths: int
     steps: int
+    samples_paying: Any = None
+    samples_off_control: Any = None
 
     def __repr__(self):
         return f"PriceResult(price={self.price!r}, stderr={self.stderr!r}, paths={self.paths}, steps={self.steps})"

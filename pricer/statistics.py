@@ -20,11 +20,15 @@ class Moments(NamedTuple):
     m_yy: jnp.ndarray     # sums of centred products
     m_cc: jnp.ndarray
     m_yc: jnp.ndarray
+    # how many samples carry information (``resolution``): a payoff not 0, and a payoff not equal to its
+    # control's (a knock-out the paths never came near pays exactly its vanilla control on every path)
+    paying: jnp.ndarray       # (P,)
+    off_control: jnp.ndarray  # (P,)
 
 
 def zeros(rows: int, dtype) -> Moments:
     z = jnp.zeros((rows,), dtype)
-    return Moments(jnp.zeros((), dtype), z, z, z, z, z)
+    return Moments(jnp.zeros((), dtype), z, z, z, z, z, z, z)
 
 
 def block_moments(y, c) -> Moments:
@@ -32,7 +36,9 @@ def block_moments(y, c) -> Moments:
     n = y.shape[-1]
     mean_y, mean_c = y.mean(-1), c.mean(-1)
     dy, dc = y - mean_y[:, None], c - mean_c[:, None]
-    return Moments(jnp.asarray(n, y.dtype), mean_y, mean_c, (dy * dy).sum(-1), (dc * dc).sum(-1), (dy * dc).sum(-1))
+    paying, off_control = (y != 0).sum(-1).astype(y.dtype), (y != c).sum(-1).astype(y.dtype)
+    return Moments(jnp.asarray(n, y.dtype), mean_y, mean_c, (dy * dy).sum(-1), (dc * dc).sum(-1), (dy * dc).sum(-1),
+                   paying, off_control)
 
 
 def combine(a: Moments, b: Moments) -> Moments:
@@ -40,11 +46,13 @@ def combine(a: Moments, b: Moments) -> Moments:
     weight = b.count / jnp.maximum(n, 1.0)   # two empty totals combine to an empty total
     delta_y, delta_c = b.mean_y - a.mean_y, b.mean_c - a.mean_c
     cross = a.count * weight
+    # the sample counts are exact in float32 up to 2^24; beyond, they only ever need to tell "a few" apart
     return Moments(
         n, a.mean_y + delta_y * weight, a.mean_c + delta_c * weight,
         a.m_yy + b.m_yy + delta_y * delta_y * cross,
         a.m_cc + b.m_cc + delta_c * delta_c * cross,
         a.m_yc + b.m_yc + delta_y * delta_c * cross,
+        a.paying + b.paying, a.off_control + b.off_control,
     )
 
 

@@ -99,8 +99,14 @@ def test_every_output_element_is_written():
     assert out.shape == (programs, 8, 2)
     assert np.all(np.isfinite(out))
     np.testing.assert_array_equal(out[:, 5], SAMPLES_PER_PROGRAM)
-    np.testing.assert_array_equal(out[:, 6:], 0.0)
+    # the informative sample counts (paying, off the control): whole numbers of this program's samples
+    counts = out[:, 6:]
+    assert np.all((counts >= 0) & (counts <= SAMPLES_PER_PROGRAM)) and np.all(counts == np.round(counts))
     assert np.all(out[:, 2] > 0)   # every program saw payoffs that vary
+    # and the same as the scan's, sample for sample (an Asian pays other than its geometric control)
+    scan = price(product, model, dataclasses.replace(mc, backend="scan"))
+    np.testing.assert_array_equal(counts[:, 0].sum(0), scan.samples_paying)
+    np.testing.assert_array_equal(counts[:, 1].sum(0), scan.samples_off_control)
 
 
 def test_greeks_with_the_kernel_backend_come_from_the_scan():

@@ -27,7 +27,7 @@ from ..random import box_muller, threefry2x32
 SAMPLES_PER_PROGRAM = 256    # samples per program (a divisor of a block's 512 pairs / 1,024 paths)
 ROW_TILE = 8                 # batch rows per program: their accumulators live in registers together
 NUM_WARPS = 4                # 128 threads per program: two samples of each row per thread
-_MOMENT_SLOTS = 8            # mean_y, mean_c, m_yy, m_cc, m_yc, count (padded to a power of two)
+_MOMENT_SLOTS = 8            # mean_y, mean_c, m_yy, m_cc, m_yc, count, paying, off_control
 
 
 def kernel_total(model, product, arrays, key, **settings):
@@ -136,7 +136,7 @@ def program_moments(model, product, arrays, key, *, blocks, antithetic, scheme, 
         c = sum(p[1] for p in pairs) / len(pairs)
         moments = statistics.block_moments(y, c)   # the scan backend's per-block statistics
         slots = (moments.mean_y, moments.mean_c, moments.m_yy, moments.m_cc, moments.m_yc,
-                 jnp.full((tile,), per_program, dtype))
+                 jnp.full((tile,), per_program, dtype), moments.paying, moments.off_control)
         for slot, value in enumerate(slots):
             out_ref[0, slot, :] = value
         for slot in range(len(slots), _MOMENT_SLOTS):
@@ -168,5 +168,6 @@ def program_moments(model, product, arrays, key, *, blocks, antithetic, scheme, 
 def fold_programs(out):
     """Fold per-program moments (programs, slots, P) in program order into one statistics.Moments."""
     rows = out.shape[2]
-    per_program = statistics.Moments(out[:, 5, 0], out[:, 0], out[:, 1], out[:, 2], out[:, 3], out[:, 4])
+    per_program = statistics.Moments(out[:, 5, 0], out[:, 0], out[:, 1], out[:, 2], out[:, 3], out[:, 4],
+                                     out[:, 6], out[:, 7])
     return statistics.fold_in_order(statistics.zeros(rows, out.dtype), per_program)
