@@ -23,9 +23,11 @@ Method, by what is differentiated:
   it. That time is held fixed in the derivative, and the interest is differentiated through the rate only
   (rho) and not through the hit probability: each changes a Greek by at most r dt of the rebate's own share
   (1e-4 a day at a 2.5% rate), and together they spare every Greek the crossing time's arithmetic.
-* gamma, every Greek of a discretely monitored barrier (whose payoff jumps at the barrier), and every
+* gamma, every Greek of a discretely monitored barrier (whose payoff jumps at the barrier), every
   Greek of Heston under the Euler scheme (full truncation's sqrt(max(v, 0)) has an unbounded derivative
-  near v = 0, so pathwise estimates there have heavy tails and understated standard errors):
+  near v = 0, so pathwise estimates there have heavy tails and understated standard errors), and every
+  Greek of a Heston call asking the correlation Greek at a correlation of -1 or +1 (the independent
+  Brownian part's sqrt(1 - rho^2) has an infinite derivative there):
   central differences with common random numbers, of the pathwise delta (gamma) or of the price,
   with a relative bump of ``GAMMA_BUMP``; bias O(bump^2). The spot's step is smaller where 1% is a large
   part of the spread of S_T or of the distance to a barrier (``_spot_steps.py``). The price's differences
@@ -116,18 +118,25 @@ def price_with_greeks(product, model, mc, names):
     # vega at 252 steps). Central differences on the same paths have a finite variance.
     truncated_euler = isinstance(model, Heston) and mc.scheme == "euler"
     first_order = tuple(n for n in names if n != "gamma")
+    # Heston's correlation at |rho| = 1: the step's independent part sqrt((1 - rho^2) v dt) z has an
+    # infinite derivative in rho there, which safe_sqrt takes as 0, so the pathwise correlation Greek drops
+    # a whole term (audit: -7.66 +- 0.01 at rho = -1 where the closed form's derivative is +0.62).
+    # Differences, one-sided on the boundary (``difference_steps``), are right
+    correlation_at_bound = (isinstance(model, Heston) and "correlation" in first_order
+                            and bool(np.any(np.abs(np.asarray(model.rho, np.float64)) >= 1.0)))
+    by_differences = discrete or truncated_euler or correlation_at_bound
     # the paths carry a tangent per pathwise first-order Greek (at most; gamma and central differences none)
-    setup = prepare(product, model, mc, derivatives=0 if discrete or truncated_euler else len(first_order))
+    setup = prepare(product, model, mc, derivatives=0 if by_differences else len(first_order))
     all_tangents = [tangent(setup.model, n) for n in first_order]
     # a directional derivative is linear in its direction: a Greek whose tangent is a combination of
     # single-field tangents also asked for (vega with v0 and theta, GARCH vega with omega) is that
     # combination of their per-path derivatives, with no tangent of its own (same numbers to rounding)
-    layout, coefficients, computed = _combination_layout(all_tangents, pathwise=not (discrete or truncated_euler))
+    layout, coefficients, computed = _combination_layout(all_tangents, pathwise=not by_differences)
     tangents = [all_tangents[j] for j in computed]
     # only the moved fields carry tangents: the others stay constants, so JAX propagates no tangent
     # through what depends on them alone (delta and rho do not differentiate Heston's variance path)
     directions = [{f: getattr(t, f) for f in moved_fields([t])} for t in tangents]
-    if not (discrete or truncated_euler):
+    if not by_differences:
         directions, layout, coefficients = split_rate(first_order, directions, layout, coefficients, setup.model)
     # Greeks are batched in nested groups (``_tangent_groups.GROUPS``), so that a cheap direction is not
     # vmapped with costly ones: under one vmap every tangent would pay for the variance path's derivative
@@ -136,7 +145,7 @@ def price_with_greeks(product, model, mc, names):
     want_gamma = "gamma" in names
     # which computed first-order Greek is delta: a central difference moves the spot per row (in_units_of)
     spot_only = tuple(first_order[j] == "delta" for j in computed)
-    how = dict(groups=groups, want_gamma=want_gamma, finite_difference=discrete or truncated_euler, bump=GAMMA_BUMP,
+    how = dict(groups=groups, want_gamma=want_gamma, finite_difference=by_differences, bump=GAMMA_BUMP,
                spot_only=spot_only,
                layout=layout)
     dtype = setup.arrays["dt"].dtype

@@ -56,6 +56,19 @@ def test_heston_euler_correlation_greek_on_and_next_to_the_boundary(correlation)
     assert abs(result.greeks["correlation"] - exact) < 3 * result.greeks_stderr["correlation"]
 
 
+@pytest.mark.parametrize("correlation", [1.0, -1.0])
+def test_heston_qe_correlation_greek_on_the_boundary(correlation):
+    """At |rho| = 1 the pathwise correlation Greek dropped the independent part's infinite derivative (audit:
+    -7.66 +- 0.01 for +0.62 at rho = -1); it is differenced there, one-sided, like the other Greeks of the call."""
+    model = Heston(spot=100.0, v0=0.02, kappa=1.5, theta=0.09, xi=0.5, rho=correlation)
+    result = price(EuropeanOption(100.0, 1.0), model, MonteCarlo(paths=60_000, seed=6), greeks=("correlation", "delta"))
+    closed = heston_closed_form()
+    exact = jax.grad(lambda c: closed(rho=c))(correlation)
+    assert abs(result.greeks["correlation"] - exact) < 3 * result.greeks_stderr["correlation"]
+    delta = jax.grad(lambda s: closed(spot=s, rho=correlation))(100.0)
+    assert abs(result.greeks["delta"] - delta) < 3 * result.greeks_stderr["delta"]
+
+
 @pytest.mark.parametrize("model", [
     Garch(spot=100.0, omega=2e-8, alpha=0.08, beta=0.9195),                              # persistence 0.9995
     Garch(spot=100.0, omega=2e-6, alpha=0.0, beta=0.9, gamma=0.0, price_of_risk=0.0),   # parameters at 0
