@@ -264,14 +264,7 @@ def simulate_samples(model, product, arrays, key, first_block, blocks, antitheti
         return body(carry, jax.tree_util.tree_map(lambda a: lax.dynamic_index_in_dim(a, k, keepdims=False), xs))[0]
 
     # a loop over the real steps only (the arrays are padded to a shared capacity)
-    import os
-    if os.environ.get("UNROLL2"):
-        steps = arrays["steps"]
-        carry = lax.fori_loop(0, steps // 2, lambda j, c: loop_body(2 * j + 1, loop_body(2 * j, c)),
-                              (state, acc_state, first_words))
-        state, acc_state, _ = lax.cond(steps % 2 == 1, lambda c: loop_body(steps - 1, c), lambda c: c, carry)
-    else:
-        state, acc_state, _ = lax.fori_loop(0, arrays["steps"], loop_body, (state, acc_state, first_words))
+    state, acc_state, _ = lax.fori_loop(0, arrays["steps"], loop_body, (state, acc_state, first_words))
     y, c = path_samples(model if discounting is None else discounting, product, acc_state, arrays, use_control)
     if antithetic:
         half = blocks * base
