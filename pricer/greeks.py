@@ -26,8 +26,8 @@ Method, by what is differentiated:
 * gamma, every Greek of a discretely monitored barrier (whose payoff jumps at the barrier), every
   Greek of Heston under the Euler scheme (full truncation's sqrt(max(v, 0)) has an unbounded derivative
   near v = 0, so pathwise estimates there have heavy tails and understated standard errors), and every
-  Greek of a Heston call asking the correlation Greek at a correlation of -1 or +1 (the independent
-  Brownian part's sqrt(1 - rho^2) has an infinite derivative there):
+  Greek of a Heston pricing call that asks for the correlation Greek where a correlation is -1 or +1 (the
+  independent Brownian part's sqrt(1 - rho^2) has an infinite derivative there):
   central differences with common random numbers, of the pathwise delta (gamma) or of the price,
   with a relative bump of ``GAMMA_BUMP``; bias O(bump^2). The spot's step is smaller where 1% is a large
   part of the spread of S_T or of the distance to a barrier (``_spot_steps.py``). The price's differences

@@ -93,6 +93,7 @@ class PriceResult:
     antithetic pair is one sample) had a payoff other than 0, and a payoff other than its control
     variate's (the same count without a control). Few of either and the standard error, estimated from
     those few, is not reliable (``pricer.resolution``: ``price`` warns below ``MIN_INFORMATIVE_SAMPLES``).
+    The counts are summed in the run's dtype: exact up to 2^24 samples in float32, approximate beyond.
     """
 
     price: Any
