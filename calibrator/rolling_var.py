@@ -212,8 +212,12 @@ def _summarise_warnings(caught, method):
     for cat, (msg, count) in seen.items():
         if cat.__name__ == "OutOfDistributionWarning":   # reported through info["nn_ood"] instead
             continue
-        warnings.warn(f"rolling_var(method={method!r}): {count} batched fit call(s) warned; first: {msg}", cat,
-                      stacklevel=3)
+        # fit_garch counts the columns that fill the last batch to its compiled size (copies of a real
+        # window, named 'padding'): say so, rather than let "32 of 32 series" stand for one window
+        padded = " (its counts include the copies of a window, named 'padding', that fill the batch)" \
+            if "'padding'" in str(msg) else ""
+        warnings.warn(f"rolling_var(method={method!r}): {count} batched fit call(s) warned; first: {msg}{padded}",
+                      cat, stacklevel=3)
 
 
 def rolling_var(returns, *, window: int = 1000, levels=(0.95, 0.99), method: str = "mle", refit_every: int = 1,

@@ -233,6 +233,18 @@ def test_dist_is_read_as_fit_garch_reads_it():
     np.testing.assert_array_equal(upper[["var_95", "var_99"]].to_numpy(float), lower[["var_95", "var_99"]].to_numpy(float))
 
 
+def test_a_relayed_fit_warning_says_its_counts_include_the_padding():
+    """One window fitted in a batch filled to 32 columns with its copies: fit_garch's "32 of 32 series"
+    is relayed with a word that 31 of them are those copies (it read as 32 windows)."""
+    x = _garch_series(W + 8, 12, nu=4.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rolling_var(x, window=W, method="mle", dist="t", mean="constant", levels=LEVELS, refit_every=8)
+    relayed = [str(w.message) for w in caught if "batched fit call" in str(w.message)]
+    assert relayed and all("'padding'" not in text or "fill the batch" in text for text in relayed)
+    assert any("fill the batch" in text for text in relayed)
+
+
 def test_a_missing_return_is_not_a_day_without_an_exception():
     out = rolling_var(_garch_series(W + 60, 13), window=W, method="historical", levels=LEVELS)
     clean = backtest_table(out, levels=(0.99,)).iloc[0]
