@@ -158,15 +158,15 @@ class PreparedBook:
         return keys
 
     def _exact_by_structure(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per trade: (a knock-out without rebate worth exactly 0, a knock-in that is its vanilla), as
-        ``resolution.cannot_pay`` and ``is_its_vanilla``; a book's discrete barriers are equally spaced
-        dates ending at expiry."""
+        """Per trade: (a knock-out whose value is known exactly, a knock-in that is its vanilla), as
+        ``resolution.cannot_pay`` and ``is_its_vanilla`` in the book's dtype; a book's discrete barriers
+        are equally spaced dates ending at expiry."""
         fields = self.fields
         model = [self.models.get(name) for name in fields["underlying"]]
         spot = np.array([np.nan if m is None else float(m.spot) for m in model])
         barrier = fields["product"] == "barrier"
         arguments = (spot, fields["strike"], fields["barrier"], fields["call"], fields["up"], fields["knock_in"],
-                     fields["rebate"], fields["monitoring"] == _CONTINUOUS, True)
+                     fields["rebate"], fields["monitoring"] == _CONTINUOUS, True, self.mc.dtype)
         with np.errstate(invalid="ignore"):
             return barrier & cannot_pay(*arguments), barrier & is_its_vanilla(*arguments)
 
@@ -220,10 +220,10 @@ class PreparedBook:
                 f"and the market's numbers (and the quantity) for {self.mc.dtype}"))
             priced = priced & ~bad
         ok = errors.ok()
-        worthless, its_vanilla = self._exact_by_structure()
+        exact, its_vanilla = self._exact_by_structure()
         known = {name: np.where(np.isnan(c), np.inf, c) for name, c in counts.items()}
         with np.errstate(invalid="ignore"):
-            flagged = unresolved(price_, stderr, worthless, known["samples_paying"], known["samples_off_control"],
+            flagged = unresolved(price_, stderr, exact, known["samples_paying"], known["samples_off_control"],
                                  its_vanilla)
         self._warn_unresolved(ok & flagged, self.mc if mc is None else mc)
         for array in values.values():

@@ -51,21 +51,21 @@ def price(product, model, mc: MonteCarlo | None = None, greeks=()) -> PriceResul
     """
     result = evaluate(product, model, mc, greeks)
     require_finite(result)
-    _warn_if_unresolved(product, model, result)
+    _warn_if_unresolved(product, model, result, (MonteCarlo() if mc is None else mc).dtype)
     return result
 
 
-def _warn_if_unresolved(product, model, result):
+def _warn_if_unresolved(product, model, result, dtype):
     """``UnresolvedPriceWarning`` for the items the paths do not resolve (``pricer.resolution``)."""
-    worthless = its_vanilla = False
+    exact = its_vanilla = False
     if isinstance(product, BarrierOption):
         schedule = product.monitoring
         watched_at_expiry = (True if product.continuous or isinstance(schedule, int)
                              else np.abs(np.asarray(product.expiry, np.float64) - schedule[-1]) < SAME_TIME)
         fields = (model.spot, product.strike, product.barrier, product.call, product.up, product.knock_in,
-                  product.rebate, product.continuous, watched_at_expiry)
-        worthless, its_vanilla = cannot_pay(*fields), is_its_vanilla(*fields)
-    mask = np.broadcast_to(unresolved(result.price, result.stderr, worthless, result.samples_paying,
+                  product.rebate, product.continuous, watched_at_expiry, dtype)
+        exact, its_vanilla = cannot_pay(*fields), is_its_vanilla(*fields)
+    mask = np.broadcast_to(unresolved(result.price, result.stderr, exact, result.samples_paying,
                                       result.samples_off_control, its_vanilla), np.shape(result.price))
     if mask.ndim == 0:
         labels = ["the price"] if mask else []

@@ -122,8 +122,9 @@ def price_with_greeks(product, model, mc, names):
     # infinite derivative in rho there, which safe_sqrt takes as 0, so the pathwise correlation Greek drops
     # a whole term (audit: -7.66 +- 0.01 at rho = -1 where the closed form's derivative is +0.62).
     # Differences, one-sided on the boundary (``difference_steps``), are right
+    # (in the run's dtype: -0.99999999 is -1 in float32)
     correlation_at_bound = (isinstance(model, Heston) and "correlation" in first_order
-                            and bool(np.any(np.abs(np.asarray(model.rho, np.float64)) >= 1.0)))
+                            and bool(np.any(np.abs(np.asarray(model.rho, mc.dtype)) >= 1.0)))
     by_differences = discrete or truncated_euler or correlation_at_bound
     # the paths carry a tangent per pathwise first-order Greek (at most; gamma and central differences none)
     setup = prepare(product, model, mc, derivatives=0 if by_differences else len(first_order))

@@ -8,11 +8,12 @@ barrier no path came near pays its vanilla control on every path, so the control
 vanilla's closed form with an error of 1e-9, where the barrier is worth 8e-4 (QuantLib; 2 seeds in 10 at
 200,000 paths, 250% barrier, 20% vol, 1 year). A standard error estimated from fewer than
 ``MIN_INFORMATIVE_SAMPLES`` informative samples is not reliable (a deep out-of-the-money Heston call with
-one paying path sat 255 of its standard errors from the closed form). ``price`` and ``price_book`` warn
-with ``UnresolvedPriceWarning`` and leave the numbers as they are. A trade the control resolves exactly is
-not flagged: a knock-out that cannot pay (``cannot_pay``: without rebate, touched today or barred at
-expiry) and a knock-in that is its vanilla (``is_its_vanilla``: touched today, or without rebate and
-watched at expiry on the payoff's side).
+one paying path sat 255 of its standard errors from the closed form), and from samples that all paid the
+same (a knock-in whose barrier no path reached pays its rebate on every path: 1.0 +- 0 for 1.00043).
+``price`` and ``price_book`` warn with ``UnresolvedPriceWarning`` and leave the numbers as they are. Not
+flagged: a knock-out whose value is known (``cannot_pay``: without rebate, touched today or barred at
+expiry; with one, touched today) and a knock-in that is its vanilla (``is_its_vanilla``: touched today,
+or without rebate and watched at expiry on the payoff's side), "touched" as the run's dtype sees it.
 """
 from __future__ import annotations
 
@@ -34,41 +35,48 @@ class UnresolvedPriceWarning(UserWarning):
     control variate (a barrier the paths hardly reach)."""
 
 
-def _barrier_sides(spot, strike, barrier, call, up, continuous, watched_at_expiry):
+def _barrier_sides(spot, strike, barrier, call, up, continuous, watched_at_expiry, dtype="float64"):
     """(touched, barred): a continuous barrier the spot is on or beyond today; a barrier watched at expiry
-    on the side the payoff needs (up with a call struck at or above it, down with a put at or below it)."""
+    on the side the payoff needs (up with a call struck at or above it, down with a put at or below it).
+    Touched as the simulation sees it: log spot against log barrier in the run's ``dtype`` (a spot of
+    99.999999 is on a barrier of 100 in float32)."""
     spot, strike, barrier, call, up = (np.asarray(a, np.float64) for a in (spot, strike, barrier, call, up))
-    touched = np.asarray(continuous, bool) & np.where(up > 0, spot >= barrier, spot <= barrier)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_spot, log_barrier = (np.log(np.asarray(a, dtype)) for a in (spot, barrier))
+    touched = np.asarray(continuous, bool) & np.where(up > 0, log_spot >= log_barrier, log_spot <= log_barrier)
     barred = np.asarray(watched_at_expiry, bool) & np.where(up > 0, (call > 0) & (strike >= barrier),
                                                             (call == 0) & (strike <= barrier))
     return touched, barred
 
 
-def cannot_pay(spot, strike, barrier, call, up, knock_in, rebate, continuous, watched_at_expiry):
-    """Knock-outs without rebate worth exactly 0: touched today, or barred at expiry (an up-and-out call
-    struck at or above its barrier: S_T past the strike is knocked). Arrays broadcast together;
-    ``continuous`` and ``watched_at_expiry`` bools or arrays of them."""
-    touched, barred = _barrier_sides(spot, strike, barrier, call, up, continuous, watched_at_expiry)
+def cannot_pay(spot, strike, barrier, call, up, knock_in, rebate, continuous, watched_at_expiry, dtype="float64"):
+    """Knock-outs whose value is known exactly: without rebate, 0, touched today or barred at expiry (an
+    up-and-out call struck at or above its barrier: S_T past the strike is knocked); with one, touched
+    today, the rebate paid now. Arrays broadcast together; ``continuous`` and ``watched_at_expiry`` bools
+    or arrays of them; ``dtype`` the run's."""
+    touched, barred = _barrier_sides(spot, strike, barrier, call, up, continuous, watched_at_expiry, dtype)
     knock_in, rebate = np.asarray(knock_in, np.float64), np.asarray(rebate, np.float64)
-    return (knock_in == 0) & (rebate == 0) & (touched | barred)
+    return (knock_in == 0) & (touched | ((rebate == 0) & barred))
 
 
-def is_its_vanilla(spot, strike, barrier, call, up, knock_in, rebate, continuous, watched_at_expiry):
+def is_its_vanilla(spot, strike, barrier, call, up, knock_in, rebate, continuous, watched_at_expiry,
+                   dtype="float64"):
     """Knock-ins that pay their vanilla on every path, so that no sample differs from the vanilla control:
     touched today, or without rebate and barred at expiry (an up-and-in call struck at or above its
     barrier: S_T past the strike has knocked in). Arguments as ``cannot_pay``."""
-    touched, barred = _barrier_sides(spot, strike, barrier, call, up, continuous, watched_at_expiry)
+    touched, barred = _barrier_sides(spot, strike, barrier, call, up, continuous, watched_at_expiry, dtype)
     knock_in, rebate = np.asarray(knock_in, np.float64), np.asarray(rebate, np.float64)
     return (knock_in != 0) & (touched | (barred & (rebate == 0)))
 
 
 def unresolved(price, stderr, worthless=False, paying=None, off_control=None, its_vanilla=False):
-    """Where the paths do not resolve the price: 0 +- 0, or fewer than ``MIN_INFORMATIVE_SAMPLES`` samples
-    ``paying`` or differing from the control (``off_control``; not asked of a trade that ``is_its_vanilla``),
-    for a trade that is not ``worthless``. Counts of None (not known: a result from an older cache) are not
-    checked."""
+    """Where the paths do not resolve the price: a standard error of exactly 0 (no path paid, or every path
+    paid the same: a knock-in's rebate where no path reached the barrier), or fewer than
+    ``MIN_INFORMATIVE_SAMPLES`` samples ``paying`` or differing from the control (``off_control``; not asked
+    of a trade that ``is_its_vanilla``), for a trade whose value is not known exactly (``worthless``: see
+    ``cannot_pay``). Counts of None (not known: a result from an older cache) are not checked."""
     price, stderr = np.asarray(price), np.asarray(stderr)
-    flagged = (price == 0) & (stderr == 0)
+    flagged = (stderr == 0) & np.ones_like(price, dtype=bool)
     if paying is not None:
         flagged = flagged | (np.asarray(paying, np.float64) < MIN_INFORMATIVE_SAMPLES)
     if off_control is not None:

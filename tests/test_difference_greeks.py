@@ -56,7 +56,7 @@ def test_heston_euler_correlation_greek_on_and_next_to_the_boundary(correlation)
     assert abs(result.greeks["correlation"] - exact) < 3 * result.greeks_stderr["correlation"]
 
 
-@pytest.mark.parametrize("correlation", [1.0, -1.0])
+@pytest.mark.parametrize("correlation", [1.0, -1.0, -0.99999999])   # the last is -1 in float32
 def test_heston_qe_correlation_greek_on_the_boundary(correlation):
     """At |rho| = 1 the pathwise correlation Greek dropped the independent part's infinite derivative (audit:
     -7.66 +- 0.01 for +0.62 at rho = -1); it is differenced there, one-sided, like the other Greeks of the call."""

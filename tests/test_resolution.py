@@ -105,6 +105,29 @@ def test_a_knock_in_that_is_its_vanilla_is_not_flagged(monitoring):
     assert result.samples_off_control > 100 and not messages
 
 
+def test_a_knock_in_rebate_no_path_reached_is_flagged():
+    """No path reaches a 40% down-and-in barrier: every sample pays the rebate at expiry, so the price is
+    1.0 +- 0, exactly, where the knock-in is worth 1.00043 (review). A knock-out touched today pays its
+    rebate now and is exact: not flagged."""
+    model = BlackScholes(spot=100.0, vol=0.2)
+    unreached = BarrierOption(strike=100.0, barrier=40.0, expiry=1.0, call=False, up=False, knock_in=True, rebate=1.0)
+    result, messages = _unresolved_messages(lambda: price(unreached, model, MC))
+    assert result.stderr == 0 and result.price == pytest.approx(1.0)
+    assert len(messages) == 1 and "the price" in messages[0]
+    touched = BarrierOption(strike=100.0, barrier=95.0, expiry=1.0, knock_in=False, rebate=1.0)   # up, below spot
+    result, messages = _unresolved_messages(lambda: price(touched, model, MC))
+    assert result.stderr == 0 and result.price == 1.0 and not messages
+
+
+def test_a_spot_on_the_barrier_in_float32_is_touched_as_the_paths_see_it():
+    """99.999999 is 100 in float32: the paths start on the barrier, so the up-and-in put is its vanilla
+    and is not flagged (the check had compared in float64: not touched)."""
+    product = BarrierOption(strike=[100.0, 90.0], barrier=100.0, expiry=1.0, call=False, knock_in=True)
+    result, messages = _unresolved_messages(lambda: price(product, BlackScholes(spot=99.999999, vol=0.2), MC))
+    np.testing.assert_array_equal(result.samples_off_control, 0)
+    assert not messages
+
+
 def test_items_of_a_two_dimensional_batch_are_named_by_their_index():
     _, messages = _unresolved_messages(lambda: price(EuropeanOption(strike=[[100.0], [1000.0]], expiry=0.25),
                                                      BlackScholes(spot=[100.0, 90.0], vol=0.2), MC))

@@ -65,7 +65,8 @@ def program_moments(model, product, arrays, key, *, blocks, antithetic, scheme, 
     ``model`` / ``product``: the engine's flattened pytrees, leaves (P, 1) or (1, 1); ``arrays``: the
     simulation arrays of ``engine.prepare`` (grid, event tables (S, E) with E = 1 when the products share
     their dates, else P; expiry times (P, 1)); ``blocks``
-    blocks of ``block_samples`` samples. Slots: mean Y, mean C, sum dY^2, sum dC^2, sum dY dC, count.
+    blocks of ``block_samples`` samples. Slots: mean Y, mean C, sum dY^2, sum dC^2, sum dY dC, count, and the
+    samples paying and paying other than the control (``statistics.Moments``).
     ``first_program`` ((1,) int32) and ``programs``: run only that range of programs (a device's share).
     """
     from ..engine import advance, path_samples   # engine imports this module lazily; no cycle
