@@ -93,7 +93,8 @@ def warn_unresolved(labels, paths: int, stacklevel: int = 2) -> None:
     shown = ", ".join(labels[:5]) + (f" and {len(labels) - 5} more" if len(labels) > 5 else "")
     warnings.warn(f"{len(labels)} price(s) the {paths:,} paths do not resolve ({shown}): fewer than "
                   f"{MIN_INFORMATIVE_SAMPLES} samples paid, or paid other than the control variate (a barrier the "
-                  f"paths hardly reach), so the standard error is not reliable, and a price of 0 +- 0 is a bound, "
+                  f"paths hardly reach), or every sample paid the same, so the standard error is not reliable, "
+                  f"and a price of 0 +- 0 is a bound, "
                   f"not a value (the chance of any payoff is below about {3.0 / paths:.1g}); price with more paths, "
                   f"or check the strike and barrier", UnresolvedPriceWarning, stacklevel=stacklevel + 1)
 
