@@ -31,8 +31,6 @@ them also keeps the rule independent of row order).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 
 import jax
 import numpy as np
@@ -40,9 +38,10 @@ import pandas as pd
 
 from ._book_cells import _Errors, _row_labels
 from ._book_fields import _CONTINUOUS, _build_models, _greek_names, _normalised, _validate
+from ._trade_keys import trade_keys
 from .engine import MonteCarlo, evaluate
 from .products import AsianOption, BarrierOption, EuropeanOption
-from .resolution import cannot_pay, is_its_vanilla, unresolved, warn_unresolved
+from .resolution import known_by_structure, unresolved, warn_unresolved
 
 __all__ = ["price_book", "prepare_book", "price_book_groups", "price_task", "PreparedBook", "BookTask",
            "TaskResult", "price_book_resumable", "ROWS_PER_CALL", "TASK_ROWS"]
@@ -142,33 +141,23 @@ class PreparedBook:
         return ["price", "stderr", *(name for g in self.greeks for name in (g, f"{g}_stderr"))]
 
     def trade_keys(self) -> list:
-        """Per trade: a hex digest of what its price and greeks depend on (the parsed product fields, the
-        underlying's model, the Monte Carlo settings, the greeks asked, the call size and the library
-        versions), or None for a trade with errors. Quantity and trade_id are not in it: they do not
-        change the per-unit numbers."""
-        keys: list = [None] * len(self.trades)
-        common = _canonical(("book-v1", _versions(), dataclasses.asdict(self.mc), bool(jax.config.jax_enable_x64)))
-        for task in self.tasks:
-            head = common + _canonical((task.key, task.greeks, task.rows_per_call, type(task.model).__name__,
-                                        {f.name: getattr(task.model, f.name) for f in dataclasses.fields(task.model)}))
-            names = sorted(task.columns)
-            for k, row in enumerate(task.rows):
-                text = head + _canonical([task.columns[n][k] for n in names])
-                keys[row] = hashlib.sha256(text.encode()).hexdigest()
-        return keys
+        """Per trade: a hex digest of what its numbers depend on, or None for a trade with errors
+        (``_trade_keys.trade_keys``; the part files of resumable runs are keyed by it)."""
+        return trade_keys(self)
 
     def _exact_by_structure(self) -> tuple[np.ndarray, np.ndarray]:
         """Per trade: (a knock-out whose value is known exactly, a knock-in that is its vanilla), as
-        ``resolution.cannot_pay`` and ``is_its_vanilla`` in the book's dtype; a book's discrete barriers
-        are equally spaced dates ending at expiry."""
+        ``resolution.known_by_structure`` in the book's dtype; a book's discrete barriers are equally
+        spaced dates ending at expiry."""
         fields = self.fields
         model = [self.models.get(name) for name in fields["underlying"]]
         spot = np.array([np.nan if m is None else float(m.spot) for m in model])
         barrier = fields["product"] == "barrier"
-        arguments = (spot, fields["strike"], fields["barrier"], fields["call"], fields["up"], fields["knock_in"],
-                     fields["rebate"], fields["monitoring"] == _CONTINUOUS, True, self.mc.dtype)
         with np.errstate(invalid="ignore"):
-            return barrier & cannot_pay(*arguments), barrier & is_its_vanilla(*arguments)
+            exact, its_vanilla = known_by_structure(
+                spot, fields["strike"], fields["barrier"], fields["call"], fields["up"], fields["knock_in"],
+                fields["rebate"], fields["monitoring"] == _CONTINUOUS, True, self.mc.dtype)
+        return barrier & exact, barrier & its_vanilla
 
     def _warn_unresolved(self, mask: np.ndarray, mc: MonteCarlo) -> None:
         ids = self.trades["trade_id"].to_numpy()[mask]
@@ -221,10 +210,8 @@ class PreparedBook:
             priced = priced & ~bad
         ok = errors.ok()
         exact, its_vanilla = self._exact_by_structure()
-        known = {name: np.where(np.isnan(c), np.inf, c) for name, c in counts.items()}
-        with np.errstate(invalid="ignore"):
-            flagged = unresolved(price_, stderr, exact, known["samples_paying"], known["samples_off_control"],
-                                 its_vanilla)
+        flagged = unresolved(price_, stderr, exact, counts["samples_paying"], counts["samples_off_control"],
+                             its_vanilla)
         self._warn_unresolved(ok & flagged, self.mc if mc is None else mc)
         for array in values.values():
             array[~ok] = np.nan
@@ -333,37 +320,8 @@ def price_book_groups(book: PreparedBook, tasks=None, *, client=None):
         yield result
 
 
-def _x64_enabled() -> bool:
+def _x64_enabled() -> bool:   # run on each Dask worker (``price_book_groups``)
     return bool(jax.config.jax_enable_x64)
-
-
-def _versions() -> tuple:
-    try:
-        from importlib.metadata import version
-        ours = version("exotics")
-    except Exception:  # noqa: BLE001 - running from a source tree
-        ours = "source"
-    return (ours, jax.__version__, np.__version__)
-
-
-def _canonical(value) -> str:
-    """A stable text for hashing: floats exactly (hex), containers recursively, arrays as lists."""
-    def norm(v):
-        if v is None or isinstance(v, (bool, str)):
-            return v
-        if isinstance(v, (int, np.integer)):
-            return int(v)
-        if isinstance(v, (float, np.floating)):
-            return float(v).hex()
-        if isinstance(v, dict):
-            return {str(k): norm(x) for k, x in sorted(v.items())}
-        if isinstance(v, (list, tuple)):
-            return [norm(x) for x in v]
-        array = np.asarray(v)
-        if array.dtype.kind in "fiub":
-            return [norm(x) for x in array.astype(np.float64).reshape(-1).tolist()] + [list(array.shape)]
-        return repr(v)
-    return json.dumps(norm(value), separators=(",", ":"))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from .grid import build_grid
 from .lanes import accumulate_chunks, on_gpu
 from .montecarlo import _MAX_STEPS, BLOCK_PATHS, MonteCarlo, PriceResult
 from .random import normals_from_words, random_words, seed_key
-from .resolution import cannot_pay, is_its_vanilla, unresolved, warn_unresolved
+from .resolution import known_by_structure, unresolved, warn_unresolved
 from .models import Model
 from .products import SAME_TIME, AsianOption, BarrierOption, EuropeanOption
 
@@ -62,9 +62,9 @@ def _warn_if_unresolved(product, model, result, dtype):
         schedule = product.monitoring
         watched_at_expiry = (True if product.continuous or isinstance(schedule, int)
                              else np.abs(np.asarray(product.expiry, np.float64) - schedule[-1]) < SAME_TIME)
-        fields = (model.spot, product.strike, product.barrier, product.call, product.up, product.knock_in,
-                  product.rebate, product.continuous, watched_at_expiry, dtype)
-        exact, its_vanilla = cannot_pay(*fields), is_its_vanilla(*fields)
+        exact, its_vanilla = known_by_structure(model.spot, product.strike, product.barrier, product.call,
+                                                product.up, product.knock_in, product.rebate, product.continuous,
+                                                watched_at_expiry, dtype)
     mask = np.broadcast_to(unresolved(result.price, result.stderr, exact, result.samples_paying,
                                       result.samples_off_control, its_vanilla), np.shape(result.price))
     if mask.ndim == 0:

@@ -11,9 +11,9 @@ vanilla's closed form with an error of 1e-9, where the barrier is worth 8e-4 (Qu
 one paying path sat 255 of its standard errors from the closed form), and from samples that all paid the
 same (a knock-in whose barrier no path reached pays its rebate on every path: 1.0 +- 0 for 1.00043).
 ``price`` and ``price_book`` warn with ``UnresolvedPriceWarning`` and leave the numbers as they are. Not
-flagged: a knock-out whose value is known (``cannot_pay``: without rebate, touched today or barred at
-expiry; with one, touched today) and a knock-in that is its vanilla (``is_its_vanilla``: touched today,
-or without rebate and watched at expiry on the payoff's side), "touched" as the run's dtype sees it.
+flagged (``known_by_structure``): a knock-out whose value is known (without rebate, touched today or
+barred at expiry; with one, touched today) and a knock-in that is its vanilla (touched today, or without
+rebate and watched at expiry on the payoff's side), "touched" as the run's dtype sees it.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["MIN_INFORMATIVE_SAMPLES", "UnresolvedPriceWarning", "cannot_pay", "is_its_vanilla", "unresolved",
+__all__ = ["MIN_INFORMATIVE_SAMPLES", "UnresolvedPriceWarning", "known_by_structure", "unresolved",
            "warn_unresolved"]
 
 #: fewer samples than this paying, or telling the payoff from its control, and the standard error (estimated
@@ -49,40 +49,35 @@ def _barrier_sides(spot, strike, barrier, call, up, continuous, watched_at_expir
     return touched, barred
 
 
-def cannot_pay(spot, strike, barrier, call, up, knock_in, rebate, continuous, watched_at_expiry, dtype="float64"):
-    """Knock-outs whose value is known exactly: without rebate, 0, touched today or barred at expiry (an
+def known_by_structure(spot, strike, barrier, call, up, knock_in, rebate, continuous, watched_at_expiry,
+                       dtype="float64"):
+    """(exact, its_vanilla) per barrier trade, arrays broadcast together (``continuous`` and
+    ``watched_at_expiry`` bools or arrays of them; ``dtype`` the run's).
+
+    exact: a knock-out whose value is known: without rebate, 0, touched today or barred at expiry (an
     up-and-out call struck at or above its barrier: S_T past the strike is knocked); with one, touched
-    today, the rebate paid now. Arrays broadcast together; ``continuous`` and ``watched_at_expiry`` bools
-    or arrays of them; ``dtype`` the run's."""
+    today, the rebate paid now. its_vanilla: a knock-in that pays its vanilla on every path, so that no
+    sample differs from the vanilla control: touched today, or without rebate and barred at expiry."""
     touched, barred = _barrier_sides(spot, strike, barrier, call, up, continuous, watched_at_expiry, dtype)
     knock_in, rebate = np.asarray(knock_in, np.float64), np.asarray(rebate, np.float64)
-    return (knock_in == 0) & (touched | ((rebate == 0) & barred))
+    knock_out_exact = (knock_in == 0) & (touched | ((rebate == 0) & barred))
+    return knock_out_exact, (knock_in != 0) & (touched | (barred & (rebate == 0)))
 
 
-def is_its_vanilla(spot, strike, barrier, call, up, knock_in, rebate, continuous, watched_at_expiry,
-                   dtype="float64"):
-    """Knock-ins that pay their vanilla on every path, so that no sample differs from the vanilla control:
-    touched today, or without rebate and barred at expiry (an up-and-in call struck at or above its
-    barrier: S_T past the strike has knocked in). Arguments as ``cannot_pay``."""
-    touched, barred = _barrier_sides(spot, strike, barrier, call, up, continuous, watched_at_expiry, dtype)
-    knock_in, rebate = np.asarray(knock_in, np.float64), np.asarray(rebate, np.float64)
-    return (knock_in != 0) & (touched | (barred & (rebate == 0)))
-
-
-def unresolved(price, stderr, worthless=False, paying=None, off_control=None, its_vanilla=False):
+def unresolved(price, stderr, exact=False, paying=None, off_control=None, its_vanilla=False):
     """Where the paths do not resolve the price: a standard error of exactly 0 (no path paid, or every path
     paid the same: a knock-in's rebate where no path reached the barrier), or fewer than
     ``MIN_INFORMATIVE_SAMPLES`` samples ``paying`` or differing from the control (``off_control``; not asked
-    of a trade that ``is_its_vanilla``), for a trade whose value is not known exactly (``worthless``: see
-    ``cannot_pay``). Counts of None (not known: a result from an older cache) are not checked."""
-    price, stderr = np.asarray(price), np.asarray(stderr)
-    flagged = (stderr == 0) & np.ones_like(price, dtype=bool)
+    of a trade that is ``its_vanilla``), for a trade whose value is not known ``exact``ly
+    (``known_by_structure``). A count of None or NaN (not known: a part written by an older version) is
+    not checked."""
+    flagged = np.broadcast_to(np.asarray(stderr) == 0, np.shape(price))
     if paying is not None:
         flagged = flagged | (np.asarray(paying, np.float64) < MIN_INFORMATIVE_SAMPLES)
     if off_control is not None:
         flagged = flagged | ((np.asarray(off_control, np.float64) < MIN_INFORMATIVE_SAMPLES)
                              & ~np.asarray(its_vanilla, bool))
-    return flagged & ~np.asarray(worthless, bool)
+    return flagged & ~np.asarray(exact, bool)
 
 
 def warn_unresolved(labels, paths: int, stacklevel: int = 2) -> None:
