@@ -41,7 +41,7 @@ from ._book_fields import _CONTINUOUS, _build_models, _greek_names, _normalised,
 from ._trade_keys import trade_keys
 from .engine import MonteCarlo, evaluate
 from .products import AsianOption, BarrierOption, EuropeanOption
-from .resolution import known_by_structure, unresolved, warn_unresolved
+from .resolution import asian_priced_out, known_by_structure, unresolved, warn_unresolved
 
 __all__ = ["price_book", "prepare_book", "price_book_groups", "price_task", "PreparedBook", "BookTask",
            "TaskResult", "price_book_resumable", "ROWS_PER_CALL", "TASK_ROWS"]
@@ -146,9 +146,9 @@ class PreparedBook:
         return trade_keys(self)
 
     def _exact_by_structure(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per trade: (a knock-out whose value is known exactly, a knock-in that is its vanilla), as
-        ``resolution.known_by_structure`` in the book's dtype; a book's discrete barriers are equally
-        spaced dates ending at expiry."""
+        """Per trade: (a value known exactly: a knock-out as ``resolution.known_by_structure`` in the book's
+        dtype, an Asian put as ``resolution.asian_priced_out``; a knock-in that is its vanilla); a book's
+        discrete barriers are equally spaced dates ending at expiry."""
         fields = self.fields
         model = [self.models.get(name) for name in fields["underlying"]]
         spot = np.array([np.nan if m is None else float(m.spot) for m in model])
@@ -157,7 +157,9 @@ class PreparedBook:
             exact, its_vanilla = known_by_structure(
                 spot, fields["strike"], fields["barrier"], fields["call"], fields["up"], fields["knock_in"],
                 fields["rebate"], fields["monitoring"] == _CONTINUOUS, True, self.mc.dtype)
-        return barrier & exact, barrier & its_vanilla
+            priced_out = asian_priced_out(fields["strike"], fields["call"], fields["geometric"], 0.0,
+                                          fields["past_average"], fields["past_count"], fields["fixings"])
+        return (barrier & exact) | ((fields["product"] == "asian") & priced_out), barrier & its_vanilla
 
     def _warn_unresolved(self, mask: np.ndarray, mc: MonteCarlo) -> None:
         ids = self.trades["trade_id"].to_numpy()[mask]

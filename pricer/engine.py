@@ -30,7 +30,7 @@ from .grid import build_grid
 from .lanes import accumulate_chunks, on_gpu
 from .montecarlo import _MAX_STEPS, BLOCK_PATHS, MonteCarlo, PriceResult
 from .random import normals_from_words, random_words, seed_key
-from .resolution import known_by_structure, unresolved, warn_unresolved
+from .resolution import asian_priced_out, known_by_structure, unresolved, warn_unresolved
 from .models import Model
 from .products import SAME_TIME, AsianOption, BarrierOption, EuropeanOption
 
@@ -65,6 +65,10 @@ def _warn_if_unresolved(product, model, result, dtype):
         exact, its_vanilla = known_by_structure(model.spot, product.strike, product.barrier, product.call,
                                                 product.up, product.knock_in, product.rebate, product.continuous,
                                                 watched_at_expiry, dtype)
+    elif isinstance(product, AsianOption):
+        future = int(product.fixings) if np.ndim(product.fixings) == 0 else np.size(product.fixings)
+        exact = asian_priced_out(product.strike, product.call, product.geometric, product.floating_strike,
+                                 product.past_average, product.past_count, future)
     mask = np.broadcast_to(unresolved(result.price, result.stderr, exact, result.samples_paying,
                                       result.samples_off_control, its_vanilla), np.shape(result.price))
     if mask.ndim == 0:
@@ -234,7 +238,8 @@ def simulate_samples(model, product, arrays, key, first_block, blocks, antitheti
 
     ``discounting``: the model whose rate discounts (``advance``, ``path_samples``); the paths' own by default.
 
-    Returns (Y, C): (P, samples) with samples = blocks * block paths (antithetic pairs averaged).
+    Returns (Y, C, R): (P, samples) with samples = blocks * block paths (antithetic pairs averaged); R the
+    part of Y that is a knock-in's rebate (``payoffs.knock_in_rebate_samples``; a scalar 0 for other products).
     """
     base = BLOCK_PATHS // 2 if antithetic else BLOCK_PATHS
     path_index = (first_block * base + jnp.arange(blocks * base)).astype(jnp.uint32)
@@ -265,12 +270,12 @@ def simulate_samples(model, product, arrays, key, first_block, blocks, antitheti
 
     # a loop over the real steps only (the arrays are padded to a shared capacity)
     state, acc_state, _ = lax.fori_loop(0, arrays["steps"], loop_body, (state, acc_state, first_words))
-    y, c = path_samples(model if discounting is None else discounting, product, acc_state, arrays, use_control)
-    if antithetic:
-        half = blocks * base
-        y = 0.5 * (y[:, :half] + y[:, half:])
-        c = 0.5 * (c[:, :half] + c[:, half:])
-    return y, c
+    samples = path_samples(model if discounting is None else discounting, product, acc_state, arrays, use_control)
+    if not antithetic:
+        return samples
+    half = blocks * base
+    # R stays a scalar for products other than barriers
+    return tuple(0.5 * (a[:, :half] + a[:, half:]) if a.ndim else a for a in samples)
 
 
 def event_rows(arrays) -> int:
@@ -293,10 +298,13 @@ def advance(model, product, accumulator, state, acc_state, normals, dt, t_end, e
 
 
 def path_samples(model, product, acc_state, context, use_control):
-    """Discounted payoff Y and control variate C per path, both (P, n), from the final accumulators."""
+    """Discounted payoff Y and control variate C per path, both (P, n), and the part of Y that is a knock-in's
+    rebate (``payoffs.knock_in_rebate_samples``: (P, n), or a scalar 0 for other products), from the final
+    accumulators."""
     y = payoffs.discounted_payoff(product, acc_state, model, context)
     c = payoffs.control_samples(product, acc_state, model, context) if use_control else jnp.zeros_like(y)
-    return y, jnp.broadcast_to(c, y.shape)
+    rebate = payoffs.knock_in_rebate_samples(product, acc_state, model, context)
+    return y, jnp.broadcast_to(c, y.shape), rebate if rebate.ndim == 0 else jnp.broadcast_to(rebate, y.shape)
 
 
 _CORE_STATIC = ("blocks", "blocks_per_chunk", "antithetic", "use_control", "scheme", "rebate_at_crossing")

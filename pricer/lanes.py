@@ -56,7 +56,8 @@ def lanes_in_parallel() -> bool:
 
 
 def accumulate_chunks(samples, rows, dtype, blocks, blocks_per_chunk):
-    """Fold ``samples(first_block, size) -> (Y, C)`` (rows, size * block samples) over all blocks.
+    """Fold ``samples(first_block, size) -> (Y, C, R)`` (rows, size * block samples; R may be a scalar) over all
+    blocks (``statistics.fold_blocks``).
 
     The blocks are split into ``lanes_for(blocks)`` contiguous lanes; each lane is folded block by
     block in chunks, and the lanes are combined in order at the end. Lanes run on all local devices
@@ -70,8 +71,7 @@ def accumulate_chunks(samples, rows, dtype, blocks, blocks_per_chunk):
     full_chunks, remainder = divmod(per_lane, chunk)
 
     def run_chunk(total, first_block, size):
-        y, c = samples(first_block, size)
-        return statistics.fold_blocks(total, y, c, size)
+        return statistics.fold_blocks(total, *samples(first_block, size), blocks=size)
 
     def lane_total(lane):
         first = lane * per_lane

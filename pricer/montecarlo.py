@@ -90,8 +90,9 @@ class PriceResult:
     """Prices and standard errors shaped like the product/model batch; greeks keyed by name.
 
     samples_paying, samples_off_control (shaped like price, or None): how many of the run's samples (an
-    antithetic pair is one sample) had a payoff other than 0, and a payoff other than its control
-    variate's (the same count without a control). Few of either and the standard error, estimated from
+    antithetic pair is one sample) had a payoff other than 0 (a knock-in with a rebate: other than the
+    rebate it pays where it never knocked in), and a payoff other than its control variate's (the same
+    count without a control). Few of either and the standard error, estimated from
     those few, is not reliable (``pricer.resolution``: ``price`` warns below ``MIN_INFORMATIVE_SAMPLES``).
     The counts are summed in the run's dtype: exact up to 2^24 samples in float32, approximate beyond.
     """

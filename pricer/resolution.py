@@ -8,12 +8,15 @@ barrier no path came near pays its vanilla control on every path, so the control
 vanilla's closed form with an error of 1e-9, where the barrier is worth 8e-4 (QuantLib; 2 seeds in 10 at
 200,000 paths, 250% barrier, 20% vol, 1 year). A standard error estimated from fewer than
 ``MIN_INFORMATIVE_SAMPLES`` informative samples is not reliable (a deep out-of-the-money Heston call with
-one paying path sat 255 of its standard errors from the closed form), and from samples that all paid the
-same (a knock-in whose barrier no path reached pays its rebate on every path: 1.0 +- 0 for 1.00043).
+one paying path sat 255 of its standard errors from the closed form; a knock-in with a rebate counts only
+the samples that knocked in: one path of 2,048 reached a 48% barrier, the others paid the rebate, and the
+price was 1.0 +- 5e-7 for 1.0178), and from samples that all paid the same (a knock-in whose barrier no path
+reached pays its rebate on every path: 1.0 +- 0 for 1.00043).
 ``price`` and ``price_book`` warn with ``UnresolvedPriceWarning`` and leave the numbers as they are. Not
 flagged (``known_by_structure``): a knock-out whose value is known (without rebate, touched today or
 barred at expiry; with one, touched today) and a knock-in that is its vanilla (touched today, or without
-rebate and watched at expiry on the payoff's side), "touched" as the run's dtype sees it.
+rebate and watched at expiry on the payoff's side), "touched" as the run's dtype sees it, and an
+arithmetic Asian put its past fixings already price out (``asian_priced_out``).
 """
 from __future__ import annotations
 
@@ -21,8 +24,8 @@ import warnings
 
 import numpy as np
 
-__all__ = ["MIN_INFORMATIVE_SAMPLES", "UnresolvedPriceWarning", "known_by_structure", "unresolved",
-           "warn_unresolved"]
+__all__ = ["MIN_INFORMATIVE_SAMPLES", "UnresolvedPriceWarning", "asian_priced_out", "known_by_structure",
+           "unresolved", "warn_unresolved"]
 
 #: fewer samples than this paying, or telling the payoff from its control, and the standard error (estimated
 #: from them) is not reliable: ``price`` and ``price_book`` warn
@@ -64,10 +67,24 @@ def known_by_structure(spot, strike, barrier, call, up, knock_in, rebate, contin
     return knock_out_exact, (knock_in != 0) & (touched | (barred & (rebate == 0)))
 
 
+def asian_priced_out(strike, call, geometric, floating_strike, past_average, past_count, future_fixings):
+    """Per Asian trade, arrays broadcast together: a fixed-strike arithmetic put whose past fixings alone
+    put the average at or above its strike. The average is (past sum + future sum) / (past + future count)
+    and future fixings are positive, so it exceeds past sum / count: the put pays 0 on every path, exactly.
+    (A geometric average has no such floor: one fixing near 0 takes it near 0.)"""
+    strike, call, geometric, floating_strike, past_average, past_count, future_fixings = (
+        np.asarray(a, np.float64) for a in (strike, call, geometric, floating_strike, past_average, past_count,
+                                            future_fixings))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        floor = past_average * past_count / (past_count + future_fixings)
+    return (call == 0) & (geometric == 0) & (floating_strike == 0) & (past_count > 0) & (floor >= strike)
+
+
 def unresolved(price, stderr, exact=False, paying=None, off_control=None, its_vanilla=False):
     """Where the paths do not resolve the price: a standard error of exactly 0 (no path paid, or every path
     paid the same: a knock-in's rebate where no path reached the barrier), or fewer than
-    ``MIN_INFORMATIVE_SAMPLES`` samples ``paying`` or differing from the control (``off_control``; not asked
+    ``MIN_INFORMATIVE_SAMPLES`` samples ``paying`` (other than 0, or than a knock-in's rebate:
+    ``statistics.Moments``) or differing from the control (``off_control``; not asked
     of a trade that is ``its_vanilla``), for a trade whose value is not known ``exact``ly
     (``known_by_structure``). A count of None or NaN (not known: a part written by an older version) is
     not checked."""
@@ -87,7 +104,8 @@ def warn_unresolved(labels, paths: int, stacklevel: int = 2) -> None:
         return
     shown = ", ".join(labels[:5]) + (f" and {len(labels) - 5} more" if len(labels) > 5 else "")
     warnings.warn(f"{len(labels)} price(s) the {paths:,} paths do not resolve ({shown}): fewer than "
-                  f"{MIN_INFORMATIVE_SAMPLES} samples paid, or paid other than the control variate (a barrier the "
+                  f"{MIN_INFORMATIVE_SAMPLES} samples paid (a knock-in with a rebate: knocked in), or paid other "
+                  f"than the control variate (a barrier the "
                   f"paths hardly reach), or every sample paid the same, so the standard error is not reliable, "
                   f"and a price of 0 +- 0 is a bound, "
                   f"not a value (the chance of any payoff is below about {3.0 / paths:.1g}); price with more paths, "

@@ -20,8 +20,9 @@ class Moments(NamedTuple):
     m_yy: jnp.ndarray     # sums of centred products
     m_cc: jnp.ndarray
     m_yc: jnp.ndarray
-    # how many samples carry information (``resolution``): a payoff not 0, and a payoff not equal to its
-    # control's (a knock-out the paths never came near pays exactly its vanilla control on every path)
+    # how many samples carry information (``resolution``): a payoff other than 0 (or than a knock-in's
+    # rebate, paid where it never knocked in: ``payoffs.knock_in_rebate_samples``), and a payoff not equal
+    # to its control's (a knock-out the paths never came near pays exactly its vanilla control on every path)
     paying: jnp.ndarray       # (P,)
     off_control: jnp.ndarray  # (P,)
 
@@ -31,12 +32,13 @@ def zeros(rows: int, dtype) -> Moments:
     return Moments(jnp.zeros((), dtype), z, z, z, z, z, z, z)
 
 
-def block_moments(y, c) -> Moments:
-    """Moments of one block: y, c shaped (P, n)."""
+def block_moments(y, c, rebate=0.0) -> Moments:
+    """Moments of one block: y, c shaped (P, n); ``rebate`` the part of y that is a knock-in's rebate, (P, n)
+    or a scalar: a sample pays when y differs from it."""
     n = y.shape[-1]
     mean_y, mean_c = y.mean(-1), c.mean(-1)
     dy, dc = y - mean_y[:, None], c - mean_c[:, None]
-    paying, off_control = (y != 0).sum(-1).astype(y.dtype), (y != c).sum(-1).astype(y.dtype)
+    paying, off_control = (y != rebate).sum(-1).astype(y.dtype), (y != c).sum(-1).astype(y.dtype)
     return Moments(jnp.asarray(n, y.dtype), mean_y, mean_c, (dy * dy).sum(-1), (dc * dc).sum(-1), (dy * dc).sum(-1),
                    paying, off_control)
 
@@ -56,12 +58,18 @@ def combine(a: Moments, b: Moments) -> Moments:
     )
 
 
-def fold_blocks(total: Moments, y, c, blocks: int) -> Moments:
-    """Fold samples (P, blocks * block_size) into ``total`` block by block, in order."""
+def fold_blocks(total: Moments, y, c, rebate=0.0, *, blocks: int) -> Moments:
+    """Fold samples y, c (P, blocks * block_size) and their knock-in rebate part (the same, or a scalar) into
+    ``total`` block by block, in order."""
     rows = y.shape[0]
-    y_blocks = jnp.moveaxis(y.reshape(rows, blocks, -1), 1, 0)
-    c_blocks = jnp.moveaxis(c.reshape(rows, blocks, -1), 1, 0)
-    return fold_in_order(total, jax.vmap(block_moments)(y_blocks, c_blocks))
+
+    def by_block(a):
+        return jnp.moveaxis(a.reshape(rows, blocks, -1), 1, 0)
+
+    rebate = jnp.asarray(rebate)
+    if rebate.ndim == 0:
+        return fold_in_order(total, jax.vmap(block_moments, (0, 0, None))(by_block(y), by_block(c), rebate))
+    return fold_in_order(total, jax.vmap(block_moments)(by_block(y), by_block(c), by_block(rebate)))
 
 
 def fold_in_order(total: Moments, stacked: Moments) -> Moments:

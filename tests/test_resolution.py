@@ -119,6 +119,52 @@ def test_a_knock_in_rebate_no_path_reached_is_flagged():
     assert result.stderr == 0 and result.price == 1.0 and not messages
 
 
+def test_a_knock_in_rebate_barrier_a_single_path_reached_is_flagged():
+    """A 48% down-and-in put with rebate 1 at expiry: on this seed one sample of 2,048 reached the barrier,
+    the other 2,047 paid the rebate, so the price is 1.0 +- 5e-7 where the closed form says 1.0178: some
+    37,000 of its standard errors off, and the standard error (0 on all but one sample) was not flagged,
+    because every sample paid and none paid its vanilla control. A sample now pays when it pays other than
+    a knock-in's rebate: the one path that knocked in (review). A knock-out's rebate is paid where the
+    path hit the barrier, so it still counts: an out-of-the-money knock-out with a rebate the paths often
+    hit is not flagged."""
+    from pricer import analytic
+    model = BlackScholes(spot=100.0, vol=0.2)
+    product = BarrierOption(strike=100.0, barrier=48.0, expiry=1.0, call=False, up=False, knock_in=True, rebate=1.0)
+    exact = float(analytic.barrier_price(spot=100.0, strike=100.0, barrier=48.0, expiry=1.0, vol=0.2, rate=0.0,
+                                         dividend=0.0, rebate=1.0, call=False, up=False, knock_in=True))
+    for greeks in ((), ("delta",)):
+        result, messages = _unresolved_messages(lambda: price(product, model, MonteCarlo(paths=4096, seed=2),
+                                                              greeks=greeks))
+        assert abs(float(result.price) - exact) > 1000 * float(result.stderr) > 0   # the case: wrong, and sure of it
+        assert result.samples_paying < 10 and result.samples_off_control > 2000
+        assert len(messages) == 1 and "the price" in messages[0]
+    knock_out = BarrierOption(strike=130.0, barrier=90.0, expiry=0.5, up=False, rebate=1.0)
+    result, messages = _unresolved_messages(lambda: price(knock_out, model, MC))
+    assert result.samples_paying > 100 and not messages
+
+
+def test_a_seasoned_asian_put_its_past_fixings_already_price_out_is_exactly_zero_and_not_flagged():
+    """Six fixings at 210 and six to come: the arithmetic average is above 105 whatever the paths do, so a
+    put struck at 100 is worth exactly 0 (it was flagged as a bound). Its geometric twin has no such bound
+    (a future fixing can be near 0): no path pays it, and it is flagged; the put struck at 160 pays."""
+    from pricer import AsianOption
+    model = BlackScholes(spot=100.0, vol=0.2)
+    seasoned = dict(expiry=0.5, fixings=6, past_average=210.0, past_count=6)
+    worthless = AsianOption(strike=100.0, call=False, **seasoned)
+    result, messages = _unresolved_messages(lambda: price(worthless, model, MC))
+    assert result.price == 0 and result.stderr == 0 and not messages
+    out_of_reach = AsianOption(strike=[100.0, 160.0], call=False, geometric=[True, False], **seasoned)
+    result, messages = _unresolved_messages(lambda: price(out_of_reach, model, MC))
+    assert result.price[1] > 0 and len(messages) == 1 and "item 0" in messages[0]
+    trades = pd.DataFrame({"trade_id": ["dead", "alive"], "underlying": ["X"] * 2, "product": ["asian"] * 2,
+                           "call_put": ["put", "put"], "strike": [100.0, 160.0], "expiry": [0.5] * 2,
+                           "fixings": [6, 6], "past_average": [210.0] * 2, "past_count": [6, 6]})
+    market = pd.DataFrame({"underlying": ["X"], "model": ["black_scholes"], "spot": [100.0], "rate": [0.0],
+                           "dividend": [0.0], "vol": [0.2]})
+    out, messages = _unresolved_messages(lambda: price_book(trades, market, MC))
+    assert list(out["status"]) == ["ok", "ok"] and out["price"].iloc[0] == 0 and not messages
+
+
 def test_a_spot_on_the_barrier_in_float32_is_touched_as_the_paths_see_it():
     """99.999999 is 100 in float32: the paths start on the barrier, so the up-and-in put is its vanilla
     and is not flagged (the check had compared in float64: not touched)."""
