@@ -22,6 +22,44 @@ def on_safe_side(x, log_barrier, up):
     return jnp.where(up > 0, x < log_barrier, x > log_barrier)
 
 
+#: the crossing variance's floor as a fraction of the step's (``crossing_variance``): first order in
+#: the distance to the barrier, the correction is only meant near it; far from it (where the floor binds,
+#: a crossing is out of reach anyway) it must not blow the variance up
+CROSSING_VARIANCE_FLOOR = 0.25
+_CORRECTABLE_VARIANCE = 1e-12
+
+
+def crossing_variance(x_prev, x_next, variance, log_barrier, up, variance_slope):
+    """The bridge variance of a step whose variance moves with the log price: the variance along a path
+    that reaches the barrier, not the step's average. Shapes as ``bridge_survival``; ``variance_slope``
+    (M, 1): how the step's variance moves with the log price, d(v dt) / dx (Heston: rho xi dt).
+
+    Conditional on both ends, the log price is a Brownian bridge of variance v dt to leading order (the
+    part carried by the variance and the independent part add up to it), but a path that reaches an up
+    barrier runs above the straight line between its ends, and with rho < 0 its variance runs below its
+    own: the crossing is less likely than the average variance says. Averaged along the crossing path the
+    variance is, to first order, var + s slope A B / (A + B), A and B the ends' distances from the barrier
+    (s = +1 up, -1 down); written as var / (1 - s slope A B / ((A + B) var)), floored at
+    ``CROSSING_VARIANCE_FLOOR``. Exact where the slope is 0. Its error is of order sqrt(dt) per step, on
+    the bridge-only crossings (themselves a sqrt(dt) share), so O(dt) in the price: an up-and-out call
+    10% from spot (6 months, rho -0.7, xi 0.6) was 1.3253 at 252 steps a year against 1.3365-1.3377
+    (QuantLib's finite differences extrapolated in time), 1.3346 with it (helper's study, 2026-12-07; the
+    table is in ``tests/test_heston_barrier_bias.py``). The barrier accumulator's survival uses the same
+    formula through ``bridge_survival_moving_variance`` (with a hand-written derivative); this function
+    gives the variance itself, for a knock-out rebate's crossing time."""
+    sign = jnp.where(up > 0, 1.0, -1.0)
+    start, end = sign * (log_barrier - x_prev), sign * (log_barrier - x_next)
+    both_safe = (start > 0) & (end > 0)
+    harmonic = jnp.where(both_safe, start * end / jnp.where(both_safe, start + end, 1.0), 0.0)   # A B / (A + B)
+    # below a variance of 1e-12 (v ~ 1e-10) a crossing is out of reach and the variance is left as it is:
+    # the correction's derivative carries 1 / variance^2, which a float32 variance near 0 overflows (a
+    # vega of NaN at 16k paths where the variance had been absorbed near 0)
+    correctable = variance > _CORRECTABLE_VARIANCE
+    safe_variance = jnp.where(correctable, variance, 1.0)
+    factor = jnp.maximum(1.0 - sign * variance_slope * harmonic / safe_variance, CROSSING_VARIANCE_FLOOR)
+    return jnp.where(correctable, safe_variance / factor, variance)
+
+
 def _pieces(x_prev, x_next, variance, log_barrier, up, watched):
     both_safe = on_safe_side(x_prev, log_barrier, up) & on_safe_side(x_next, log_barrier, up)
     # a step with no variance cannot cross between its ends; an unwatched step (after expiry) survives
@@ -61,6 +99,61 @@ def _bridge_survival_jvp(primals, tangents):
 
 
 bridge_survival.defjvp(_bridge_survival_jvp, symbolic_zeros=True)
+
+
+def _moving_pieces(x_prev, x_next, variance, log_barrier, up, watched, variance_slope):
+    """``bridge_survival``'s pieces with the variance along the crossing path (``crossing_variance``): the
+    exponent is -2 A B F / var, F = max(1 - s k h / var, floor), h = A B / (A + B)."""
+    sign = jnp.where(up > 0, 1.0, -1.0)
+    start, end = sign * (log_barrier - x_prev), sign * (log_barrier - x_next)   # A, B: > 0 on the safe side
+    both_safe = (start > 0) & (end > 0)
+    crossing_possible = both_safe & (variance > 0) & watched
+    inv_variance = 1.0 / jnp.where(variance > 0, variance, 1.0)
+    inv_sum = 1.0 / jnp.where(both_safe, start + end, 1.0)
+    # s k h / var: the correction's relative size (0 below the threshold variance: no correction there)
+    correctable = variance > _CORRECTABLE_VARIANCE
+    relative = jnp.where(correctable, sign * variance_slope * start * end * inv_sum * inv_variance, 0.0)
+    unclamped = relative < 1.0 - CROSSING_VARIANCE_FLOOR
+    live = unclamped & correctable   # where F moves with its inputs (the slope's derivative lives at k = 0 too)
+    factor = jnp.where(unclamped, 1.0 - relative, CROSSING_VARIANCE_FLOOR)
+    exponent = -2.0 * start * end * factor * inv_variance
+    crossing = jnp.where(crossing_possible, jnp.exp(jnp.where(crossing_possible, exponent, 0.0)), 0.0)
+    survival = jnp.where(watched, jnp.where(both_safe, 1.0 - crossing, 0.0), 1.0)
+    moving = jnp.where(unclamped, relative, 0.0)   # G = 1 - F where F moves
+    return survival, crossing, inv_variance, inv_sum, factor, moving, live, sign, start, end
+
+
+@jax.custom_jvp
+def bridge_survival_moving_variance(x_prev, x_next, variance, log_barrier, up, watched, variance_slope):
+    """``bridge_survival`` with the bridge's variance taken along the crossing path, for a variance that
+    moves with the log price (``crossing_variance``; ``variance_slope`` (M, 1), d(v dt) / dx). The same
+    value as ``bridge_survival(x_prev, x_next, crossing_variance(...), ...)``, with a hand-written
+    derivative: its partials in (x_prev, x_next, variance, log_barrier, variance_slope) once per path, a
+    few multiply-adds per Greek."""
+    return _moving_pieces(x_prev, x_next, variance, log_barrier, up, watched, variance_slope)[0]
+
+
+def _bridge_survival_moving_variance_jvp(primals, tangents):
+    survival = bridge_survival_moving_variance(*primals)
+    crossing, inv_variance, inv_sum, factor, moving, live, sign, start, end = _moving_pieces(*primals)[1:]
+    d_x_prev, d_x_next, d_variance, d_log_barrier = tangents[:4]
+    # survival = 1 - exp(e), e = -2 A B F / var, F = 1 - G, G = s k A B / ((A + B) var) where it moves:
+    #   de/dA = -2 B (F - G B / (A + B)) / var, de/dB likewise, de/dvar = 2 A B (F - G) / var^2,
+    #   de/dk = -2 A B G / (k var) = 2 s A^2 B^2 / ((A + B) var^2); dA = s (db - dx0), dB = s (db - dx1)
+    scale = 2.0 * crossing * inv_variance                 # -d survival / d(-e) per unit of -e var / 2
+    to_start = scale * end * (factor - moving * end * inv_sum)
+    to_end = scale * start * (factor - moving * start * inv_sum)
+    product_scaled = scale * start * end * inv_variance
+    d_survival = tangent_sum([(-sign * to_start, d_x_prev),
+                              (-sign * to_end, d_x_next),
+                              (-product_scaled * (factor - moving), d_variance),
+                              (sign * (to_start + to_end), d_log_barrier),
+                              (-product_scaled * jnp.where(live, sign * start * end * inv_sum, 0.0),
+                               tangents[6])], survival)
+    return survival, d_survival
+
+
+bridge_survival_moving_variance.defjvp(_bridge_survival_moving_variance_jvp, symbolic_zeros=True)
 
 
 _SQRT_HALF_PI = 1.2533141373155003   # sqrt(pi / 2)

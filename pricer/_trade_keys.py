@@ -15,7 +15,9 @@ def trade_keys(book) -> list:
     the library versions), or None for a trade with errors. Quantity and trade_id are not in it: they do
     not change the per-unit numbers."""
     keys: list = [None] * len(book.trades)
-    common = _canonical(("book-v1", _versions(), dataclasses.asdict(book.mc), bool(jax.config.jax_enable_x64)))
+    # the format's version, raised whenever what a part file holds changes meaning within one package version
+    # (v2: a knock-in with a rebate counts as paying the samples that knocked in; Heston's bridge variance)
+    common = _canonical(("book-v2", _versions(), dataclasses.asdict(book.mc), bool(jax.config.jax_enable_x64)))
     for task in book.tasks:
         head = common + _canonical((task.key, task.greeks, task.rows_per_call, type(task.model).__name__,
                                     {f.name: getattr(task.model, f.name) for f in dataclasses.fields(task.model)}))

@@ -17,7 +17,8 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ._bridge import bridge_survival, crossing_time_fraction, on_safe_side
+from ._bridge import (bridge_survival, bridge_survival_moving_variance, crossing_time_fraction, crossing_variance,
+                      on_safe_side)
 
 
 class StepData(NamedTuple):
@@ -29,6 +30,9 @@ class StepData(NamedTuple):
     rate_step: jnp.ndarray  # r dt: the discount at a fraction f of the step is discount * exp(rate_step (1 - f))
     log_spot: jnp.ndarray   # x_0, the log spot the paths started from (Model.log_spot), (M, 1)
     drift_time: jnp.ndarray  # (r - q) t at the step's end, (M, 1): log(F_t / S_0)
+    # how the step's variance moves with the log price, d(v dt) / dx (M, 1), or None where it does not
+    # (Model.variance_price_slope times dt; the bridge's ``crossing_variance``)
+    variance_slope: jnp.ndarray | None = None
 
 
 class Accumulator(NamedTuple):
@@ -110,7 +114,8 @@ def barrier_survival(continuous: bool, rebate_at_crossing: bool = False) -> Accu
     """Probability that the barrier has not been hit, and the discounted knock-out rebate paid so far.
 
     Continuous monitoring: between grid points the log price is a Brownian bridge, which crosses the
-    barrier b with probability exp(-2 (b - x0)(b - x1) / variance) when both ends are on the safe side;
+    barrier b with probability exp(-2 (b - x0)(b - x1) / variance) when both ends are on the safe side
+    (a variance that moves with the log price, Heston's, taken along the crossing path: ``crossing_variance``);
     a knock-out rebate is discounted at the bridge's expected first-crossing time within the step
     (``crossing_time_fraction``), not at the step's end. Discrete monitoring: the barrier is checked at
     the monitoring dates only (today is not one, so a spot beyond the barrier today is not a knock), and
@@ -132,10 +137,18 @@ def barrier_survival(continuous: bool, rebate_at_crossing: bool = False) -> Accu
         early_interest = None
         if continuous:
             log_barrier = jnp.log(product.barrier)
-            step_survival = bridge_survival(step.x_prev, step.x_next, step.variance, log_barrier, product.up,
-                                            step.events["alive"] > 0)
+            watched = step.events["alive"] > 0
+            variance = step.variance
+            if step.variance_slope is None:
+                step_survival = bridge_survival(step.x_prev, step.x_next, variance, log_barrier, product.up, watched)
+            else:
+                step_survival = bridge_survival_moving_variance(step.x_prev, step.x_next, variance, log_barrier,
+                                                                product.up, watched, step.variance_slope)
+                if rebate_at_crossing:
+                    variance = crossing_variance(step.x_prev, step.x_next, variance, log_barrier, product.up,
+                                                 step.variance_slope)
             if rebate_at_crossing:
-                fraction = crossing_time_fraction(step.x_prev, step.x_next, step.variance, log_barrier, product.up)
+                fraction = crossing_time_fraction(step.x_prev, step.x_next, variance, log_barrier, product.up)
                 # exp(r dt (1 - f)) - 1 to second order: r dt is a step's interest (below 1e-3 a day at 25%)
                 early = step.rate_step * (1.0 - fraction)
                 early_interest = early * (1.0 + 0.5 * early)

@@ -238,8 +238,8 @@ def simulate_samples(model, product, arrays, key, first_block, blocks, antitheti
 
     ``discounting``: the model whose rate discounts (``advance``, ``path_samples``); the paths' own by default.
 
-    Returns (Y, C, R): (P, samples) with samples = blocks * block paths (antithetic pairs averaged); R the
-    part of Y that is a knock-in's rebate (``payoffs.knock_in_rebate_samples``; a scalar 0 for other products).
+    Returns (Y, C, R): (P, samples) with samples = blocks * block paths (antithetic pairs averaged); R a
+    knock-in's discounted rebate per row, (P, 1) (``payoffs.knock_in_rebate``; a scalar 0 for other products).
     """
     base = BLOCK_PATHS // 2 if antithetic else BLOCK_PATHS
     path_index = (first_block * base + jnp.arange(blocks * base)).astype(jnp.uint32)
@@ -274,8 +274,8 @@ def simulate_samples(model, product, arrays, key, first_block, blocks, antitheti
     if not antithetic:
         return samples
     half = blocks * base
-    # R stays a scalar for products other than barriers
-    return tuple(0.5 * (a[:, :half] + a[:, half:]) if a.ndim else a for a in samples)
+    y, c, rebate = samples
+    return 0.5 * (y[:, :half] + y[:, half:]), 0.5 * (c[:, :half] + c[:, half:]), rebate
 
 
 def event_rows(arrays) -> int:
@@ -292,19 +292,20 @@ def advance(model, product, accumulator, state, acc_state, normals, dt, t_end, e
     the discounting alone: the paths, which see r - q, then carry no tangent for it (``pricer.greeks``)."""
     new_state, variance = model.step(state, dt, normals, scheme)
     discounting = model if discounting is None else discounting
+    slope = model.variance_price_slope()
     step = StepData(state["x"], new_state["x"], variance, events, discounting.discount(t_end), discounting.rate * dt,
-                    model.log_spot(state["x"].dtype), model.log_forward_factor(t_end))
+                    model.log_spot(state["x"].dtype), model.log_forward_factor(t_end),
+                    None if slope is None else slope * dt)
     return new_state, accumulator.update(acc_state, step, product)
 
 
 def path_samples(model, product, acc_state, context, use_control):
-    """Discounted payoff Y and control variate C per path, both (P, n), and the part of Y that is a knock-in's
-    rebate (``payoffs.knock_in_rebate_samples``: (P, n), or a scalar 0 for other products), from the final
-    accumulators."""
+    """Discounted payoff Y and control variate C per path, both (P, n), from the final accumulators, and a
+    knock-in's discounted rebate per row (``payoffs.knock_in_rebate``: (P, 1), or a scalar 0 for other
+    products)."""
     y = payoffs.discounted_payoff(product, acc_state, model, context)
     c = payoffs.control_samples(product, acc_state, model, context) if use_control else jnp.zeros_like(y)
-    rebate = payoffs.knock_in_rebate_samples(product, acc_state, model, context)
-    return y, jnp.broadcast_to(c, y.shape), rebate if rebate.ndim == 0 else jnp.broadcast_to(rebate, y.shape)
+    return y, jnp.broadcast_to(c, y.shape), payoffs.knock_in_rebate(product, model, context)
 
 
 _CORE_STATIC = ("blocks", "blocks_per_chunk", "antithetic", "use_control", "scheme", "rebate_at_crossing")

@@ -352,13 +352,11 @@ def _greeks_core(model, product, arrays, key, tangents, coefficients, means, spo
                                     None if shift is None else discounted_at(m, shift))
         parts = _recombine(derivative_quantities(fn, model, tangents, spot_moves, **how), layout, coefficients,
                            len(groups))
-        y = jnp.concatenate([p[0] for p in parts])
-        # the price's knock-in rebate part, to count its paying samples (the Greeks' rows' counts are not read)
-        rebate = parts[0][2]
+        # the price's knock-in rebate counts its paying samples; the Greeks' rows' counts are not read
+        price_y, rebate = parts[0][0], parts[0][2]
         if rebate.ndim:
-            rebate = jnp.concatenate([rebate, jnp.zeros((y.shape[0] - rebate.shape[0],) + rebate.shape[1:],
-                                                        rebate.dtype)])
-        return y, jnp.concatenate([p[1] for p in parts]), rebate
+            rebate = jnp.tile(jnp.broadcast_to(rebate, (price_y.shape[0], 1)), (len(parts), 1))
+        return jnp.concatenate([p[0] for p in parts]), jnp.concatenate([p[1] for p in parts]), rebate
 
     count = 1 + n_first + int(want_gamma)
     total = accumulate_chunks(samples, count * rows, dtype, blocks, blocks_per_chunk)

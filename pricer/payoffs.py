@@ -81,7 +81,7 @@ def discounted_payoff(product, state, model, context):
         vanilla = discount * _vanilla(terminal, product.strike, product.call)
         survival = state["barrier"]["survival"]
         knock_out = vanilla * survival + state["barrier"]["rebate"]
-        knock_in = vanilla * (1.0 - survival) + knock_in_rebate_samples(product, state, model, context)
+        knock_in = vanilla * (1.0 - survival) + product.rebate * discount * survival
         return jnp.where(product.knock_in > 0, knock_in, knock_out)
     arithmetic, log_geometric = _asian_averages(product, state["average"], context["fixing_count"], model.spot)
     geometric = product.geometric > 0
@@ -92,16 +92,16 @@ def discounted_payoff(product, state, model, context):
     return discount * jnp.where(product.floating_strike > 0, floating, fixed)
 
 
-def knock_in_rebate_samples(product, state, model, context):
-    """The discounted rebate a knock-in pays where it never knocked in, (P, n) (a scalar 0 for products
-    other than barriers). The samples that pay other than this are the ones that tell anything about the
-    option (``statistics.Moments.paying``): a knock-in whose barrier two paths reached pays its rebate on
-    all the others, and its standard error rests on those two. A knock-out's rebate is not taken out: it is
-    paid where the path hit the barrier, which is information (the vanilla control lacks it)."""
+def knock_in_rebate(product, model, context):
+    """The discounted rebate a knock-in pays where it never knocks in, per row (P, 1) (a scalar 0 for products
+    other than barriers and for knock-outs). The samples paying other than this are the ones that tell
+    anything about the knock-in (``statistics.Moments.paying``): those that knocked in, whether their vanilla
+    then paid or not. A knock-in whose barrier one path of 2,048 reached pays its rebate on all the others,
+    and its standard error rests on that one. A knock-out's rebate is not taken out: it is paid where the
+    path hit the barrier, which is information (the vanilla control lacks it)."""
     if not isinstance(product, BarrierOption):
         return jnp.zeros(())
-    survival = state["barrier"]["survival"]
-    return jnp.where(product.knock_in > 0, product.rebate * model.discount(context["expiry_time"]) * survival, 0.0)
+    return jnp.where(product.knock_in > 0, product.rebate * model.discount(context["expiry_time"]), 0.0)
 
 
 def control_samples(product, state, model, context):

@@ -21,8 +21,8 @@ class Moments(NamedTuple):
     m_cc: jnp.ndarray
     m_yc: jnp.ndarray
     # how many samples carry information (``resolution``): a payoff other than 0 (or than a knock-in's
-    # rebate, paid where it never knocked in: ``payoffs.knock_in_rebate_samples``), and a payoff not equal
-    # to its control's (a knock-out the paths never came near pays exactly its vanilla control on every path)
+    # rebate, paid where it never knocked in: ``payoffs.knock_in_rebate``), and a payoff not equal to its
+    # control's (a knock-out the paths never came near pays exactly its vanilla control on every path)
     paying: jnp.ndarray       # (P,)
     off_control: jnp.ndarray  # (P,)
 
@@ -33,8 +33,8 @@ def zeros(rows: int, dtype) -> Moments:
 
 
 def block_moments(y, c, rebate=0.0) -> Moments:
-    """Moments of one block: y, c shaped (P, n); ``rebate`` the part of y that is a knock-in's rebate, (P, n)
-    or a scalar: a sample pays when y differs from it."""
+    """Moments of one block: y, c shaped (P, n); ``rebate`` a knock-in's discounted rebate, (P, 1) or a
+    scalar: a sample pays when y differs from it (``payoffs.knock_in_rebate``)."""
     n = y.shape[-1]
     mean_y, mean_c = y.mean(-1), c.mean(-1)
     dy, dc = y - mean_y[:, None], c - mean_c[:, None]
@@ -59,17 +59,14 @@ def combine(a: Moments, b: Moments) -> Moments:
 
 
 def fold_blocks(total: Moments, y, c, rebate=0.0, *, blocks: int) -> Moments:
-    """Fold samples y, c (P, blocks * block_size) and their knock-in rebate part (the same, or a scalar) into
-    ``total`` block by block, in order."""
+    """Fold samples y, c (P, blocks * block_size) into ``total`` block by block, in order; ``rebate`` (P, 1)
+    or a scalar, as ``block_moments``."""
     rows = y.shape[0]
 
     def by_block(a):
         return jnp.moveaxis(a.reshape(rows, blocks, -1), 1, 0)
 
-    rebate = jnp.asarray(rebate)
-    if rebate.ndim == 0:
-        return fold_in_order(total, jax.vmap(block_moments, (0, 0, None))(by_block(y), by_block(c), rebate))
-    return fold_in_order(total, jax.vmap(block_moments)(by_block(y), by_block(c), by_block(rebate)))
+    return fold_in_order(total, jax.vmap(block_moments, (0, 0, None))(by_block(y), by_block(c), rebate))
 
 
 def fold_in_order(total: Moments, stacked: Moments) -> Moments:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from pricer import Heston
-from pricer._bridge import bridge_survival, crossing_time_fraction
+from pricer._bridge import bridge_survival, bridge_survival_moving_variance, crossing_time_fraction
 from pricer._math import normal_upper_tail, safe_sqrt
 from pricer.models._qe import qe_draw
 
@@ -174,6 +174,61 @@ def test_bridge_survival_rule_equals_autodiff_of_the_formula(up):
     for (value, derivative), (value_ref, derivative_ref) in zip(ours, theirs):
         np.testing.assert_allclose(value, value_ref, rtol=1e-13, atol=1e-15)
         np.testing.assert_allclose(derivative, derivative_ref, rtol=1e-9, atol=1e-9)
+
+
+def reference_moving_bridge(x_prev, x_next, variance, log_barrier, up, watched, slope):
+    """The bridge with the variance along the crossing path: var / max(1 - s k A B / ((A + B) var), 1/4),
+    A and B the ends' distances from the barrier, s = +1 up; left as it is below a variance of 1e-12."""
+    sign = jnp.where(up > 0, 1.0, -1.0)
+    a, b = sign * (log_barrier - x_prev), sign * (log_barrier - x_next)
+    inside = (a > 0) & (b > 0)
+    harmonic = jnp.where(inside, a * b / jnp.where(inside, a + b, 1.0), 0.0)
+    large = variance > 1e-12
+    safe = jnp.where(large, variance, 1.0)
+    moved = jnp.where(large, safe / jnp.maximum(1.0 - sign * slope * harmonic / safe, 0.25), variance)
+    return reference_bridge(x_prev, x_next, moved, log_barrier, up, watched)
+
+
+@pytest.mark.parametrize("up", [0.0, 1.0])
+def test_moving_variance_bridge_rule_equals_autodiff_of_the_formula(up):
+    """Heston's bridge (``crossing_variance``): values and all five partials, with the floor taking some
+    steps (a large slope of the right sign) and variances at, near and above 0."""
+    rng = np.random.default_rng(7)
+    n = 3000
+    log_barrier = np.log(80.0) if up == 0.0 else np.log(120.0)
+    x_prev = np.log(100.0) + rng.normal(0.0, 0.12, n)
+    x_next = x_prev + rng.normal(0.0, 0.05, n)
+    variance = rng.uniform(0.0, 0.01, n)
+    variance[:50] = 0.0
+    variance[50:80] = 1e-13                         # below the correction's threshold
+    watched = rng.uniform(size=n) < 0.9
+    slope = rng.uniform(-0.05, 0.05, n)            # rho xi dt, scaled up so that the floor binds on some steps
+    slope[80:400] = 0.0                            # rho = 0: the slope's own derivative is still there
+    args = (jnp.asarray(x_prev), jnp.asarray(x_next), jnp.asarray(variance), jnp.full(n, log_barrier),
+            jnp.asarray(slope))
+    fixed = (jnp.full(n, up), jnp.asarray(watched))
+
+    def ours_fn(x0, x1, v, b, k):
+        return bridge_survival_moving_variance(x0, x1, v, b, *fixed, k)
+
+    def theirs_fn(x0, x1, v, b, k):
+        return reference_moving_bridge(x0, x1, v, b, *fixed, k)
+
+    ours = directional_derivatives(ours_fn, args, range(5))
+    theirs = directional_derivatives(theirs_fn, args, range(5))
+    survival = np.asarray(ours[0][0])
+    assert 0.05 < np.mean((survival > 0) & (survival < 1))
+    sign = 1.0 if up else -1.0
+    a, b = sign * (log_barrier - x_prev), sign * (log_barrier - x_next)
+    inside = (a > 0) & (b > 0)
+    factor = 1.0 - sign * slope * np.where(inside, a * b / np.where(inside, a + b, 1.0), 0.0) / np.maximum(variance, 1e-300)
+    assert np.any(inside & (variance > 1e-12) & (factor < 0.25)) and np.any(inside & (factor > 1.0))
+    for (value, derivative), (value_ref, derivative_ref) in zip(ours, theirs):
+        np.testing.assert_allclose(value, value_ref, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(derivative, derivative_ref, rtol=1e-8, atol=1e-8)
+    # and with the slope still: the same as the plain bridge
+    still = bridge_survival_moving_variance(*args[:4], *fixed, jnp.zeros(n))
+    np.testing.assert_allclose(still, bridge_survival(*args[:4], *fixed), rtol=0, atol=1e-15)
 
 
 def test_crossing_time_fraction_is_the_mean_first_passage_time_of_the_bridge():

@@ -141,6 +141,15 @@ def test_a_knock_in_rebate_barrier_a_single_path_reached_is_flagged():
     knock_out = BarrierOption(strike=130.0, barrier=90.0, expiry=0.5, up=False, rebate=1.0)
     result, messages = _unresolved_messages(lambda: price(knock_out, model, MC))
     assert result.samples_paying > 100 and not messages
+    # a knock-in that often knocks in but seldom pays its vanilla is resolved: which paths knock in (0, not
+    # the rebate) is the information (review: a first version counted only knocked-in samples paying their
+    # vanilla, 0 here, and flagged a price 1.0 SE from its closed form)
+    often_in = BarrierOption(strike=190.0, barrier=90.0, expiry=1.0, up=False, knock_in=True, rebate=1.0)
+    result, messages = _unresolved_messages(lambda: price(often_in, model, MonteCarlo(paths=4096, seed=2)))
+    exact = float(analytic.barrier_price(spot=100.0, strike=190.0, barrier=90.0, expiry=1.0, vol=0.2, rate=0.0,
+                                         dividend=0.0, rebate=1.0, call=True, up=False, knock_in=True))
+    assert abs(float(result.price) - exact) < 3 * float(result.stderr)
+    assert result.samples_paying > 100 and not messages
 
 
 def test_a_seasoned_asian_put_its_past_fixings_already_price_out_is_exactly_zero_and_not_flagged():

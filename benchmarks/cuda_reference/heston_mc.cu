@@ -91,6 +91,13 @@ __device__ __forceinline__ float path_payoff(unsigned int path, int steps, const
             x_next = x + (rate - dividend) * dt + k0 + k1 * v + k2 * v_next
                      + sqrtf(fmaxf(k3 * v + k3 * v_next, 0.0f)) * z_x;
             step_variance = 0.5f * (v + v_next) * dt;
+            // the bridge's variance along a path that reaches the (up) barrier: the variance moves with the
+            // log price, rho xi per unit (pricer/_bridge.py crossing_variance)
+            const float gap = log_barrier - x, gap_next = log_barrier - x_next;
+            if (gap > 0.0f && gap_next > 0.0f && step_variance > 1e-12f) {
+                const float harmonic = gap * gap_next / (gap + gap_next);
+                step_variance /= fmaxf(1.0f - rho * xi * dt * harmonic / step_variance, 0.25f);
+            }
             v = v_next;
         } else {
             x_next = x + (rate - dividend - 0.5f * vol * vol) * dt + vol * sqrtf(dt) * z_x;

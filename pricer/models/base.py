@@ -57,6 +57,13 @@ class Model:
     def batch_shape(self) -> tuple[int, ...]:
         return batch_shape(self)
 
+    def variance_price_slope(self):
+        """How the instantaneous variance moves with the log price, E[dv | dx] / dx, per row ((batch, 1)), or
+        None where it does not (a constant or a per-step deterministic variance). The Brownian bridge of a
+        continuous barrier then uses the variance along a path that reaches the barrier, not the step's
+        average (``_bridge.crossing_variance``)."""
+        return None
+
     def log_spot(self, dtype):
         """x_0, the log spot every path starts from, in the simulation's dtype. The one expression for it:
         the centred control variates subtract it from x_T (``payoffs``), which is exact only against the

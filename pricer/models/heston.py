@@ -70,6 +70,10 @@ class Heston(Model):
             raise ValueError(f"xi = {float(np.min(self.xi))!r} is below {MIN_FLOAT32_XI} where the QE scheme loses "
                              "the price in float32: price in float64 (dtype='float64') or use scheme='euler'")
 
+    def variance_price_slope(self):
+        # dv = ... + xi sqrt(v) dW_v, dx = ... + sqrt(v) dW_x, corr(dW_v, dW_x) = rho: E[dv | dx] = rho xi dx
+        return self.rho * self.xi
+
     def init(self, n_paths, dtype):
         rows = jnp.shape(self.spot)[0]
         return {
