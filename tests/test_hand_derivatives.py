@@ -155,16 +155,22 @@ def test_qe_draw_rule_under_vmapped_and_nested_jvp():
     assert_trees_close(both(qe_draw), both(reference_qe), rtol=1e-7, atol=1e-9)
 
 
-@pytest.mark.parametrize("up", [0.0, 1.0])
-def test_bridge_survival_rule_equals_autodiff_of_the_formula(up):
-    rng = np.random.default_rng(2)
-    n = 3000
+def bridge_inputs(up, seed, n=3000):
+    """Steps around a barrier (down at 80 or up at 120 from 100): ends on both sides, 50 steps with no
+    variance (they cannot cross), 10% after expiry (not watched)."""
+    rng = np.random.default_rng(seed)
     log_barrier = np.log(80.0) if up == 0.0 else np.log(120.0)
     x_prev = np.log(100.0) + rng.normal(0.0, 0.12, n)
     x_next = x_prev + rng.normal(0.0, 0.05, n)
     variance = rng.uniform(0.0, 0.01, n)
-    variance[:50] = 0.0                           # a step with no variance cannot cross
-    watched = rng.uniform(size=n) < 0.9           # after expiry the step is not watched
+    variance[:50] = 0.0
+    watched = rng.uniform(size=n) < 0.9
+    return rng, n, log_barrier, x_prev, x_next, variance, watched
+
+
+@pytest.mark.parametrize("up", [0.0, 1.0])
+def test_bridge_survival_rule_equals_autodiff_of_the_formula(up):
+    rng, n, log_barrier, x_prev, x_next, variance, watched = bridge_inputs(up, seed=2)
     args = (jnp.asarray(x_prev), jnp.asarray(x_next), jnp.asarray(variance), jnp.full(n, log_barrier))
     fixed = (jnp.full(n, up), jnp.asarray(watched))
     ours = directional_derivatives(lambda *a: bridge_survival(*a, *fixed), args, range(4))
@@ -193,15 +199,8 @@ def reference_moving_bridge(x_prev, x_next, variance, log_barrier, up, watched, 
 def test_moving_variance_bridge_rule_equals_autodiff_of_the_formula(up):
     """Heston's bridge (``crossing_variance``): values and all five partials, with the floor taking some
     steps (a large slope of the right sign) and variances at, near and above 0."""
-    rng = np.random.default_rng(7)
-    n = 3000
-    log_barrier = np.log(80.0) if up == 0.0 else np.log(120.0)
-    x_prev = np.log(100.0) + rng.normal(0.0, 0.12, n)
-    x_next = x_prev + rng.normal(0.0, 0.05, n)
-    variance = rng.uniform(0.0, 0.01, n)
-    variance[:50] = 0.0
+    rng, n, log_barrier, x_prev, x_next, variance, watched = bridge_inputs(up, seed=7)
     variance[50:80] = 1e-13                         # below the correction's threshold
-    watched = rng.uniform(size=n) < 0.9
     slope = rng.uniform(-0.05, 0.05, n)            # rho xi dt, scaled up so that the floor binds on some steps
     slope[80:400] = 0.0                            # rho = 0: the slope's own derivative is still there
     args = (jnp.asarray(x_prev), jnp.asarray(x_next), jnp.asarray(variance), jnp.full(n, log_barrier),
