@@ -26,6 +26,9 @@ def on_safe_side(x, log_barrier, up):
 #: the distance to the barrier, the correction is only meant near it; far from it (where the floor binds,
 #: a crossing is out of reach anyway) it must not blow the variance up
 CROSSING_VARIANCE_FLOOR = 0.25
+#: below this step variance (v ~ 1e-10 a day) a crossing is out of reach and the variance is left as it is:
+#: the correction's derivative carries 1 / variance^2, which a float32 variance near 0 overflows (the first
+#: version gave a vega of NaN at 16k paths where QE's variance had been absorbed near 0)
 _CORRECTABLE_VARIANCE = 1e-12
 
 
@@ -47,17 +50,8 @@ def crossing_variance(x_prev, x_next, variance, log_barrier, up, variance_slope)
     table is in ``tests/test_heston_barrier_bias.py``). The barrier accumulator's survival uses the same
     formula through ``bridge_survival_moving_variance`` (with a hand-written derivative); this function
     gives the variance itself, for a knock-out rebate's crossing time."""
-    sign = jnp.where(up > 0, 1.0, -1.0)
-    start, end = sign * (log_barrier - x_prev), sign * (log_barrier - x_next)
-    both_safe = (start > 0) & (end > 0)
-    harmonic = jnp.where(both_safe, start * end / jnp.where(both_safe, start + end, 1.0), 0.0)   # A B / (A + B)
-    # below a variance of 1e-12 (v ~ 1e-10) a crossing is out of reach and the variance is left as it is:
-    # the correction's derivative carries 1 / variance^2, which a float32 variance near 0 overflows (a
-    # vega of NaN at 16k paths where the variance had been absorbed near 0)
-    correctable = variance > _CORRECTABLE_VARIANCE
-    safe_variance = jnp.where(correctable, variance, 1.0)
-    factor = jnp.maximum(1.0 - sign * variance_slope * harmonic / safe_variance, CROSSING_VARIANCE_FLOOR)
-    return jnp.where(correctable, safe_variance / factor, variance)
+    factor = _moving_pieces(x_prev, x_next, variance, log_barrier, up, True, variance_slope)[4]
+    return variance / factor   # factor 1 where there is nothing to correct
 
 
 def _pieces(x_prev, x_next, variance, log_barrier, up, watched):
@@ -137,10 +131,10 @@ def _bridge_survival_moving_variance_jvp(primals, tangents):
     survival = bridge_survival_moving_variance(*primals)
     crossing, inv_variance, inv_sum, factor, moving, live, sign, start, end = _moving_pieces(*primals)[1:]
     d_x_prev, d_x_next, d_variance, d_log_barrier = tangents[:4]
-    # survival = 1 - exp(e), e = -2 A B F / var, F = 1 - G, G = s k A B / ((A + B) var) where it moves:
+    # survival = 1 - exp(e), e = -2 A B F / var, F = 1 - G, G = s k A B / ((A + B) var) where F moves:
     #   de/dA = -2 B (F - G B / (A + B)) / var, de/dB likewise, de/dvar = 2 A B (F - G) / var^2,
-    #   de/dk = -2 A B G / (k var) = 2 s A^2 B^2 / ((A + B) var^2); dA = s (db - dx0), dB = s (db - dx1)
-    scale = 2.0 * crossing * inv_variance                 # -d survival / d(-e) per unit of -e var / 2
+    #   de/dk = 2 s A^2 B^2 / ((A + B) var^2); dA = s (db - dx0), dB = s (db - dx1); d survival = -crossing de
+    scale = 2.0 * crossing * inv_variance
     to_start = scale * end * (factor - moving * end * inv_sum)
     to_end = scale * start * (factor - moving * start * inv_sum)
     product_scaled = scale * start * end * inv_variance
