@@ -43,7 +43,8 @@ def crossing_variance(x_prev, x_next, variance, log_barrier, up, variance_slope)
     own: the crossing is less likely than the average variance says. Averaged along the crossing path the
     variance is, to first order, var + s slope A B / (A + B), A and B the ends' distances from the barrier
     (s = +1 up, -1 down); written as var / (1 - s slope A B / ((A + B) var)), floored at
-    ``CROSSING_VARIANCE_FLOOR``. Exact where the slope is 0. Its error is of order sqrt(dt) per step, on
+    ``CROSSING_VARIANCE_FLOOR`` (and not capped above: a variance that vanishes near the barrier makes
+    the crossing impossible, which is what it means). Exact where the slope is 0. Its error is of order sqrt(dt) per step, on
     the bridge-only crossings (themselves a sqrt(dt) share), so O(dt) in the price: an up-and-out call
     10% from spot (6 months, rho -0.7, xi 0.6) was 1.3253 at 252 steps a year against 1.3365-1.3377
     (QuantLib's finite differences extrapolated in time), 1.3346 with it (helper's study, 2026-12-07; the
@@ -104,8 +105,10 @@ def _moving_pieces(x_prev, x_next, variance, log_barrier, up, watched, variance_
     crossing_possible = both_safe & (variance > 0) & watched
     inv_variance = 1.0 / jnp.where(variance > 0, variance, 1.0)
     inv_sum = 1.0 / jnp.where(both_safe, start + end, 1.0)
-    # s k h / var: the correction's relative size (0 below the threshold variance: no correction there)
-    correctable = variance > _CORRECTABLE_VARIANCE
+    # s k h / var: the correction's relative size. 0 below the threshold variance, and on a step that ends
+    # on or beyond the barrier (it has crossed: no crossing path to average over; a rebate's crossing time
+    # then reads the step's own variance)
+    correctable = (variance > _CORRECTABLE_VARIANCE) & both_safe
     relative = jnp.where(correctable, sign * variance_slope * start * end * inv_sum * inv_variance, 0.0)
     unclamped = relative < 1.0 - CROSSING_VARIANCE_FLOOR
     live = unclamped & correctable   # where F moves with its inputs (the slope's derivative lives at k = 0 too)
