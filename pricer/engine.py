@@ -238,8 +238,7 @@ def simulate_samples(model, product, arrays, key, first_block, blocks, antitheti
 
     ``discounting``: the model whose rate discounts (``advance``, ``path_samples``); the paths' own by default.
 
-    Returns (Y, C, R): (P, samples) with samples = blocks * block paths (antithetic pairs averaged); R a
-    knock-in's discounted rebate per row, (P, 1) (``payoffs.knock_in_rebate``; a scalar 0 for other products).
+    Returns (Y, C): (P, samples) with samples = blocks * block paths (antithetic pairs averaged).
     """
     base = BLOCK_PATHS // 2 if antithetic else BLOCK_PATHS
     path_index = (first_block * base + jnp.arange(blocks * base)).astype(jnp.uint32)
@@ -270,12 +269,12 @@ def simulate_samples(model, product, arrays, key, first_block, blocks, antitheti
 
     # a loop over the real steps only (the arrays are padded to a shared capacity)
     state, acc_state, _ = lax.fori_loop(0, arrays["steps"], loop_body, (state, acc_state, first_words))
-    samples = path_samples(model if discounting is None else discounting, product, acc_state, arrays, use_control)
-    if not antithetic:
-        return samples
-    half = blocks * base
-    y, c, rebate = samples
-    return 0.5 * (y[:, :half] + y[:, half:]), 0.5 * (c[:, :half] + c[:, half:]), rebate
+    y, c = path_samples(model if discounting is None else discounting, product, acc_state, arrays, use_control)
+    if antithetic:
+        half = blocks * base
+        y = 0.5 * (y[:, :half] + y[:, half:])
+        c = 0.5 * (c[:, :half] + c[:, half:])
+    return y, c
 
 
 def event_rows(arrays) -> int:
@@ -300,12 +299,10 @@ def advance(model, product, accumulator, state, acc_state, normals, dt, t_end, e
 
 
 def path_samples(model, product, acc_state, context, use_control):
-    """Discounted payoff Y and control variate C per path, both (P, n), from the final accumulators, and a
-    knock-in's discounted rebate per row (``payoffs.knock_in_rebate``: (P, 1), or a scalar 0 for other
-    products)."""
+    """Discounted payoff Y and control variate C per path, both (P, n), from the final accumulators."""
     y = payoffs.discounted_payoff(product, acc_state, model, context)
     c = payoffs.control_samples(product, acc_state, model, context) if use_control else jnp.zeros_like(y)
-    return y, jnp.broadcast_to(c, y.shape), payoffs.knock_in_rebate(product, model, context)
+    return y, jnp.broadcast_to(c, y.shape)
 
 
 _CORE_STATIC = ("blocks", "blocks_per_chunk", "antithetic", "use_control", "scheme", "rebate_at_crossing")
@@ -321,7 +318,8 @@ def _price_core(model, product, arrays, key, cv_mean, *, blocks, blocks_per_chun
         return simulate_samples(model, product, arrays, key, first_block, size, antithetic, scheme, use_control,
                                 rebate_at_crossing)
 
-    total = accumulate_chunks(samples, rows, dtype, blocks, blocks_per_chunk)
+    total = accumulate_chunks(samples, rows, dtype, blocks, blocks_per_chunk,
+                              payoffs.knock_in_rebate(product, model, arrays))
     return statistics.estimate(total, cv_mean, use_control) + (total.paying, total.off_control)
 
 

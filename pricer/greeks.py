@@ -48,7 +48,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import statistics
+from . import payoffs, statistics
 from .engine import _CORE_STATIC, PriceResult, control_arrays, control_mean, prepare, simulate_samples, simulation_arrays
 from .lanes import accumulate_chunks
 from .models import BlackScholes, Heston
@@ -352,14 +352,15 @@ def _greeks_core(model, product, arrays, key, tangents, coefficients, means, spo
                                     None if shift is None else discounted_at(m, shift))
         parts = _recombine(derivative_quantities(fn, model, tangents, spot_moves, **how), layout, coefficients,
                            len(groups))
-        # the price's knock-in rebate counts its paying samples; the Greeks' rows' counts are not read
-        price_y, rebate = parts[0][0], parts[0][2]
-        if rebate.ndim:
-            rebate = jnp.tile(jnp.broadcast_to(rebate, (price_y.shape[0], 1)), (len(parts), 1))
-        return jnp.concatenate([p[0] for p in parts]), jnp.concatenate([p[1] for p in parts]), rebate
+        return jnp.concatenate([p[0] for p in parts]), jnp.concatenate([p[1] for p in parts])
 
     count = 1 + n_first + int(want_gamma)
-    total = accumulate_chunks(samples, count * rows, dtype, blocks, blocks_per_chunk)
+    # the price rows count their paying samples against a knock-in's rebate; the Greeks' rows' counts are not read
+    reference = payoffs.knock_in_rebate(product, model, arrays)
+    if reference.ndim:
+        reference = jnp.concatenate([jnp.broadcast_to(reference, (rows, 1)),
+                                     jnp.zeros(((count - 1) * rows, 1), reference.dtype)])
+    total = accumulate_chunks(samples, count * rows, dtype, blocks, blocks_per_chunk, reference)
     # every quantity uses the price's control coefficient: the Greeks are derivatives of the controlled price
     price_beta = statistics.optimal_beta(jax.tree_util.tree_map(lambda a: a[:rows] if a.ndim else a, total))
     value, error = statistics.estimate(total, means, use_control, beta=jnp.tile(price_beta, count))

@@ -55,9 +55,9 @@ def lanes_in_parallel() -> bool:
     return on_gpu()
 
 
-def accumulate_chunks(samples, rows, dtype, blocks, blocks_per_chunk):
-    """Fold ``samples(first_block, size) -> (Y, C, R)`` (rows, size * block samples; R may be a scalar) over all
-    blocks (``statistics.fold_blocks``).
+def accumulate_chunks(samples, rows, dtype, blocks, blocks_per_chunk, paying_reference=0.0):
+    """Fold ``samples(first_block, size) -> (Y, C)`` (rows, size * block samples) over all blocks; a sample
+    counts as paying where Y differs from ``paying_reference`` ((rows, 1) or a scalar: ``statistics.block_moments``).
 
     The blocks are split into ``lanes_for(blocks)`` contiguous lanes; each lane is folded block by
     block in chunks, and the lanes are combined in order at the end. Lanes run on all local devices
@@ -71,7 +71,7 @@ def accumulate_chunks(samples, rows, dtype, blocks, blocks_per_chunk):
     full_chunks, remainder = divmod(per_lane, chunk)
 
     def run_chunk(total, first_block, size):
-        return statistics.fold_blocks(total, *samples(first_block, size), blocks=size)
+        return statistics.fold_blocks(total, *samples(first_block, size), paying_reference, blocks=size)
 
     def lane_total(lane):
         first = lane * per_lane

@@ -32,13 +32,13 @@ def zeros(rows: int, dtype) -> Moments:
     return Moments(jnp.zeros((), dtype), z, z, z, z, z, z, z)
 
 
-def block_moments(y, c, rebate=0.0) -> Moments:
-    """Moments of one block: y, c shaped (P, n); ``rebate`` a knock-in's discounted rebate, (P, 1) or a
-    scalar: a sample pays when y differs from it (``payoffs.knock_in_rebate``)."""
+def block_moments(y, c, paying_reference=0.0) -> Moments:
+    """Moments of one block: y, c shaped (P, n). A sample pays where y differs from ``paying_reference``,
+    (P, 1) or a scalar: 0, or a knock-in's discounted rebate (``payoffs.knock_in_rebate``)."""
     n = y.shape[-1]
     mean_y, mean_c = y.mean(-1), c.mean(-1)
     dy, dc = y - mean_y[:, None], c - mean_c[:, None]
-    paying, off_control = (y != rebate).sum(-1).astype(y.dtype), (y != c).sum(-1).astype(y.dtype)
+    paying, off_control = (y != paying_reference).sum(-1).astype(y.dtype), (y != c).sum(-1).astype(y.dtype)
     return Moments(jnp.asarray(n, y.dtype), mean_y, mean_c, (dy * dy).sum(-1), (dc * dc).sum(-1), (dy * dc).sum(-1),
                    paying, off_control)
 
@@ -58,15 +58,15 @@ def combine(a: Moments, b: Moments) -> Moments:
     )
 
 
-def fold_blocks(total: Moments, y, c, rebate=0.0, *, blocks: int) -> Moments:
-    """Fold samples y, c (P, blocks * block_size) into ``total`` block by block, in order; ``rebate`` (P, 1)
-    or a scalar, as ``block_moments``."""
+def fold_blocks(total: Moments, y, c, paying_reference=0.0, *, blocks: int) -> Moments:
+    """Fold samples y, c (P, blocks * block_size) into ``total`` block by block, in order;
+    ``paying_reference`` as ``block_moments``."""
     rows = y.shape[0]
 
     def by_block(a):
         return jnp.moveaxis(a.reshape(rows, blocks, -1), 1, 0)
 
-    return fold_in_order(total, jax.vmap(block_moments, (0, 0, None))(by_block(y), by_block(c), rebate))
+    return fold_in_order(total, jax.vmap(block_moments, (0, 0, None))(by_block(y), by_block(c), paying_reference))
 
 
 def fold_in_order(total: Moments, stacked: Moments) -> Moments:

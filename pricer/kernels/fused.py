@@ -133,8 +133,10 @@ def program_moments(model, product, arrays, key, *, blocks, antithetic, scheme, 
                       for state in (tile_model.init(per_program, dtype) for _ in signs))
         final = lax.fori_loop(0, steps_ref[0], body, start)
         pairs = [path_samples(tile_model, tile_product, acc_state, context, use_control) for _, acc_state in final]
-        y, c, rebate = (sum(p[k] for p in pairs) / len(pairs) for k in range(3))
-        moments = statistics.block_moments(y, c, rebate)   # the scan backend's per-block statistics
+        y = sum(p[0] for p in pairs) / len(pairs)
+        c = sum(p[1] for p in pairs) / len(pairs)
+        # the scan backend's per-block statistics
+        moments = statistics.block_moments(y, c, payoffs.knock_in_rebate(tile_product, tile_model, context))
         slots = (moments.mean_y, moments.mean_c, moments.m_yy, moments.m_cc, moments.m_yc,
                  jnp.full((tile,), per_program, dtype), moments.paying, moments.off_control)
         for slot, value in enumerate(slots):
