@@ -14,7 +14,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ._math import tangent_sum
+from ._math import computed_once, tangent_sum
 
 
 def on_safe_side(x, log_barrier, up):
@@ -141,11 +141,12 @@ def _bridge_survival_moving_variance_jvp(primals, tangents):
     to_start = scale * end * (factor - moving * end * inv_sum)
     to_end = scale * start * (factor - moving * start * inv_sum)
     product_scaled = scale * start * end * inv_variance
-    d_survival = tangent_sum([(-sign * to_start, d_x_prev),
-                              (-sign * to_end, d_x_next),
-                              (-product_scaled * (factor - moving), d_variance),
-                              (sign * (to_start + to_end), d_log_barrier),
-                              (-product_scaled * jnp.where(live, sign * start * end * inv_sum, 0.0),
+    # each partial computed once per path, not once per Greek (``computed_once``)
+    d_survival = tangent_sum([(computed_once(-sign * to_start), d_x_prev),
+                              (computed_once(-sign * to_end), d_x_next),
+                              (computed_once(-product_scaled * (factor - moving)), d_variance),
+                              (computed_once(sign * (to_start + to_end)), d_log_barrier),
+                              (computed_once(-product_scaled * jnp.where(live, sign * start * end * inv_sum, 0.0)),
                                tangents[6])], survival)
     return survival, d_survival
 

@@ -13,7 +13,7 @@ import pytest
 
 from pricer import Heston
 from pricer._bridge import bridge_survival, bridge_survival_moving_variance, crossing_time_fraction
-from pricer._math import normal_upper_tail, safe_sqrt
+from pricer._math import computed_once, normal_upper_tail, safe_sqrt
 from pricer.models._qe import qe_draw
 
 PSI_CRITICAL = 1.5
@@ -93,6 +93,19 @@ def qe_inputs(seed=0, n=4000, dtype=np.float64):
     z_v = rng.standard_normal(n) * 1.5
     args = tuple(jnp.asarray(a, dtype) for a in (mean, variance, big_a, z_v))
     return args + (normal_upper_tail(args[3]),)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_computed_once_returns_its_input_bit_for_bit(dtype):
+    # the rules keep their partials in memory by dividing them by a 1 computed from the data: that must
+    # change no value, the smallest normal, the largest and negative zero included, jitted (XLA's
+    # simplifier) or not. (Not subnormals: XLA on a CPU flushes them to zero in every operation.)
+    info = np.finfo(dtype)
+    values = np.array([0.0, -0.0, 1.0, -2.5, np.pi, info.tiny, -info.tiny, info.max, -info.max,
+                       info.eps, 1e-30, 12345.678], dtype)
+    for result in (np.asarray(computed_once(jnp.asarray(values))), np.asarray(jax.jit(computed_once)(values))):
+        assert result.dtype == dtype
+        assert np.array_equal(result.view(np.uint8), values.view(np.uint8))
 
 
 def test_qe_draw_rule_equals_autodiff_of_the_formulas():

@@ -15,7 +15,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .._math import tangent_sum
+from .._math import computed_once, tangent_sum
 
 PSI_CRITICAL = 1.5
 _FLOOR = 1e-12
@@ -125,7 +125,8 @@ def _qe_draw_jvp(primals, tangents):
     # the primal goes through qe_draw itself, so an outer jvp (nested Greeks) uses this rule again
     v_next, log_m = qe_draw(*primals)
     d_mean, d_variance, d_big_a = tangents[:3]
-    partials = _partials(*primals)
+    # each partial is a long chain of arithmetic: computed once per path, not once per Greek
+    partials = jax.tree_util.tree_map(computed_once, _partials(*primals))
     v_by_mean, v_by_variance = partials["v"]
     l_by_mean, l_by_variance, l_by_big_a = partials["log_m"]
     d_v = tangent_sum([(v_by_mean, d_mean), (v_by_variance, d_variance)], v_next)
