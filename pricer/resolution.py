@@ -104,10 +104,9 @@ def warn_unresolved(labels, paths: int, stacklevel: int = 2) -> None:
         return
     shown = ", ".join(labels[:5]) + (f" and {len(labels) - 5} more" if len(labels) > 5 else "")
     warnings.warn(f"{len(labels)} price(s) the {paths:,} paths do not resolve ({shown}): fewer than "
-                  f"{MIN_INFORMATIVE_SAMPLES} samples paid (a knock-in with a rebate: knocked in), or paid other "
-                  f"than the control variate (a barrier the "
-                  f"paths hardly reach), or every sample paid the same, so the standard error is not reliable, "
-                  f"and a price of 0 +- 0 is a bound, "
-                  f"not a value (the chance of any payoff is below about {3.0 / paths:.1g}); price with more paths, "
-                  f"or check the strike and barrier", UnresolvedPriceWarning, stacklevel=stacklevel + 1)
+                  f"{MIN_INFORMATIVE_SAMPLES} samples paid (for a knock-in with a rebate: knocked in) or paid other "
+                  f"than the control variate (a barrier the paths hardly reach), or every sample paid the same. "
+                  f"Their standard errors are not reliable, and a price of 0 +- 0 is a bound, not a value: the "
+                  f"chance of any payoff is below about {3.0 / paths:.1g}. Price with more paths, or check the "
+                  f"strike and barrier.", UnresolvedPriceWarning, stacklevel=stacklevel + 1)
 
