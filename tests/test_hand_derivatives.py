@@ -315,3 +315,11 @@ def test_rules_transpose_for_reverse_mode():
     ours = jax.grad(lambda *a: jnp.sum(bridge_survival(*a, *fixed)), argnums=(0, 1, 2, 3))(*bridge_args)
     theirs = jax.grad(lambda *a: jnp.sum(reference_bridge(*a, *fixed)), argnums=(0, 1, 2, 3))(*bridge_args)
     assert_trees_close(ours, theirs, rtol=1e-9, atol=1e-12)
+
+    # the moving-variance bridge, with a slope of either sign (rho xi dt, scaled up so that it matters)
+    moving_args = bridge_args + (jnp.asarray(rng.uniform(-0.02, 0.02, 300)),)
+    ours = jax.grad(lambda x0, x1, v, b, k: jnp.sum(bridge_survival_moving_variance(x0, x1, v, b, *fixed, k)),
+                    argnums=(0, 1, 2, 3, 4))(*moving_args)
+    theirs = jax.grad(lambda x0, x1, v, b, k: jnp.sum(reference_moving_bridge(x0, x1, v, b, *fixed, k)),
+                      argnums=(0, 1, 2, 3, 4))(*moving_args)
+    assert_trees_close(ours, theirs, rtol=1e-9, atol=1e-12)
