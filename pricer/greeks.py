@@ -20,9 +20,9 @@ Method, by what is differentiated:
   first-order Greeks 248 -> 186 ms, GJR-GARCH 406 -> 372 ms, on a 2-core CPU). On a CPU the hand-written
   rules' long partials (the QE draw's, the moving-variance bridge's) are ``_math.computed_once``: XLA
   would otherwise fuse each partial's arithmetic into every tangent's loop and recompute it once per Greek
-  (measured, Heston, 204,800 paths, 2-core CPU, in one process: an Asian's price + all first-order Greeks
-  1,104 -> 765 ms, a European's 884 -> 554 ms; a barrier's 955 -> 914 ms, within noise, of which the
-  bridge's own share was not measured apart). Short partials (the plain bridge's) are left to XLA:
+  (measured, Heston, 204,800 paths, 2-core CPU, old and new interleaved in one process: an Asian's price
+  + all first-order Greeks 1,095 -> 732 ms, a European's 816 -> 520 ms; a barrier's 933 -> 924 ms,
+  unchanged within noise, though the compiled loop lost the duplicated bridge arithmetic). Short partials (the plain bridge's) are left to XLA:
   keeping them in memory measured 4-11% slower.
 * a continuously monitored knock-out rebate is discounted at the bridge's expected crossing time within its
   step (``_bridge.crossing_time_fraction``): paid at the step's end plus the interest from the crossing to
