@@ -21,9 +21,9 @@ Method, by what is differentiated:
   rules' long partials (the QE draw's, the moving-variance bridge's) are ``_math.computed_once``: XLA
   would otherwise fuse each partial's arithmetic into every tangent's loop and recompute it once per Greek
   (measured, Heston, 204,800 paths, 2-core CPU, old and new interleaved in one process: an Asian's price
-  + all first-order Greeks 1,095 -> 732 ms, a European's 816 -> 520 ms; a barrier's 933 -> 924 ms,
-  unchanged within noise, though the compiled loop lost the duplicated bridge arithmetic). Short partials (the plain bridge's) are left to XLA:
-  keeping them in memory measured 4-11% slower.
+  + all first-order Greeks 1,095 -> 732 ms, a European's 816 -> 520 ms; a barrier's 933 -> 924 ms, of
+  which the moving-variance bridge's share, measured apart, is 4-6%: 938-947 ms without it, 895-900
+  with). The plain bridge's partials are short and left to XLA: kept in memory, they measured 4-11% slower.
 * a continuously monitored knock-out rebate is discounted at the bridge's expected crossing time within its
   step (``_bridge.crossing_time_fraction``): paid at the step's end plus the interest from the crossing to
   it. That time is held fixed in the derivative, and the interest is differentiated through the rate only
