@@ -17,6 +17,7 @@ Writes benchmarks/results/greeks_cost_<platform>.json.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
@@ -26,15 +27,35 @@ sys.path.insert(0, str(ROOT))
 from pricer.benchmark import device_description, report_writer, timed, use_all_cpu_cores  # noqa: E402
 
 
+def catalogue(package=None):
+    """(models, products): the benchmark's models and products by short name, built from ``package`` (the
+    ``pricer`` module by default; ``benchmarks/ab.py`` passes an older revision's copy)."""
+    if package is None:
+        import pricer as package
+    models = {"black_scholes": package.BlackScholes(spot=100.0, vol=0.25, rate=0.03, dividend=0.01),
+              "heston": package.Heston(spot=100.0, v0=0.04, kappa=1.5, theta=0.05, xi=0.6, rho=-0.7, rate=0.03,
+                                       dividend=0.01),
+              "garch": package.Garch(spot=100.0, omega=4e-6, alpha=0.05, beta=0.9, gamma=0.06, rate=0.03)}
+    products = {"european": package.EuropeanOption(strike=100.0, expiry=1.0),
+                # down-and-out calls, continuous: with a rebate of 1, and without
+                "barrier": package.BarrierOption(strike=100.0, barrier=80.0, expiry=1.0, up=False, rebate=1.0),
+                "plain_barrier": package.BarrierOption(strike=100.0, barrier=80.0, expiry=1.0, up=False),
+                "asian": package.AsianOption(strike=100.0, expiry=1.0, fixings=52)}
+    return models, products
+
+
+def first_order_greeks(model, package=None) -> tuple:
+    """Every first-order Greek ``model`` has: the desk's three, then each parameter by name."""
+    if package is None:
+        import pricer as package
+    available = importlib.import_module(f"{package.__name__}.greeks").available_greeks(model)
+    return tuple(["delta", "vega", "rho"] + sorted(available - {"delta", "vega", "rho", "gamma", "spot", "rate"}))
+
+
 def cases():
-    from pricer import AsianOption, BarrierOption, BlackScholes, EuropeanOption, Garch, Heston
-    black_scholes = BlackScholes(spot=100.0, vol=0.25, rate=0.03, dividend=0.01)
-    heston = Heston(spot=100.0, v0=0.04, kappa=1.5, theta=0.05, xi=0.6, rho=-0.7, rate=0.03, dividend=0.01)
-    garch = Garch(spot=100.0, omega=4e-6, alpha=0.05, beta=0.9, gamma=0.06, rate=0.03)
-    european = EuropeanOption(strike=100.0, expiry=1.0)
-    barrier = BarrierOption(strike=100.0, barrier=80.0, expiry=1.0, up=False, rebate=1.0)   # down-and-out call
-    plain_barrier = BarrierOption(strike=100.0, barrier=80.0, expiry=1.0, up=False)          # no rebate
-    asian = AsianOption(strike=100.0, expiry=1.0, fixings=52)
+    models, products = catalogue()
+    black_scholes, heston, garch = models["black_scholes"], models["heston"], models["garch"]
+    european, barrier, plain_barrier, asian = (products[k] for k in ("european", "barrier", "plain_barrier", "asian"))
     return [("Black-Scholes", "European", black_scholes, european),
             ("Black-Scholes", "down-and-out call, continuous, rebate 1", black_scholes, barrier),
             ("Black-Scholes", "arithmetic Asian, 52 fixings", black_scholes, asian),
@@ -50,13 +71,12 @@ def cases():
 
 def run(paths: int, repeats: int, log=print, save=lambda report: None) -> dict:
     from pricer import MonteCarlo, price
-    from pricer.greeks import available_greeks
     mc = MonteCarlo(paths=paths, steps_per_year=252, seed=7)
     report = {"workload": f"{mc.simulated_paths:,} paths, 252 steps a year, 1-year expiry, float32, antithetic + "
                           "control variate; median of warm calls, compile apart",
               "device": device_description(), "repeats": repeats, "cases": []}
     for model_name, product_name, model, product in cases():
-        all_first = tuple(["delta", "vega", "rho"] + sorted(available_greeks(model) - {"delta", "vega", "rho", "gamma", "spot", "rate"}))
+        all_first = first_order_greeks(model)
         sets = {"price": (), "delta, vega, rho": ("delta", "vega", "rho"),
                 "all first order": all_first, "all first order + gamma": all_first + ("gamma",)}
         entry = {"model": model_name, "product": product_name, "all_first_order": list(all_first), "runs": {}}

@@ -56,7 +56,7 @@ def report_writer(name: str, folder, out=None):
     return save
 
 
-def _blocked(result):
+def blocked(result):
     """``result`` once every JAX array in it is computed (dispatch is asynchronous: the clock must not stop
     before the work does). Objects that are not pytrees are searched through their attributes."""
     import jax
@@ -71,12 +71,12 @@ def timed(fn, repeats: int = 5) -> dict:
     """First call (compile + run) timed apart, then the median of ``repeats`` warm calls, each blocked on
     until its JAX arrays are computed."""
     start = time.perf_counter()
-    result = _blocked(fn())
+    result = blocked(fn())
     first = time.perf_counter() - start
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        _blocked(fn())
+        blocked(fn())
         times.append(time.perf_counter() - start)
     median = statistics.median(times)
     return {"result": result, "first_call_s": first, "median_s": median, "compile_s": max(first - median, 0.0),
