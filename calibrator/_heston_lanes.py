@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from pricer import compile_budget
+
 from ._heston_lm import _lm_one, _to_natural
 from ._heston_pricing import _model_beta, _quadrature, _upper_limits, _vols_from_beta
 from ._heston_surface import _Data
@@ -27,25 +29,25 @@ MAX_PASSES = 4
 VOL_NOISE = 1e-3
 
 
-@jax.jit
+@compile_budget.jit
 def _upper_batch(params, expiries):
     """U (S, E) at natural params (S, 5): where each expiry's integrand falls below SCAN_TOL."""
     return jax.vmap(lambda p, t: _upper_limits(tuple(p), t))(params, expiries)
 
 
-@partial(jax.jit, static_argnames=("n_nodes",))
+@partial(compile_budget.jit, static_argnames=("n_nodes",))
 def _quadrature_batch(upper, x, eidx, *, n_nodes):
     """Quadrature dict (leading axis S) on [0, U_e] with n_nodes Gauss-Legendre nodes per expiry."""
     return jax.vmap(lambda uu, xx, ee: _quadrature(uu, xx, ee, n_nodes))(upper, x, eidx)
 
 
-@partial(jax.jit, static_argnames=("max_iter",))
+@partial(compile_budget.jit, static_argnames=("max_iter",))
 def _lm_batch(y0, x, eidx, mvol, mask, expiries, quad, *, feller, max_iter, ftol, xtol, gtol):
     fn = partial(_lm_one, feller=feller, max_iter=max_iter, ftol=ftol, xtol=xtol, gtol=gtol)
     return jax.vmap(fn)(y0, x, eidx, mvol, mask, expiries, quad)
 
 
-@jax.jit
+@compile_budget.jit
 def _beta_vols_batch(params, x, eidx, expiries, quad):
     """Normalised OTM prices and implied vols, both (S, M)."""
     def one(p, xx, ee, tt, qq):
@@ -55,7 +57,7 @@ def _beta_vols_batch(params, x, eidx, expiries, quad):
     return jax.vmap(one)(params, x, eidx, expiries, quad)
 
 
-@jax.jit
+@compile_budget.jit
 def _natural_batch(y, feller):
     """Natural parameters (S, 5) from unconstrained y (S, 5)."""
     return jnp.stack(_to_natural(y, feller), axis=-1)

@@ -11,10 +11,11 @@ never sees units; ``omega`` is mapped back with that scale (nn_fit.py). Two kind
 """
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
+from pricer import compile_budget
 
 __all__ = ["LAGS", "N_FEATURES", "column_means", "summary_features", "sequence_inputs", "standardise", "robust_scale"]
 
@@ -84,7 +85,7 @@ def robust_scale(u, xp=jnp):
     return xp.median(xp.abs(u[::stride]), axis=0) / 0.6745 + 1e-12
 
 
-@jax.jit
+@compile_budget.jit
 def summary_features(u, robust=None):
     """u: (T, N) unit-RMS series -> (N, N_FEATURES) scale-free features (T >= 101).
     robust: ``robust_scale(u)`` if already computed (N,), else computed here."""

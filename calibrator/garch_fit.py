@@ -23,6 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from pricer import compile_budget
+
 from . import _validation as val
 from .fit_assembly import assemble_fit, variance_scale_on_device
 from .fit_result import GarchFit
@@ -136,7 +138,7 @@ def _straggler_count(n: int) -> int:
     return min(n, max(8, n // 32))
 
 
-@partial(jax.jit, static_argnames=("spec", "sample_backcast", "max_iter", "tol", "mixed"))
+@partial(compile_budget.jit, static_argnames=("spec", "sample_backcast", "max_iter", "tol", "mixed"))
 def fit_standardised(y, moments, *, spec: GarchSpec, sample_backcast: bool, max_iter: int, tol: float,
                      mixed: bool = True, variance_scale=None):
     """The jitted batch kernel: y (T, N) standardised returns; moments (N, 3): per series mean(y),

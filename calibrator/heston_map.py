@@ -88,6 +88,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from pricer import compile_budget
+
 from ._validation import is_number
 
 __all__ = ["HestonParams", "garch_to_heston", "as_heston_params", "heston_daily_returns"]
@@ -324,7 +326,7 @@ def heston_daily_returns(key, params: HestonParams, n_days: int, n_paths: int = 
     model = Heston(spot=np.ones((rows, 1)), **fields)
     dt = 1.0 / (periods_per_year * substeps)
 
-    @jax.jit
+    @compile_budget.jit
     def run(key):
         def day(state, k):
             def sub(s, kk):

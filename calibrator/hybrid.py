@@ -35,6 +35,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from pricer import compile_budget
+
 from . import networks
 from .features import N_FEATURES, column_means
 from .garch import _LOG_2PI, GarchSpec
@@ -97,7 +99,7 @@ def residual_diagnostics(y, theta, backcast):
     return diagnostics, 0.5 * (_LOG_2PI + sum_log_h / T + m2)
 
 
-@partial(jax.jit, static_argnames=("steps",))
+@partial(compile_budget.jit, static_argnames=("steps",))
 def newton_candidates(y, theta0, steps: int = NEWTON_STEPS):
     """y (T, N) unit-RMS series, theta0 (N, 3) the network's estimate -> dict of (N, ...) arrays:
     theta_k after ``steps`` Newton steps (the gate's metadata says how many it was trained with), the
@@ -154,7 +156,7 @@ def mix(gate_logits, cands):
     return dict(alpha=alpha, beta=pers - alpha, persistence=pers, v=jnp.exp(log_v), gates=g)
 
 
-@partial(jax.jit, static_argnames=("mlp_model", "steps"))
+@partial(compile_budget.jit, static_argnames=("mlp_model", "steps"))
 def stage_inputs(mlp_model, mlp_variables, u, robust, steps: int = NEWTON_STEPS):
     """Stages 1 and 2 for unit-RMS series u (T, N) float32 (``robust``: features.robust_scale(u), (N,)):
     (gate inputs (N, N_GATE_INPUTS) before standardisation, candidates (N, 6), zmax (N,), the largest
@@ -166,7 +168,7 @@ def stage_inputs(mlp_model, mlp_variables, u, robust, steps: int = NEWTON_STEPS)
             jnp.max(jnp.abs(z), axis=1))
 
 
-@partial(jax.jit, static_argnames=("gate_model",))
+@partial(compile_budget.jit, static_argnames=("gate_model",))
 def apply_gate(gate_model, gate_variables, raw_inputs, cands):
     """Stage 3: standardise the gate inputs (stored mean / std, clipped at +-10) and mix (see ``mix``)."""
     z = (raw_inputs - gate_variables["feature_mean"]) / gate_variables["feature_std"]

@@ -29,6 +29,8 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import log_ndtr
 
+from pricer import compile_budget
+
 __all__ = ["implied_vol", "normalised_black_log", "implied_total_vol_otm"]
 
 MAX_ITER = 40
@@ -105,7 +107,7 @@ def _implied_total_vol_otm_jvp(primals, tangents):
     return s, ds
 
 
-@jax.jit
+@compile_budget.jit
 def implied_vol(price, forward, strike, expiry, discount=1.0, call=True):
     """Black implied volatility (annualised, decimal) of European option prices; elementwise, shapes broadcast.
 

@@ -26,6 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from pricer import compile_budget
+
 from . import _validation as val
 from . import hybrid, networks, series_devices
 from ._host import adopt, aligned_empty
@@ -176,7 +178,7 @@ def _network_program(arch, directory):
     """The jitted network for a block of series (kept: a new function would be a new compile)."""
     model, _, meta = _cached(arch, directory)
     mlp_model = _cached("mlp", directory)[0] if arch == "hybrid" else None
-    return jax.jit(_per_series(arch, model, mlp_model, int(meta.get("newton_steps", 0)),
+    return compile_budget.jit(_per_series(arch, model, mlp_model, int(meta.get("newton_steps", 0)),
                                int(meta.get("lstm_stride", 1))))
 
 
@@ -201,7 +203,7 @@ def predict(u, arch: str = DEFAULT_ARCH, directory=None):
 
 
 # ------------------------------------------------------------------ fitting
-@partial(jax.jit, static_argnames=("spec", "refine"))
+@partial(compile_budget.jit, static_argnames=("spec", "refine"))
 def _finish(y, moments, theta0, variance_scale, *, spec: GarchSpec, refine: int):
     """Optional Newton refinement, then the variance filter and the objective at the estimate, per series:
     y (T, N), moments (N, 3), theta0 (N, k) standardised; sigma2 comes back (T, N) multiplied by

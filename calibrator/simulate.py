@@ -17,6 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from pricer import compile_budget
+
 from .garch import _step_variance
 
 __all__ = ["simulate", "Simulation", "garch_paths"]
@@ -59,7 +61,7 @@ def _recursion(z, mu, omega, alpha, gamma, beta, h0):
     return r, h
 
 
-@partial(jax.jit, static_argnames=("n_obs", "n_paths", "burn", "student", "some_infinite"))
+@partial(compile_budget.jit, static_argnames=("n_obs", "n_paths", "burn", "student", "some_infinite"))
 def _simulate(key, mu, omega, alpha, gamma, beta, nu, h0, *, n_obs, n_paths, burn, student, some_infinite=False):
     dtype = omega.dtype
     z = _innovations(key, (n_obs + burn, n_paths), nu if student else None, dtype, some_infinite)
@@ -67,7 +69,7 @@ def _simulate(key, mu, omega, alpha, gamma, beta, nu, h0, *, n_obs, n_paths, bur
     return Simulation(r[burn:], h[burn:])
 
 
-_recursion_jit = jax.jit(_recursion)
+_recursion_jit = compile_budget.jit(_recursion)
 
 
 def _check_parameters(p: dict) -> None:

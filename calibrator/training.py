@@ -25,6 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from pricer import compile_budget
+
 from . import hybrid, networks
 from .features import robust_scale, sequence_inputs, standardise, summary_features
 from .simulate import simulate
@@ -180,7 +182,7 @@ def train(arch: str = "mlp", *, seed: int = 0, n_per_length: int = 4000, steps: 
         opt = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(sched, weight_decay=1e-5))
         state = opt.init(params)
 
-        @jax.jit
+        @compile_budget.jit
         def step(params, state, x, *rest):   # rest: (y,) or, for the hybrid, (candidates, y)
             y, cands = rest[-1], (rest[0] if len(rest) == 2 else None)
             loss, g = jax.value_and_grad(lambda p: _loss(model.apply({"params": p}, x), y, cands))(params)

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from . import payoffs, statistics
+from . import compile_budget, payoffs, statistics
 from .accumulators import StepData
 from ._fields import batch_shape, checked_copy
 from ._checks import check_rounding as _check_rounding, check_sampling as _check_sampling, greek_names, require_finite
@@ -308,7 +308,7 @@ def path_samples(model, product, acc_state, context, use_control):
 _CORE_STATIC = ("blocks", "blocks_per_chunk", "antithetic", "use_control", "scheme", "rebate_at_crossing")
 
 
-@partial(jax.jit, static_argnames=_CORE_STATIC)
+@partial(compile_budget.jit, static_argnames=_CORE_STATIC)
 def _price_core(model, product, arrays, key, cv_mean, *, blocks, blocks_per_chunk, antithetic, use_control, scheme,
                 rebate_at_crossing):
     rows = arrays["expiry_time"].shape[0]
@@ -323,7 +323,7 @@ def _price_core(model, product, arrays, key, cv_mean, *, blocks, blocks_per_chun
     return statistics.estimate(total, cv_mean, use_control) + (total.paying, total.off_control)
 
 
-@partial(jax.jit, static_argnames=_CORE_STATIC)
+@partial(compile_budget.jit, static_argnames=_CORE_STATIC)
 def _price_core_kernel(model, product, arrays, key, cv_mean, *, blocks, blocks_per_chunk, antithetic, use_control,
                        scheme, rebate_at_crossing):
     """_price_core through the fused Pallas kernel (Triton on GPU, interpret mode elsewhere)."""
@@ -362,4 +362,4 @@ def control_mean(model, product, arrays, use_control):
     return payoffs.control_mean(product, model, control_arrays(arrays))
 
 
-_control_mean_jit = jax.jit(control_mean, static_argnames=("use_control",))
+_control_mean_jit = compile_budget.jit(control_mean, static_argnames=("use_control",))

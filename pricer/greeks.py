@@ -54,7 +54,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import payoffs, statistics
+from . import compile_budget, payoffs, statistics
 from .engine import _CORE_STATIC, PriceResult, control_arrays, control_mean, prepare, simulate_samples, simulation_arrays
 from .lanes import accumulate_chunks
 from .models import BlackScholes, Heston
@@ -333,7 +333,7 @@ def difference_steps(model, direction, bump):
 _STATIC = ("groups", "want_gamma", "finite_difference", "bump", "layout", "spot_only")
 
 
-@partial(jax.jit, static_argnames=_STATIC + ("use_control",))
+@partial(compile_budget.jit, static_argnames=_STATIC + ("use_control",))
 def _control_means(model, product, cv_arrays, tangents, coefficients, spot_moves, *, use_control, layout, **how):
     def fn(m, factor=None, shift=None):
         return control_mean(discounted_at(m, shift), product if factor is None else in_units_of(product, factor),
@@ -342,7 +342,7 @@ def _control_means(model, product, cv_arrays, tangents, coefficients, spot_moves
     return jnp.concatenate(_recombine(parts, layout, coefficients, len(how["groups"])))
 
 
-@partial(jax.jit, static_argnames=_STATIC + _CORE_STATIC)
+@partial(compile_budget.jit, static_argnames=_STATIC + _CORE_STATIC)
 def _greeks_core(model, product, arrays, key, tangents, coefficients, means, spot_moves, *, groups, want_gamma,
                  finite_difference, bump, layout, spot_only, blocks, blocks_per_chunk, antithetic, use_control, scheme,
                  rebate_at_crossing):
