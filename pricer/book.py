@@ -51,8 +51,9 @@ ROWS_PER_CALL = 16
 #: most trades in one task (a piece of a group: the unit of work of a Dask worker and of a resumable
 #: run's part files); any cut gives the same numbers, this one only sets the granularity
 TASK_ROWS = 256
-#: per trade, beside its values: how many samples paid and differed from the control (``resolution``)
-SAMPLE_COUNTS = ("samples_paying", "samples_off_control")
+#: per trade, beside its values: how many samples paid and differed from the control, and how many by
+#: weight (``resolution``)
+SAMPLE_COUNTS = ("samples_paying", "samples_off_control", "effective_paying", "effective_off_control")
 
 
 def price_book(trades: pd.DataFrame, market: pd.DataFrame, mc: MonteCarlo | None = None, greeks=(), *,
@@ -213,7 +214,7 @@ class PreparedBook:
         ok = errors.ok()
         exact, its_vanilla = self._exact_by_structure()
         flagged = unresolved(price_, stderr, exact, counts["samples_paying"], counts["samples_off_control"],
-                             its_vanilla)
+                             its_vanilla, counts["effective_paying"], counts["effective_off_control"])
         self._warn_unresolved(ok & flagged, self.mc if mc is None else mc)
         for array in values.values():
             array[~ok] = np.nan
@@ -281,8 +282,7 @@ def price_task(task: BookTask) -> TaskResult:
                 result = evaluate(product, task.model, task.mc, greeks=task.greeks)
             rows_of = lambda a: np.asarray(a, np.float64).reshape(-1)[:batch.size]  # noqa: E731
             outputs = {"price": rows_of(result.price), "stderr": rows_of(result.stderr),
-                       "samples_paying": rows_of(result.samples_paying),
-                       "samples_off_control": rows_of(result.samples_off_control)}
+                       **{name: rows_of(getattr(result, name)) for name in SAMPLE_COUNTS}}
             for g in task.greeks:
                 outputs[g] = rows_of(result.greeks[g])
                 outputs[f"{g}_stderr"] = rows_of(result.greeks_stderr[g])

@@ -70,7 +70,8 @@ def _warn_if_unresolved(product, model, result, dtype):
         exact = asian_priced_out(product.strike, product.call, product.geometric, product.floating_strike,
                                  product.past_average, product.past_count, future)
     mask = np.broadcast_to(unresolved(result.price, result.stderr, exact, result.samples_paying,
-                                      result.samples_off_control, its_vanilla), np.shape(result.price))
+                                      result.samples_off_control, its_vanilla, result.effective_paying,
+                                      result.effective_off_control), np.shape(result.price))
     if mask.ndim == 0:
         labels = ["the price"] if mask else []
     else:
@@ -99,9 +100,17 @@ def evaluate(product, model, mc: MonteCarlo | None = None, greeks=(), *, check_s
     cv_mean = _control_mean_jit(setup.model, setup.product, control_arrays(setup.arrays), mc.control_variate)
     core = _price_core if resolve_backend(mc.backend) == "scan" else _price_core_kernel
     outputs = core(setup.model, setup.product, simulation_arrays(setup.arrays), setup.key, cv_mean, **setup.static)
-    price_flat, stderr_flat, paying, off_control = (np.asarray(a).reshape(setup.batch_shape) for a in outputs)
+    price_flat, stderr_flat = (np.asarray(a).reshape(setup.batch_shape) for a in outputs[:2])
     return PriceResult(price_flat, stderr_flat, {}, {}, paths=mc.simulated_paths, steps=setup.grid.steps,
-                       samples_paying=paying.astype(np.int64), samples_off_control=off_control.astype(np.int64))
+                       **sample_counts(outputs[2:], setup.batch_shape))
+
+
+def sample_counts(informative, shape) -> dict:
+    """``PriceResult``'s sample count fields from ``statistics.informative_samples``, shaped ``shape``."""
+    paying, off_control, effective_paying, effective_off_control = (np.asarray(a).reshape(shape) for a in informative)
+    return dict(samples_paying=paying.astype(np.int64), samples_off_control=off_control.astype(np.int64),
+                effective_paying=effective_paying.astype(np.float64),
+                effective_off_control=effective_off_control.astype(np.float64))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -320,7 +329,7 @@ def _price_core(model, product, arrays, key, cv_mean, *, blocks, blocks_per_chun
 
     total = accumulate_chunks(samples, rows, dtype, blocks, blocks_per_chunk,
                               payoffs.knock_in_rebate(product, model, arrays))
-    return statistics.estimate(total, cv_mean, use_control) + (total.paying, total.off_control)
+    return statistics.estimate(total, cv_mean, use_control) + statistics.informative_samples(total)
 
 
 @partial(compile_budget.jit, static_argnames=_CORE_STATIC)
@@ -334,7 +343,7 @@ def _price_core_kernel(model, product, arrays, key, cv_mean, *, blocks, blocks_p
                          rebate_at_crossing=rebate_at_crossing,
                          use_control=use_control, block_samples=block_samples,
                          interpret=not on_gpu())
-    return statistics.estimate(total, cv_mean, use_control) + (total.paying, total.off_control)
+    return statistics.estimate(total, cv_mean, use_control) + statistics.informative_samples(total)
 
 
 def resolve_backend(backend: str) -> str:

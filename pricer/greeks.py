@@ -55,7 +55,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import compile_budget, payoffs, statistics
-from .engine import _CORE_STATIC, PriceResult, control_arrays, control_mean, prepare, simulate_samples, simulation_arrays
+from .engine import (_CORE_STATIC, PriceResult, control_arrays, control_mean, prepare, sample_counts, simulate_samples,
+                     simulation_arrays)
 from .lanes import accumulate_chunks
 from .models import BlackScholes, Heston
 from ._spot_steps import clear_knocked_barriers, spot_steps
@@ -165,7 +166,7 @@ def price_with_greeks(product, model, mc, names):
                            spot_moves, use_control=mc.control_variate, **how)
     outputs = _greeks_core(setup.model, product, simulation_arrays(setup.arrays), setup.key, stacked, coefficients,
                            means, spot_moves, **how, **setup.static)
-    values, errors, paying, off_control = (np.asarray(a) for a in outputs)
+    values, errors = (np.asarray(a) for a in outputs[:2])
     shape = setup.batch_shape
     greeks, greeks_stderr = {}, {}
     order = first_order + (("gamma",) if want_gamma else ())
@@ -173,9 +174,7 @@ def price_with_greeks(product, model, mc, names):
         greeks[name] = values[i].reshape(shape)
         greeks_stderr[name] = errors[i].reshape(shape)
     return PriceResult(values[0].reshape(shape), errors[0].reshape(shape), greeks, greeks_stderr,
-                       paths=mc.simulated_paths, steps=setup.grid.steps,
-                       samples_paying=paying.reshape(shape).astype(np.int64),
-                       samples_off_control=off_control.reshape(shape).astype(np.int64))
+                       paths=mc.simulated_paths, steps=setup.grid.steps, **sample_counts(outputs[2:], shape))
 
 
 def _combination_layout(tangents, *, pathwise):
@@ -368,6 +367,7 @@ def _greeks_core(model, product, arrays, key, tangents, coefficients, means, spo
                                      jnp.zeros(((count - 1) * rows, 1), reference.dtype)])
     total = accumulate_chunks(samples, count * rows, dtype, blocks, blocks_per_chunk, reference)
     # every quantity uses the price's control coefficient: the Greeks are derivatives of the controlled price
-    price_beta = statistics.optimal_beta(jax.tree_util.tree_map(lambda a: a[:rows] if a.ndim else a, total))
+    price_total = jax.tree_util.tree_map(lambda a: a[:rows] if a.ndim else a, total)
+    price_beta = statistics.optimal_beta(price_total)
     value, error = statistics.estimate(total, means, use_control, beta=jnp.tile(price_beta, count))
-    return value.reshape(count, rows), error.reshape(count, rows), total.paying[:rows], total.off_control[:rows]
+    return (value.reshape(count, rows), error.reshape(count, rows)) + statistics.informative_samples(price_total)

@@ -95,6 +95,11 @@ class PriceResult:
     count without a control). Few of either and the standard error, estimated from
     those few, is not reliable (``pricer.resolution``: ``price`` warns below ``MIN_INFORMATIVE_SAMPLES``).
     The counts are summed in the run's dtype: exact up to 2^24 samples in float32, approximate beyond.
+    effective_paying, effective_off_control (floats shaped like price, or None): the same counts weighted by
+    how much each sample carries (``statistics.effective_samples``: (sum |d|)^2 / sum d^2 of the payoffs'
+    differences from 0 or the rebate, and from the control): at most the counts, and far fewer where a few
+    samples carry the price (ten paying, two of them nearly all of it: about 2); ``price`` warns below
+    ``MIN_EFFECTIVE_SAMPLES``. NaN where not known.
     """
 
     price: Any
@@ -105,6 +110,8 @@ class PriceResult:
     steps: int
     samples_paying: Any = None
     samples_off_control: Any = None
+    effective_paying: Any = None
+    effective_off_control: Any = None
 
     def __repr__(self):
         return f"PriceResult(price={self.price!r}, stderr={self.stderr!r}, paths={self.paths}, steps={self.steps})"

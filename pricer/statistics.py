@@ -25,11 +25,17 @@ class Moments(NamedTuple):
     # control's (a knock-out the paths never came near pays exactly its vanilla control on every path)
     paying: jnp.ndarray       # (P,)
     off_control: jnp.ndarray  # (P,)
+    # and how many of those carry its weight (``effective_samples``): sums of |d| and d^2 over the samples, for
+    # d = Y - the paying reference, and for d = Y - C
+    paying_abs: jnp.ndarray       # (P,)
+    paying_square: jnp.ndarray    # (P,)
+    off_control_abs: jnp.ndarray  # (P,)
+    off_control_square: jnp.ndarray  # (P,)
 
 
 def zeros(rows: int, dtype) -> Moments:
     z = jnp.zeros((rows,), dtype)
-    return Moments(jnp.zeros((), dtype), z, z, z, z, z, z, z)
+    return Moments(jnp.zeros((), dtype), *([z] * (len(Moments._fields) - 1)))
 
 
 def block_moments(y, c, paying_reference=0.0) -> Moments:
@@ -38,9 +44,12 @@ def block_moments(y, c, paying_reference=0.0) -> Moments:
     n = y.shape[-1]
     mean_y, mean_c = y.mean(-1), c.mean(-1)
     dy, dc = y - mean_y[:, None], c - mean_c[:, None]
+    from_reference, from_control = y - jnp.asarray(paying_reference, y.dtype), y - c
     paying, off_control = (y != paying_reference).sum(-1).astype(y.dtype), (y != c).sum(-1).astype(y.dtype)
     return Moments(jnp.asarray(n, y.dtype), mean_y, mean_c, (dy * dy).sum(-1), (dc * dc).sum(-1), (dy * dc).sum(-1),
-                   paying, off_control)
+                   paying, off_control,
+                   jnp.abs(from_reference).sum(-1), (from_reference * from_reference).sum(-1),
+                   jnp.abs(from_control).sum(-1), (from_control * from_control).sum(-1))
 
 
 def combine(a: Moments, b: Moments) -> Moments:
@@ -55,6 +64,8 @@ def combine(a: Moments, b: Moments) -> Moments:
         a.m_cc + b.m_cc + delta_c * delta_c * cross,
         a.m_yc + b.m_yc + delta_y * delta_c * cross,
         a.paying + b.paying, a.off_control + b.off_control,
+        a.paying_abs + b.paying_abs, a.paying_square + b.paying_square,
+        a.off_control_abs + b.off_control_abs, a.off_control_square + b.off_control_square,
     )
 
 
@@ -72,6 +83,26 @@ def fold_blocks(total: Moments, y, c, paying_reference=0.0, *, blocks: int) -> M
 def fold_in_order(total: Moments, stacked: Moments) -> Moments:
     """``total`` combined with each of ``stacked``'s entries (leading axis), first to last."""
     return lax.scan(lambda acc, m: (combine(acc, m), None), total, stacked)[0]
+
+
+def effective_samples(sum_abs, sum_square):
+    """Kish's effective sample size of the nonzero terms d_i of two sums, (sum |d|)^2 / sum d^2: the count
+    where they are all the same size, fewer where a few carry the sum (two samples of 2 and eight of 1e-6
+    count about 2), never more than the count of nonzero d (Cauchy-Schwarz; but for squares that underflow:
+    |d| below about 1e-19 in float32, which a payoff's differences never are), and 0 when all are 0. NaN
+    (not known) where every square underflowed to 0 and the sizes did not. Arrays of one shape; the ratio
+    is squared last, so that it does not overflow where its terms do not (sum d^2 itself does in float32
+    once |d| passes about 1e19 / sqrt(n): the result is then 0, and the price flagged)."""
+    positive = sum_square > 0
+    ratio = sum_abs / jnp.sqrt(jnp.where(positive, sum_square, 1.0))
+    return jnp.where(positive, ratio * ratio, jnp.where(sum_abs > 0, jnp.nan, 0.0))
+
+
+def informative_samples(m: Moments):
+    """(paying, off_control, effective_paying, effective_off_control), each (P,): how many samples paid and
+    paid other than the control, and their effective sizes (``effective_samples``): ``pricer.resolution``."""
+    return (m.paying, m.off_control, effective_samples(m.paying_abs, m.paying_square),
+            effective_samples(m.off_control_abs, m.off_control_square))
 
 
 def optimal_beta(m: Moments):

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from pricer import (AsianOption, BarrierOption, BlackScholes, EuropeanOption, Garch, Heston, MonteCarlo, analytic,
-                    price)
+                    price, statistics)
 from pricer.engine import BLOCK_PATHS, prepare, simulation_arrays
 from pricer.kernels import program_moments
-from pricer.kernels.fused import SAMPLES_PER_PROGRAM
+from pricer.kernels.fused import SAMPLES_PER_PROGRAM, fold_programs
 
 MODELS = {
     "black-scholes": BlackScholes(spot=100.0, vol=0.25, rate=0.03, dividend=0.01),
@@ -96,17 +96,22 @@ def test_every_output_element_is_written():
                                      blocks=mc.blocks, antithetic=True, scheme="qe", use_control=True,
                                      block_samples=BLOCK_PATHS // 2, interpret=True))
     programs = mc.blocks * (BLOCK_PATHS // 2) // SAMPLES_PER_PROGRAM
-    assert out.shape == (programs, 8, 2)
+    assert out.shape == (programs, 16, 2)   # 12 moments, padded to a power of two
+    np.testing.assert_array_equal(out[:, 12:], 0)
     assert np.all(np.isfinite(out))
     np.testing.assert_array_equal(out[:, 5], SAMPLES_PER_PROGRAM)
     # the informative sample counts (paying, off the control): whole numbers of this program's samples
-    counts = out[:, 6:]
+    counts = out[:, 6:8]
     assert np.all((counts >= 0) & (counts <= SAMPLES_PER_PROGRAM)) and np.all(counts == np.round(counts))
     assert np.all(out[:, 2] > 0)   # every program saw payoffs that vary
     # and the same as the scan's, sample for sample (an Asian pays other than its geometric control)
     scan = price(product, model, dataclasses.replace(mc, backend="scan"))
     np.testing.assert_array_equal(counts[:, 0].sum(0), scan.samples_paying)
     np.testing.assert_array_equal(counts[:, 1].sum(0), scan.samples_off_control)
+    # and so are their weights (statistics.effective_samples), to the rounding of sums grouped differently
+    _, _, effective_paying, effective_off_control = statistics.informative_samples(fold_programs(out))
+    np.testing.assert_allclose(effective_paying, scan.effective_paying, rtol=1e-5)
+    np.testing.assert_allclose(effective_off_control, scan.effective_off_control, rtol=1e-5)
 
 
 def test_greeks_with_the_kernel_backend_come_from_the_scan():
@@ -127,7 +132,7 @@ def test_kernel_runs_under_jit_of_the_caller():
         dataclasses.replace(setup.model, spot=spot), setup.product, simulation_arrays(setup.arrays),
         setup.key, blocks=1, antithetic=True, scheme="qe", use_control=True, block_samples=512, interpret=True))
     out = run(jnp.full((1, 1), 100.0))
-    assert out.shape == (2, 8, 1) and bool(jnp.all(jnp.isfinite(out)))
+    assert out.shape == (2, 16, 1) and bool(jnp.all(jnp.isfinite(out)))
 
 
 @pytest.mark.parametrize("model_name", MODELS)

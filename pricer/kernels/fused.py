@@ -27,7 +27,10 @@ from ..random import box_muller, threefry2x32
 SAMPLES_PER_PROGRAM = 256    # samples per program (a divisor of a block's 512 pairs / 1,024 paths)
 ROW_TILE = 8                 # batch rows per program: their accumulators live in registers together
 NUM_WARPS = 4                # 128 threads per program: two samples of each row per thread
-_MOMENT_SLOTS = 8            # mean_y, mean_c, m_yy, m_cc, m_yc, count, paying, off_control
+# mean_y, mean_c, m_yy, m_cc, m_yc, count, then the informative samples' counts and sums (statistics.Moments),
+# padded to a power of two (Triton's block shapes), the spare slots zero
+_MOMENT_FIELDS = len(statistics.Moments._fields)
+_MOMENT_SLOTS = 1 << (_MOMENT_FIELDS - 1).bit_length()
 
 
 def kernel_total(model, product, arrays, key, **settings):
@@ -65,8 +68,9 @@ def program_moments(model, product, arrays, key, *, blocks, antithetic, scheme, 
     ``model`` / ``product``: the engine's flattened pytrees, leaves (P, 1) or (1, 1); ``arrays``: the
     simulation arrays of ``engine.prepare`` (grid, event tables (S, E) with E = 1 when the products share
     their dates, else P; expiry times (P, 1)); ``blocks``
-    blocks of ``block_samples`` samples. Slots: mean Y, mean C, sum dY^2, sum dC^2, sum dY dC, count, and the
-    samples paying and paying other than the control (``statistics.Moments``).
+    blocks of ``block_samples`` samples. Slots: mean Y, mean C, sum dY^2, sum dC^2, sum dY dC, count, the
+    samples paying and paying other than the control, and the sums of |d| and d^2 of their differences
+    from the paying reference and from the control (``statistics.Moments``).
     ``first_program`` ((1,) int32) and ``programs``: run only that range of programs (a device's share).
     """
     from ..engine import advance, path_samples   # engine imports this module lazily; no cycle
@@ -138,7 +142,7 @@ def program_moments(model, product, arrays, key, *, blocks, antithetic, scheme, 
         # the scan backend's per-block statistics
         moments = statistics.block_moments(y, c, payoffs.knock_in_rebate(tile_product, tile_model, context))
         slots = (moments.mean_y, moments.mean_c, moments.m_yy, moments.m_cc, moments.m_yc,
-                 jnp.full((tile,), per_program, dtype), moments.paying, moments.off_control)
+                 jnp.full((tile,), per_program, dtype), *moments[6:])
         for slot, value in enumerate(slots):
             out_ref[0, slot, :] = value
         for slot in range(len(slots), _MOMENT_SLOTS):
@@ -171,5 +175,5 @@ def fold_programs(out):
     """Fold per-program moments (programs, slots, P) in program order into one statistics.Moments."""
     rows = out.shape[2]
     per_program = statistics.Moments(out[:, 5, 0], out[:, 0], out[:, 1], out[:, 2], out[:, 3], out[:, 4],
-                                     out[:, 6], out[:, 7])
+                                     *(out[:, slot] for slot in range(6, _MOMENT_FIELDS)))
     return statistics.fold_in_order(statistics.zeros(rows, out.dtype), per_program)
