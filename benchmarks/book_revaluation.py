@@ -120,6 +120,7 @@ def generate_book(market, n_trades: int = 10_000, seed: int = 1):
 def run(paths: int, n_trades: int, repeats: int, rows_per_call: list[int], log=print, save=lambda report: None) -> dict:
     import pricer.book as book_module
     from pricer import MonteCarlo, price_book
+    from pricer.engine import row_bucket
     market = generate_market()
     trades = generate_book(market, n_trades)
     mc = MonteCarlo(paths=paths)
@@ -157,7 +158,7 @@ def run(paths: int, n_trades: int, repeats: int, rows_per_call: list[int], log=p
             assert again["price"].equals(result["price"])
             median = statistics.median(warm)
             ok = int((result["status"] == "ok").sum())
-            entry = {"rows_per_call": size, "greeks": list(greeks), "calls": calls, "rows_simulated": calls * size,
+            entry = {"rows_per_call": size, "greeks": list(greeks), "calls": calls, "rows_simulated": calls * row_bucket(size),
                      "first_call_s": first,
                      "warm_median_s": median, "warm_runs_s": warm, "compile_s": max(first - median, 0.0),
                      "trades_per_s": len(trades) / median, "priced": ok, "book_value": float(result["value"].sum()),

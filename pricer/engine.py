@@ -1,7 +1,9 @@
 """The Monte Carlo engine: ``price()`` and the jitted core (the settings and the result: ``pricer.montecarlo``).
 
 Structure of one call:
-1. (numpy) validate, broadcast the product and model batches, flatten to P rows, build the time grid;
+1. (numpy) validate, broadcast the product and model batches, flatten to P rows (padded to
+   ``row_bucket(P)`` with copies of the first item, so batches of nearby sizes share one compiled
+   program), build the time grid;
 2. (jit) for each chunk of paths: ``lax.scan`` over time steps, the model's ``step`` and the product's
    accumulators updated online; discounted payoffs and control variates per path; block moments
    folded in block order;
@@ -43,6 +45,33 @@ _CHUNK_FLOATS = {"cpu": 1 << 22, "gpu": 1 << 26}
 # (a GPU keeps the price's chunks until measured there)
 _CPU_DERIVATIVE_CHUNK_FLOATS = 1 << 18
 _MAX_CHUNK_PATHS = {"cpu": 1 << 16, "gpu": 1 << 22}
+#: batches of at most this many items are padded to the next power of two; larger ones keep four
+#: significant bits (``row_bucket``)
+_EXACT_POWER_ROWS = 16
+
+
+def row_bucket(rows: int) -> int:
+    """The number of rows a batch of ``rows`` items is simulated with (``prepare`` pads with copies of
+    the first item and drops their results).
+
+    The compiled program is keyed by the batch's length, and a compile costs seconds (1.2 s for a
+    Black-Scholes barrier on a 2-core CPU, several with Greeks) where pricing a few items costs
+    milliseconds: a desk tool asking for 3, then 5, then 7 items would compile three times. Up to 16
+    rows the next power of two (1, 2, 4, 8, 16: at most 7 wasted rows); above, the next number with four
+    significant bits (17 -> 18, 100 -> 104, 1000 -> 1024: under 1/8 wasted), so that every size up to
+    a million shares one of under 140 programs. The padded rows share the real rows' random numbers and
+    add no dates to the grid, and nothing reduces over rows, so they never enter a real row's arithmetic:
+    in float64 a real row's numbers are those of an unpadded call to 1e-12; in float32 they may differ in
+    the last bits, as with any change of batch size (XLA vectorises a different length; ``pricer.book``)."""
+    rows = int(rows)
+    if rows < 1:
+        raise ValueError(f"rows must be at least 1, got {rows}")
+    if rows <= _EXACT_POWER_ROWS:
+        return 1 << (rows - 1).bit_length()
+    shift = rows.bit_length() - 4
+    return -(-rows >> shift) << shift
+
+
 def price(product, model, mc: MonteCarlo | None = None, greeks=()) -> PriceResult:
     """Price a product (or a batch of products) under a model by Monte Carlo.
 
@@ -80,11 +109,14 @@ def _warn_if_unresolved(product, model, result, dtype):
     warn_unresolved(labels, result.paths, stacklevel=3)
 
 
-def evaluate(product, model, mc: MonteCarlo | None = None, greeks=(), *, check_sampling: bool = True) -> PriceResult:
+def evaluate(product, model, mc: MonteCarlo | None = None, greeks=(), *, check_sampling: bool = True,
+             pad_rows: bool = True) -> PriceResult:
     """``price`` without its final check: a non-finite number is returned, not raised (``price_book``
     reports it on the trade's own row, so that it does not fail the other trades of its call).
     ``check_sampling=False`` (prices only) skips the sampling and float32 rounding checks for callers that
-    judge each item's result themselves (the stress grid's states, one call for many variances)."""
+    judge each item's result themselves (the stress grid's states, one call for many variances).
+    ``pad_rows=False`` simulates exactly the batch's rows (``row_bucket``), for callers whose calls
+    already have one fixed size."""
     mc = MonteCarlo() if mc is None else mc
     if not isinstance(product, (EuropeanOption, BarrierOption, AsianOption)):
         raise TypeError(f"product must be EuropeanOption, BarrierOption or AsianOption, got {type(product).__name__}")
@@ -95,19 +127,20 @@ def evaluate(product, model, mc: MonteCarlo | None = None, greeks=(), *, check_s
     greeks = greek_names(greeks)
     if greeks:
         from .greeks import price_with_greeks
-        return price_with_greeks(product, model, mc, greeks)
-    setup = prepare(product, model, mc, check_sampling=check_sampling)
+        return price_with_greeks(product, model, mc, greeks, pad_rows=pad_rows)
+    setup = prepare(product, model, mc, check_sampling=check_sampling, pad_rows=pad_rows)
     cv_mean = _control_mean_jit(setup.model, setup.product, control_arrays(setup.arrays), mc.control_variate)
     core = _price_core if resolve_backend(mc.backend) == "scan" else _price_core_kernel
     outputs = core(setup.model, setup.product, simulation_arrays(setup.arrays), setup.key, cv_mean, **setup.static)
-    price_flat, stderr_flat = (np.asarray(a).reshape(setup.batch_shape) for a in outputs[:2])
+    price_flat, stderr_flat = (setup.unpadded(a) for a in outputs[:2])
     return PriceResult(price_flat, stderr_flat, {}, {}, paths=mc.simulated_paths, steps=setup.grid.steps,
-                       **sample_counts(outputs[2:], setup.batch_shape))
+                       **sample_counts(outputs[2:], setup))
 
 
-def sample_counts(informative, shape) -> dict:
-    """``PriceResult``'s sample count fields from ``statistics.informative_samples``, shaped ``shape``."""
-    paying, off_control, effective_paying, effective_off_control = (np.asarray(a).reshape(shape) for a in informative)
+def sample_counts(informative, setup) -> dict:
+    """``PriceResult``'s sample count fields from ``statistics.informative_samples``, per item of the
+    batch (``Setup.unpadded``)."""
+    paying, off_control, effective_paying, effective_off_control = (setup.unpadded(a) for a in informative)
     return dict(samples_paying=paying.astype(np.int64), samples_off_control=off_control.astype(np.int64),
                 effective_paying=effective_paying.astype(np.float64),
                 effective_off_control=effective_off_control.astype(np.float64))
@@ -122,13 +155,22 @@ class Setup:
     static: dict
     grid: Any
     batch_shape: tuple
+    rows: int   # the batch's items; the arrays have ``row_bucket(rows)`` rows unless not padded
+
+    def unpadded(self, values) -> np.ndarray:
+        """Per-row results (one number per simulated row) cut to the batch's items, shaped ``batch_shape``."""
+        flat = np.asarray(values).reshape(-1)
+        return flat[:self.rows].reshape(self.batch_shape)
 
 
-def prepare(product, model, mc: MonteCarlo, derivatives: int = 0, *, check_sampling: bool = True) -> Setup:
+def prepare(product, model, mc: MonteCarlo, derivatives: int = 0, *, check_sampling: bool = True,
+            pad_rows: bool = True) -> Setup:
     """Validate, broadcast and flatten the batch, and build the grid (numpy, before tracing).
 
     derivatives: how many tangents the simulation will carry besides the paths (the Greeks'); it only
-    sizes the chunks of paths (``mc.chunk_paths`` unset), which never changes a number."""
+    sizes the chunks of paths (``mc.chunk_paths`` unset), which never changes a number.
+    pad_rows: pad the flattened batch to ``row_bucket`` rows with copies of its first item (results
+    per row are cut back by ``Setup.unpadded``)."""
     if mc.dtype == "float64" and not jax.config.jax_enable_x64:
         raise ValueError("dtype='float64' needs jax.config.update('jax_enable_x64', True) before pricing")
     dtype = jnp.dtype(mc.dtype)
@@ -144,8 +186,13 @@ def prepare(product, model, mc: MonteCarlo, derivatives: int = 0, *, check_sampl
                  if np.size(getattr(obj, f.name)) == 0 and getattr(obj, f.name) is not None]
         raise ValueError(f"the batch is empty: {', '.join(empty) or 'a field'} has no elements")
     model_rows = 1 if model_shape == () else rows
-    flat_model = jax.tree_util.tree_map(lambda a: _flatten(a, shape, model_rows, dtype), model)
-    flat_product = jax.tree_util.tree_map(lambda a: _flatten(a, shape, rows, dtype), product)
+    simulated_rows = row_bucket(rows) if pad_rows else rows
+    # the rows simulated: the batch's, then copies of its first item (valid, on dates already in the grid,
+    # so nothing a real row computes moves); taken in numpy, so a new batch size compiles no gather
+    take = np.concatenate([np.arange(rows), np.zeros(simulated_rows - rows, np.int64)])
+    flat_model = jax.tree_util.tree_map(lambda a: _flatten(a, shape, take if model_rows > 1 else take[:1], dtype),
+                                        model)
+    flat_product = jax.tree_util.tree_map(lambda a: _flatten(a, shape, take, dtype), product)
     expiry = np.broadcast_to(np.asarray(product.expiry, np.float64), shape).reshape(-1)
     model.check_precision(dtype, mc.scheme)
     with np.errstate(all="ignore"):
@@ -166,6 +213,8 @@ def prepare(product, model, mc: MonteCarlo, derivatives: int = 0, *, check_sampl
         to_expiry = np.searchsorted(grid.times[1:grid.steps + 1], grid.expiry_time * (1.0 + 1e-12), side="right")
         log_spot = np.log(np.broadcast_to(np.asarray(model.spot, np.float64), shape).reshape(-1))
         _check_rounding(np.broadcast_to(spread, shape).reshape(-1), log_spot, np.maximum(to_expiry, 1), dtype)
+    if simulated_rows > rows:
+        grid = _grid_rows(grid, take)
     arrays = {
         "steps": jnp.asarray(grid.steps, jnp.int32),
         "dt": jnp.asarray(grid.dt, dtype),
@@ -184,7 +233,8 @@ def prepare(product, model, mc: MonteCarlo, derivatives: int = 0, *, check_sampl
         times, weights = padded_schedule(grid.fixing_times)
         arrays["fixing_times"] = jnp.asarray(times, dtype)
         arrays["fixing_weights"] = jnp.asarray(weights, dtype)
-    chunk_paths = mc.chunk_paths or _auto_chunk(model, rows, model_rows, derivatives)
+    chunk_paths = mc.chunk_paths or _auto_chunk(model, simulated_rows, 1 if model_rows == 1 else simulated_rows,
+                                                derivatives)
     blocks_per_chunk = max(1, min(chunk_paths // BLOCK_PATHS, mc.blocks))
     # knock-out rebates discounted at the bridge's crossing time: a static switch, so that barriers
     # without a rebate (most) do not pay for the crossing time on every path and step
@@ -193,7 +243,15 @@ def prepare(product, model, mc: MonteCarlo, derivatives: int = 0, *, check_sampl
     static = dict(blocks=mc.blocks, blocks_per_chunk=blocks_per_chunk, antithetic=mc.antithetic,
                   use_control=mc.control_variate, scheme=mc.scheme, rebate_at_crossing=rebate_at_crossing)
     key = jnp.asarray(seed_key(mc.seed))
-    return Setup(flat_model, flat_product, arrays, key, static, grid, shape)
+    return Setup(flat_model, flat_product, arrays, key, static, grid, shape, rows)
+
+
+def _grid_rows(grid, take: np.ndarray):
+    """``grid`` with its per-product columns taken at ``take`` (the times and steps are the batch's)."""
+    return dataclasses.replace(
+        grid, events={name: table[:, take] for name, table in grid.events.items()},
+        expiry_time=grid.expiry_time[take],
+        fixing_times=None if grid.fixing_times is None else grid.fixing_times[take])
 
 
 def padded_schedule(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -222,9 +280,10 @@ def _product_shape(product):
     return batch_shape(product)
 
 
-def _flatten(leaf, shape, rows, dtype):
-    """Broadcast a field to the batch shape and flatten to (rows, 1); rows = 1 for a shared model."""
-    return jnp.asarray(np.broadcast_to(np.asarray(leaf), shape).reshape(-1, 1)[:rows], dtype)
+def _flatten(leaf, shape, take, dtype):
+    """Broadcast a field to the batch shape, flatten to (items, 1) and take the rows ``take`` (indices
+    into the items; ``[0]`` for a shared model)."""
+    return jnp.asarray(np.broadcast_to(np.asarray(leaf), shape).reshape(-1, 1)[take], dtype)
 
 
 def _auto_chunk(model, rows, model_rows, derivatives=0):

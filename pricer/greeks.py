@@ -116,7 +116,7 @@ def moved_fields(tangents) -> tuple[str, ...]:
                                          for t in tangents))
 
 
-def price_with_greeks(product, model, mc, names):
+def price_with_greeks(product, model, mc, names, *, pad_rows: bool = True):
     names = tuple(dict.fromkeys(names))
     _check_names(names, model)
     discrete = isinstance(product, BarrierOption) and not product.continuous
@@ -134,7 +134,7 @@ def price_with_greeks(product, model, mc, names):
                             and bool(np.any(np.abs(np.asarray(model.rho, mc.dtype)) >= 1.0)))
     by_differences = discrete or truncated_euler or correlation_at_bound
     # the paths carry a tangent per pathwise first-order Greek (at most; gamma and central differences none)
-    setup = prepare(product, model, mc, derivatives=0 if by_differences else len(first_order))
+    setup = prepare(product, model, mc, derivatives=0 if by_differences else len(first_order), pad_rows=pad_rows)
     all_tangents = [tangent(setup.model, n) for n in first_order]
     # a directional derivative is linear in its direction: a Greek whose tangent is a combination of
     # single-field tangents also asked for (vega with v0 and theta, GARCH vega with omega) is that
@@ -167,14 +167,13 @@ def price_with_greeks(product, model, mc, names):
     outputs = _greeks_core(setup.model, product, simulation_arrays(setup.arrays), setup.key, stacked, coefficients,
                            means, spot_moves, **how, **setup.static)
     values, errors = (np.asarray(a) for a in outputs[:2])
-    shape = setup.batch_shape
     greeks, greeks_stderr = {}, {}
     order = first_order + (("gamma",) if want_gamma else ())
     for i, name in enumerate(order, start=1):
-        greeks[name] = values[i].reshape(shape)
-        greeks_stderr[name] = errors[i].reshape(shape)
-    return PriceResult(values[0].reshape(shape), errors[0].reshape(shape), greeks, greeks_stderr,
-                       paths=mc.simulated_paths, steps=setup.grid.steps, **sample_counts(outputs[2:], shape))
+        greeks[name] = setup.unpadded(values[i])
+        greeks_stderr[name] = setup.unpadded(errors[i])
+    return PriceResult(setup.unpadded(values[0]), setup.unpadded(errors[0]), greeks, greeks_stderr,
+                       paths=mc.simulated_paths, steps=setup.grid.steps, **sample_counts(outputs[2:], setup))
 
 
 def _combination_layout(tangents, *, pathwise):

@@ -83,7 +83,7 @@ def grid_values(product, model, mc, x_nodes: np.ndarray, v_nodes: np.ndarray, x_
         part = jax.tree_util.tree_map(take, product)
         # evaluate, not price: a non-finite value is reported on its own trade (book_stress checks each P&L);
         # no sampling check: one call holds many states' variances, and one extreme state must not fail the rest
-        result = evaluate(part, model_at(model, x_nodes[padded], v_nodes), mc, check_sampling=False)
+        result = evaluate(part, model_at(model, x_nodes[padded], v_nodes), mc, check_sampling=False, pad_rows=False)
         values = np.asarray(result.price, dtype=np.float64)
         states = x_nodes.shape[1] * v_nodes.size
         stderr = np.broadcast_to(np.asarray(result.stderr, dtype=np.float64), (padded.size, states))[:chunk.size]
