@@ -74,10 +74,22 @@ def heldout(kind: str, n: int, seed: int = HELDOUT_SEED, T: int = T):
     return r, p
 
 
-def rmse(fit, p):
-    a, s = np.asarray(fit.alpha), np.asarray(fit.alpha) + np.asarray(fit.beta)
-    return (float(np.sqrt(np.nanmean((a - p["alpha"]) ** 2))),
-            float(np.sqrt(np.nanmean((s - p["persistence"]) ** 2))))
+def rmse(fit, p) -> dict:
+    """Root mean square errors against the generating parameters: alpha and persistence (the issue's
+    checks), and two variance levels on a log scale (a relative error; what forecasts, VaR and Heston's
+    theta and v0 start from): the long-run variance omega / (1 - persistence) and the last day's filtered
+    conditional variance against the clean process's own."""
+    alpha, beta, omega = (np.asarray(v, np.float64) for v in (fit.alpha, fit.beta, fit.omega))
+    persistence = alpha + beta
+    true_level = p["omega"] / (1.0 - p["persistence"])
+    with np.errstate(all="ignore"):
+        level = np.log(omega / (1.0 - persistence) / true_level)
+        last = np.log(np.asarray(fit.conditional_variance, np.float64)[-1] / p["last_variance"])
+    root_mean_square = lambda e: float(np.sqrt(np.nanmean(np.asarray(e) ** 2)))  # noqa: E731
+    return dict(rmse_alpha=root_mean_square(alpha - p["alpha"]),
+                rmse_persistence=root_mean_square(persistence - p["persistence"]),
+                rmse_log_long_run_variance=root_mean_square(level),
+                rmse_log_last_variance=root_mean_square(last))
 
 
 METHODS = {
@@ -101,8 +113,7 @@ def accuracy(n: int, methods=METHODS):
                 except Exception as exc:  # e.g. missing weights
                     table.setdefault(name, {})[kind] = dict(error=str(exc))
                     continue
-            ra, rp = rmse(fit, p)
-            table.setdefault(name, {})[kind] = dict(rmse_alpha=ra, rmse_persistence=rp)
+            table.setdefault(name, {})[kind] = rmse(fit, p)
     return table
 
 
@@ -183,13 +194,18 @@ def main(argv=None):
     ap.add_argument("--arch-series", type=int, default=100)
     ap.add_argument("--speed-only", action="store_true",
                     help="time the 10,000-series fits only (no accuracy sets, S&P 500 or streaming): the GPU step")
+    ap.add_argument("--accuracy-only", action="store_true",
+                    help="the held-out accuracy table only (default JSON nn_calibrator_accuracy_<cpu|gpu>.json)")
     ap.add_argument("--out", default=None,
                     help="JSON path (default benchmarks/results/nn_calibrator_<cpu|gpu>.json)")
     args = ap.parse_args(argv)
+    if args.accuracy_only and args.speed_only:
+        ap.error("--accuracy-only and --speed-only exclude each other")
     use_all_cpu_cores()   # the network's per-series stages run cut over the cores (calibrator/series_devices.py)
     if args.out is None:
         kind = "cpu" if jax.devices()[0].platform == "cpu" else "gpu"
-        args.out = str(Path(__file__).parent / "results" / f"nn_calibrator_{kind}.json")
+        name = "nn_calibrator_accuracy" if args.accuracy_only else "nn_calibrator"
+        args.out = str(Path(__file__).parent / "results" / f"{name}_{kind}.json")
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
                platform.processor() or platform.machine())
     res = dict(device=f"{jax.devices()[0].platform}: {cpu}",
@@ -198,6 +214,11 @@ def main(argv=None):
                device_count=jax.local_device_count())
     if jax.devices()[0].platform != "cpu":
         res["device"] = f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind}"
+    if args.accuracy_only:
+        res["accuracy"] = accuracy(args.accuracy_series)
+        print(json.dumps(res["accuracy"], indent=1))
+        Path(args.out).write_text(json.dumps(res, indent=1))
+        return
     if not args.speed_only:
         res["accuracy"] = accuracy(args.accuracy_series)
         res["sp500"] = sp500_windows()

@@ -59,7 +59,8 @@ def simulate_set(seed: int, n: int, T: int, *, student_nu=None, outliers=None, r
     """n paths of length T from calibrator.simulate. student_nu: None | float | 'prior' (U(3, 30) per path);
     outliers: None | share of days (float) | 'prior' (U(0.5%, 2%) per path), applied to a random
     ``contaminate_share`` of the paths; regime: a level shift on a random ``regime_share`` of the paths.
-    Returns (returns (T, n) float64 numpy, params dict with per-path flags)."""
+    Returns (returns (T, n) float64 numpy, params dict with per-path flags and ``last_variance`` (n,), the
+    clean process's conditional variance on the last day)."""
     rng = np.random.default_rng(seed)
     p = sample_params(rng, n, alpha, persistence)
     nu = None
@@ -86,7 +87,11 @@ def simulate_set(seed: int, n: int, T: int, *, student_nu=None, outliers=None, r
         factor = np.where(which, np.exp(rng.uniform(np.log(0.5), np.log(2.0), n)), 1.0)
         r = np.where(np.arange(T)[:, None] >= brk[None, :], r * factor, r)
         p["regime"] = which
+        h = h * np.where(np.arange(T)[:, None] >= brk[None, :], factor * factor, 1.0)
     p["nu"] = nu
+    # the clean process's conditional variance on the last day (after a regime shift, its own level):
+    # what a fit's last filtered variance estimates, the start of every forecast
+    p["last_variance"] = h[-1]
     return r, p
 
 

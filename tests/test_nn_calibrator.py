@@ -330,3 +330,23 @@ def test_training_is_reproducible_from_its_seed():
     same = jax.tree.map(lambda a, b: bool(np.array_equal(a, b)), first, again)
     assert all(jax.tree.leaves(same))
     assert not all(jax.tree.leaves(jax.tree.map(lambda a, b: bool(np.array_equal(a, b)), first, other)))
+
+
+@pytest.mark.parametrize("student_nu", [None, 5.0])
+def test_held_out_sets_carry_the_last_days_true_variance(student_nu):
+    """``last_variance`` (what the benchmark's variance-level errors compare with) is the clean process's
+    own: the GARCH filter run with the generating parameters over the returns forgets its start and lands
+    on it; with additive outliers the filter over the contaminated returns does not."""
+    def filtered_last(r, p):
+        h = np.mean(r * r, axis=0)
+        for t in range(r.shape[0] - 1):
+            h = p["omega"] + p["alpha"] * r[t] ** 2 + p["beta"] * h
+        return h
+
+    r, p = simulate_set(HELDOUT_SEED + 21, 6, 1500, alpha=(0.05, 0.1), persistence=(0.9, 0.97),
+                        student_nu=student_nu)
+    np.testing.assert_allclose(filtered_last(r, p), p["last_variance"], rtol=1e-4)
+    dirty, q = simulate_set(HELDOUT_SEED + 21, 6, 1500, alpha=(0.05, 0.1), persistence=(0.9, 0.97),
+                            student_nu=student_nu, outliers=0.05)
+    np.testing.assert_allclose(q["last_variance"], p["last_variance"])   # the same clean process
+    assert np.max(np.abs(np.log(filtered_last(dirty, q) / q["last_variance"]))) > 0.05
