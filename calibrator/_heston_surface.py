@@ -67,32 +67,42 @@ def _label(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _row(frame, j: int) -> str:
+    """Row ``j`` (a position) of ``frame`` in words: its label, its position where labels repeat (frames
+    concatenated without ignore_index), and its surface_id in a batch."""
+    text = f"row {_label(frame.index[j])!r}"
+    if not frame.index.is_unique:
+        text += f" (position {j})"
+    if "surface_id" in frame.columns:
+        text += f" of surface_id {_label(frame['surface_id'].iloc[j])!r}"
+    return text
+
+
 def _check_column(frame, col, what, *, positive=False, allow_zero=False, limit=None):
-    """The column as floats; ValueError naming the column and the first bad row's label. limit: (largest plausible
-    |value|, value -> what a larger one most likely is and the fix to suggest)."""
+    """The column as floats; ValueError naming the column and the first bad row (``_row``). limit: (largest
+    plausible |value|, value -> what a larger one most likely is and the fix to suggest)."""
     try:
         values = pd.to_numeric(frame[col], errors="raise").to_numpy(dtype=float)
     except (TypeError, ValueError):
         bad = (pd.to_numeric(frame[col], errors="coerce").isna() & frame[col].notna()).to_numpy()
         j = int(np.argmax(bad))
-        raise ValueError(f"{what}: column {col!r} is not numeric in row {_label(frame.index[j])!r} "
+        raise ValueError(f"{what}: column {col!r} is not numeric in {_row(frame, j)} "
                          f"(value {_label(frame[col].iloc[j])!r})") from None
     bad = ~np.isfinite(values)
     if bad.any():
-        raise ValueError(f"{what}: column {col!r} is NaN or infinite in row {_label(frame.index[np.argmax(bad)])!r}")
+        raise ValueError(f"{what}: column {col!r} is NaN or infinite in {_row(frame, int(np.argmax(bad)))}")
     if positive:
         bad = (values < 0) if allow_zero else (values <= 0)
         if bad.any():
             j = int(np.argmax(bad))
             need = ">= 0" if allow_zero else "> 0"
-            raise ValueError(f"{what}: column {col!r} must be {need}, got {float(values[j])!r} in row "
-                             f"{_label(frame.index[j])!r}")
+            raise ValueError(f"{what}: column {col!r} must be {need}, got {float(values[j])!r} in {_row(frame, j)}")
     if limit is not None:
         largest, hint = limit
         bad = np.abs(values) > largest
         if bad.any():
             j = int(np.argmax(bad))
-            raise ValueError(f"{what}: column {col!r} is {float(values[j])!r} in row {_label(frame.index[j])!r}: "
+            raise ValueError(f"{what}: column {col!r} is {float(values[j])!r} in {_row(frame, j)}: "
                              f"{hint(float(values[j]))}")
     return values
 
@@ -202,10 +212,33 @@ def _prepare(surface, spot, rate, dividend, check_vols=True):
         zero = rate_of(j, u)
         fwd = spots[j] * np.exp((zero - divs[j]) * u)
         x[j, : len(g)] = np.log(fwd[k] / strike[g])
+        if check_vols:
+            _check_reach(surface, g, x[j, : len(g)], vol[g], expiry[g], fwd[k])
         eidx[j, : len(g)] = k
         mvol[j, : len(g)] = vol[g]
         mask[j, : len(g)] = 1.0
     return _Data(x, eidx, mvol, mask, exps, groups), ids, batch
+
+
+#: an option's distance from the forward, |ln(F / K)| / (implied_vol sqrt(expiry)), beyond which it is refused:
+#: quoted options lie within about 5 (a 10-delta wing is 1.3); at 10 the price is ~1e-23 of the forward, which
+#: no pricer resolves (in float32 the model's vols are not finite there; in float64 a fit to moneyness given
+#: as strikes "converged" at sse 749 vol points^2 with no warning)
+MAX_STANDARD_DEVIATIONS = 10.0
+
+
+def _check_reach(surface, rows, log_moneyness, vol, expiry, forward):
+    """ValueError naming the first option of a surface (positions ``rows`` of ``surface``) that lies more
+    than ``MAX_STANDARD_DEVIATIONS`` implied standard deviations from its forward."""
+    distance = np.abs(log_moneyness) / (vol * np.sqrt(expiry))
+    far = distance > MAX_STANDARD_DEVIATIONS
+    if far.any():
+        i = int(np.argmax(far))
+        raise ValueError(f"surface: the option in {_row(surface, int(rows[i]))} (strike {surface['strike'].iloc[rows[i]]:.6g}, "
+                         f"expiry {expiry[i]:.4g}) lies {distance[i]:.0f} implied standard deviations from its forward "
+                         f"{forward[i]:.6g} (|ln(F / K)| / (implied_vol sqrt(expiry)); quotes lie within about 5, the "
+                         f"limit is {MAX_STANDARD_DEVIATIONS:g}): a strike in other units (moneyness?) or a spot off by "
+                         f"a factor?")
 
 
 def _initial(initial, ids, data: _Data, *, name="initial", feller=False):

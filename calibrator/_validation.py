@@ -22,6 +22,7 @@ TINY_STD, HUGE_STD = 1e-6, 1e4     # outside these, the numbers are badly scaled
 LEVELS_MEAN_OVER_STD = 10.0         # all positive and mean / std above this: prices, not returns
 LEVELS_AUTOCORRELATION = 0.97       # lag-one autocorrelation above this: a price path (returns: |rho| < 0.3;
                                     # appraisal-smoothed returns reach 0.9, a 1,000-day random walk 0.99)
+PRICE_LEVEL, PRICE_MEAN_OVER_STD = 0.75, 3.0   # all positive, mean above both: prices (``column_errors``)
 PERCENT_STD_TOO_BIG = 50.0          # percent=True and a std above 50% a period: not percent returns either
 
 
@@ -98,6 +99,8 @@ def prepare_returns(returns) -> Prepared:
         values = np.asarray(returns)
         single = values.ndim == 1
         columns = None
+    if index is not None:
+        check_time_order(index, "returns")
     conversion_errors = {}
     try:
         if isinstance(returns, (pd.DataFrame, pd.Series)) and any(_not_returns(d) for d in _dtypes(returns)):
@@ -123,6 +126,30 @@ def prepare_returns(returns) -> Prepared:
             f"returns has {nobs} observations per series; GARCH estimation needs at least {MIN_OBS} "
             f"(and 500+ for reliable estimates)")
     return Prepared(np.ascontiguousarray(data), single, columns, index, conversion_errors)
+
+
+def check_time_order(index, name: str) -> None:
+    """Refuse an index of dates (or periods) that is not strictly increasing, naming the first place it
+    goes back or repeats: the variance filter runs in row order, so a series delivered newest first would
+    be fitted backwards and its "last day" (where forecasts and VaR start) would be its oldest."""
+    if not isinstance(index, (pd.DatetimeIndex, pd.PeriodIndex)) or len(index) < 2:
+        return
+    if index.is_monotonic_increasing and index.is_unique:
+        return
+    if index.hasnans:
+        row = int(np.argmax(np.asarray(index.isna())))
+        raise ValueError(f"{name}: its index of dates has a missing date (NaT) at row {row}")
+    values = index.asi8
+    row = int(np.argmax(np.diff(values) <= 0)) + 1
+    what = "repeats" if values[row] == values[row - 1] else "goes back to"
+    newest_first = bool(np.all(np.diff(values) < 0))
+    def date(label):
+        stamp = pd.Timestamp(label.to_timestamp() if isinstance(label, pd.Period) else label)
+        return str(stamp.date()) if stamp == stamp.normalize() else str(stamp)
+    raise ValueError(f"{name}: its index of dates must increase (oldest first, one row a date); at row {row} it "
+                     f"{what} {date(index[row])} after {date(index[row - 1])}"
+                     + ("; the series runs newest first: reverse it (returns.iloc[::-1] or .sort_index())"
+                        if newest_first else "; sort it (.sort_index()) and drop duplicated dates"))
 
 
 def _columns_as_floats(frame: pd.DataFrame):
@@ -226,6 +253,10 @@ def column_errors(prep: Prepared) -> list[str | None]:
         # gross returns 1 + r: all positive, near 1, far above their spread (a money-market return series is
         # all positive and far above its spread too, but near 0: it stays)
         offset = usable & (low > 0) & (mean > LEVELS_MEAN_OVER_STD * std) & (np.abs(mean - 1.0) < 0.25)
+        # prices: all positive and at least 0.75 on average (75% a period in decimals, 0.75% every period in
+        # percent, on every one of 100+ periods: no asset's returns) and a few spreads above zero. A short
+        # price path (150-500 days) can wander less than the autocorrelation test below asks
+        offset |= usable & (low > 0) & (mean >= PRICE_LEVEL) & (mean > PRICE_MEAN_OVER_STD * std)
         # a price path wanders: consecutive values almost equal (returns are close to uncorrelated)
         wander = np.zeros(data.shape[1], bool)
         check = np.flatnonzero(usable & ~offset)

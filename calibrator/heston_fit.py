@@ -113,6 +113,27 @@ class HestonCalibration:
 
 
 # ------------------------------------------------------------------------------------------------ public
+def _warn_unpriced(fitted: pd.DataFrame, sse, ids, rows, batch: bool) -> None:
+    """A RuntimeWarning naming the surfaces whose sse is not finite, with their first options the model
+    could not price to an implied vol (the fit is then marked not converged): options far from the
+    forward, whose prices fall below the pricer's resolution, or a spot or strikes in other units."""
+    lost = np.flatnonzero(~np.isfinite(sse))
+    if not lost.size:
+        return
+    parts = []
+    for j in lost[:3]:
+        unpriced = [r for r in rows[j] if not np.isfinite(fitted["model_vol"].iloc[r])]
+        where = ", ".join(f"row {fitted.index[r]!r} (strike {fitted['strike'].iloc[r]:.6g}, expiry "
+                          f"{fitted['expiry'].iloc[r]:.4g})" for r in unpriced[:3])
+        parts.append((f"surface_id {_label(ids[j])!r}: " if batch else "")
+                     + f"{len(unpriced)} of {len(rows[j])} options ({where}{', ...' if len(unpriced) > 3 else ''})")
+    warnings.warn(f"calibrate_heston: the model's implied vol could not be computed for some options, so the sse is "
+                  f"not finite and the fit is marked not converged: {'; '.join(parts)}"
+                  f"{' and more surfaces' if lost.size > 3 else ''}. Their prices are beyond the pricer's resolution: "
+                  f"strikes far from the forward, or a spot or strikes in other units (moneyness for strikes?); drop "
+                  f"those options or check the inputs", RuntimeWarning, stacklevel=3)
+
+
 def calibrate_heston(surface: pd.DataFrame, spot, rate, dividend=0.0, initial=None, *, feller: bool = False,
                      max_iter: int = 200, ftol: float | None = None, xtol: float | None = None,
                      gtol: float | None = None, dtype=None) -> HestonCalibration:
@@ -148,6 +169,8 @@ def calibrate_heston(surface: pd.DataFrame, spot, rate, dividend=0.0, initial=No
     above 5 (500%: percent?), an expiry above 100 years (days?), a rate, zero_rate or dividend beyond +-1
     (100%: percent?).
     """
+    if not isinstance(feller, (bool, np.bool_)):
+        raise ValueError(f"feller must be True or False, got {feller!r}")
     data, ids, batch = _prepare(surface, spot, rate, dividend)
     p0 = _initial(initial, ids, data, name="initial", feller=bool(feller))
     bad = ~np.all(np.isfinite(p0), axis=1)
@@ -214,6 +237,7 @@ def calibrate_heston(surface: pd.DataFrame, spot, rate, dividend=0.0, initial=No
         model_vol[rows] = vols[j, : len(rows)]
     fitted["model_vol"] = model_vol
     fitted["error"] = VOL_POINTS * (model_vol - fitted["implied_vol"].to_numpy(dtype=float))
+    _warn_unpriced(fitted, sse, ids, data.rows, batch)
 
     if batch:
         hp = HestonParams(*(p[:, k] for k in range(5)))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ._validation import check_time_order
 from .portfolio_qp import _box, _check_scalar, _finite_array, _solve_box_budget_qp
 from .warnings import ConvergenceWarning, PersistenceWarning
 
@@ -218,6 +219,8 @@ def rebalanced_backtest(returns, *, strategy: str = "min_variance", window: int 
     """
     names = list(returns.columns) if isinstance(returns, pd.DataFrame) else None
     index = returns.index if isinstance(returns, (pd.DataFrame, pd.Series)) else None
+    if index is not None:
+        check_time_order(index, "returns")
     x = _finite_array(returns, "returns")
     if x.ndim != 2 or x.shape[1] < 2:
         raise ValueError(f"returns must be a 2-D (T, N) table with N >= 2 assets, got shape {x.shape}")

@@ -108,6 +108,7 @@ def _check_returns(returns) -> tuple[np.ndarray, pd.Index]:
     if isinstance(returns, pd.Series):
         index = returns.index
         values = returns.to_numpy()
+        val.check_time_order(index, "returns")
     else:
         values = np.asarray(returns)
         index = None

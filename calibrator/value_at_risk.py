@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._validation import refuse_tail_probabilities
+from ._validation import check_time_order, refuse_tail_probabilities
 from .fit_result import GarchFit
 
 __all__ = ["normal_var_cvar", "t_var_cvar", "empirical_var_cvar", "garch_var", "portfolio_var",
@@ -94,6 +94,8 @@ def check_same_columns(fit: GarchFit, returns) -> None:
     right shape and pair each series' residuals with another series' variances (a 99% VaR of 2.44 for 1.70)."""
     if isinstance(returns, pd.DataFrame) and list(returns.columns) != list(fit.names):
         raise ValueError(f"returns has columns {list(returns.columns)} but the fit was made on {list(fit.names)}")
+    if isinstance(returns, (pd.DataFrame, pd.Series)):
+        check_time_order(returns.index, "returns")
 
 
 def standardised_residuals(fit: GarchFit, returns) -> np.ndarray:

@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from calibrator import DataScaleWarning, fit_garch, garch_to_heston, garch_var, simulate  # noqa: E402
+from calibrator import DataScaleWarning, fit_garch, garch_to_heston, garch_var, rolling_var, simulate  # noqa: E402
 
 T = 800
 
@@ -199,3 +199,39 @@ def test_a_column_of_dates_or_flags_fails_alone_and_says_what_it_holds(column, k
     assert f"column 'date' holds {kind}" in fit.error[0]
     alone = fit_garch(pd.Series(returns, name="r"), percent=True)
     np.testing.assert_allclose(fit.params.loc["r"], alone.params, rtol=1e-5)
+
+
+# ------------------------------------------------ found by the adversarial review of 2026-12-07 (helper-48)
+def _dated(values):
+    return pd.Series(values, index=pd.date_range("2015-01-01", periods=len(values), freq="B"))
+
+
+@pytest.mark.parametrize("reorder, words", [
+    (lambda s: s.iloc[::-1], "runs newest first: reverse it"),
+    (lambda s: s.sample(frac=1.0, random_state=1), "sort it"),
+    (lambda s: pd.concat([s.iloc[:10], s.iloc[9:]]), "repeats 2015-01-14"),
+])
+def test_dates_out_of_order_are_refused_not_fitted_backwards(returns, reorder, words):
+    """A vendor's newest-first series fitted in row order starts every forecast at its oldest day (a 99%
+    VaR 2.8x too low after a spike, with no warning)."""
+    series = reorder(_dated(returns[0]))
+    for call in (lambda: fit_garch(series), lambda: fit_garch(series, method="nn"),
+                 lambda: rolling_var(series, window=500, refit_every=100, percent=False)):
+        with pytest.raises(ValueError, match=f"returns: its index of dates must increase.*{words}"):
+            call()
+    fit = fit_garch(_dated(returns[0]))
+    with pytest.raises(ValueError, match="index of dates must increase"):
+        garch_var(fit, returns=series.sort_index().iloc[::-1], method="fhs")
+
+
+@pytest.mark.parametrize("days", [150, 300, 500])
+def test_short_price_paths_are_refused_as_prices(days):
+    """Price paths of 150-500 days can wander less than the autocorrelation test asks (10 of 40 slipped
+    through at 300 days, fitted with status ok): all positive, at least 0.75 and 3 spreads above zero."""
+    rng = np.random.default_rng(7)
+    prices = 100.0 * np.exp(np.cumsum(0.01 * rng.standard_normal((days, 40)), axis=0))
+    with pytest.raises(ValueError, match="look like prices"):
+        quiet(fit_garch, pd.DataFrame(prices))
+    mixed = pd.DataFrame(np.column_stack([prices[:, :3], 0.01 * rng.standard_normal((days, 2))]))
+    fit = quiet(fit_garch, mixed)
+    assert list(fit.status[:3]) == ["error"] * 3 and all(s != "error" for s in fit.status[3:])

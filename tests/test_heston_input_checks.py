@@ -60,13 +60,16 @@ def test_percent_vols_days_and_percent_rates_are_refused_naming_column_and_row()
 
 
 def test_realistic_extremes_are_not_refused():
-    """The thresholds leave room for any real quote: 499% vols, 99-year expiries, rates and yields of +-100%."""
-    extreme = SURFACE.assign(implied_vol=[4.99, 0.01, 0.2, 0.2, 0.2, 0.2], expiry=[0.01] * 5 + [99.0])
+    """The thresholds leave room for any real quote: 499% and 1% vols, 99-year expiries, rates and yields of
+    +-100% (the rates on short expiries: +-100% for 99 years moves the forward e^198-fold, which the check of
+    each option's distance from its forward refuses)."""
+    short = SURFACE.assign(implied_vol=[4.99, 0.2, 0.01, 0.2, 0.2, 0.2], expiry=[0.01] * 6)
     curve = pd.DataFrame(dict(expiry=[0.0, 99.0], zero_rate=[-1.0, 1.0]))
     for rate in (1.0, -1.0, curve):
-        data, ids, batch = _prepare(extreme, 100.0, rate, -1.0)
+        data, ids, batch = _prepare(short, 100.0, rate, -1.0 if rate is curve else rate)
         assert ids == [None] and not batch and np.all(np.isfinite(data.log_moneyness))
-    _prepare(extreme, 100.0, 0.99, 1.0)
+    data, _, _ = _prepare(short.assign(expiry=[0.01] * 5 + [99.0]), 100.0, 0.99, 1.0)
+    assert np.all(np.isfinite(data.log_moneyness))
 
 
 # ---------------------------------------------------------------------------------------------- 2. the start
@@ -323,3 +326,37 @@ def test_a_single_option_can_be_priced():
                                                     rel=1e-10)
     with pytest.raises(ValueError, match="cannot determine the 5 Heston parameters"):
         calibrate_heston(one, 100.0, 0.01)
+
+
+# ------------------------------------------------ found by the adversarial review of 2026-12-07 (helper-48)
+def test_feller_must_be_a_bool():
+    """feller="False" was taken as True (a constrained fit: sse 12 where the free fit's is 1e-8)."""
+    for value in ("False", "yes", np.nan, 1):
+        with pytest.raises(ValueError, match="feller must be True or False"):
+            calibrate_heston(SURFACE, 100.0, 0.01, feller=value)
+
+
+def test_a_bad_row_of_a_batch_names_its_surface_and_position():
+    """Surfaces concatenated without ignore_index repeat row labels: the error gives the position and the
+    surface_id, not only an ambiguous label."""
+    first, second = SURFACE.reset_index(drop=True), SURFACE.reset_index(drop=True)
+    second.loc[3, "implied_vol"] = np.nan
+    batch = pd.concat([first.assign(surface_id="A"), second.assign(surface_id="B")])
+    with pytest.raises(ValueError, match=r"'implied_vol' is NaN or infinite in row 3 \(position 9\) of surface_id 'B'"):
+        calibrate_heston(batch, 100.0, 0.01)
+
+
+def test_options_no_quote_reaches_are_refused_not_fitted_silently():
+    """Strikes given as moneyness (K / S) with the spot in currency, or a spot ten times too large: options
+    tens of implied standard deviations from the forward, refused naming the first."""
+    grid = pd.DataFrame([(k, t) for t in (0.25, 0.5, 1.0) for k in (80.0, 90.0, 95.0, 100.0, 105.0, 110.0, 120.0)],
+                        columns=["strike", "expiry"])
+    truth = dict(v0=0.04, kappa=1.5, theta=0.05, xi=0.6, rho=-0.7)
+    surface = grid.assign(implied_vol=heston_implied_vols(truth, grid, 100.0, 0.02)["model_vol"].to_numpy())
+    assert calibrate_heston(surface, 100.0, 0.02).converged   # the surface itself fits
+    # in float64 this "converged" at sse 749 vol points^2 with no warning; in float32 its sse was NaN
+    with pytest.raises(ValueError, match=r"row 0 \(strike 0\.8, expiry 0\.25\) lies 35 implied standard deviations "
+                                         r"from its forward 100\.5.*moneyness"):
+        calibrate_heston(surface.assign(strike=surface["strike"] / 100.0), 100.0, 0.02)
+    with pytest.raises(ValueError, match=r"lies 1\d implied standard deviations.*spot off by a factor"):
+        calibrate_heston(surface, 1000.0, 0.02)
