@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from ._fields import RATE_LIMIT
 from ._book_cells import _choice_field, _column, _Errors, _is_blank, _name, _number_field, _show, _to_float, _where
 from .engine import greek_names
 from .models import BlackScholes, Garch, Heston
@@ -24,7 +25,7 @@ MAX_PAST_COUNT = 1_000_000
 
 #: market fields beyond these magnitudes are refused as percentages given for decimals (a vol of 20 is 2,000%;
 #: a rate of 5 is 500%). Loose enough for real extremes: vols to 500%, rates and yields to 200%
-PERCENT_LIKE = {"vol": 5.0, "rate": 2.0, "dividend": 2.0}
+PERCENT_LIKE = {"vol": 5.0, "rate": RATE_LIMIT, "dividend": RATE_LIMIT}   # the models refuse such rates too
 
 PRODUCTS = ("european", "barrier", "asian")
 CALL_PUT = ("call", "put")

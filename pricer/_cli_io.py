@@ -108,9 +108,15 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 TABLE_SUFFIXES = (".csv",) + PARQUET_SUFFIXES
 
 
-def _check_output(path: Path) -> None:
+def _check_output(path: Path, inputs: dict | None = None) -> None:
     """Refuse an output table the run could not write, before any work: a directory, an unknown suffix, a
-    place that cannot be created or written."""
+    place that cannot be created or written, or one of the run's ``inputs`` ({what: path}, e.g. the book):
+    the results would replace the data they came from."""
+    for what, source in (inputs or {}).items():
+        if path.resolve() == Path(source).resolve() or (path.exists() and Path(source).exists()
+                                                        and path.samefile(source)):
+            raise CliError(f"{path}: the output is the {what} file itself, which the results would overwrite; "
+                           f"name another file")
     if path.is_dir():
         raise CliError(f"{path}: the output is a directory; name a file in it, e.g. {path / 'results.csv'}")
     if path.suffix.lower() not in TABLE_SUFFIXES:

@@ -100,6 +100,16 @@ def _first(array: np.ndarray, bad: np.ndarray) -> str:
     return f"{float(array[index])!r} at index {index if len(index) > 1 else index[0]}"
 
 
+#: a continuously compounded rate or dividend yield beyond this (200% a year) is refused: a percentage
+#: given for a decimal (a rate of 5 for 5% prices a call at 99% of spot). Loose enough for real extremes
+RATE_LIMIT = 2.0
+RATE_REQUIREMENT = f"a decimal within +-{RATE_LIMIT:g} ({100 * RATE_LIMIT:.0f}% a year; 0.05 for 5%: a percentage?)"
+
+
+def decimal_rate(x):
+    return np.abs(x) <= RATE_LIMIT
+
+
 def positive(x):
     return x > 0
 

@@ -133,7 +133,7 @@ def calibrate(prices: Path = typer.Argument(..., help="daily prices, CSV or Parq
         jax.config.update("jax_enable_x64", True)   # an application's choice: fit in float64
         from ._cli_calibrate import check_rate_dividend, fit_garch_columns, market_rows, price_series
         check_rate_dividend(rate, dividend)   # before the fit: a typo costs no fitting time
-        _check_output(output)
+        _check_output(output, {"prices": prices})
         # a bad column never stops the good ones: it is named, left out of the market file, and the rest written
         series, skipped = price_series(_read_table(prices, "prices"), prices)
         fits = {}
@@ -192,7 +192,7 @@ def price_book_command(book: Path = typer.Argument(..., help="trades, CSV or Par
         from ._warning_texts import collected
         from .resolution import UnresolvedPriceWarning
         mc, names = run_settings(paths, seed, greeks)
-        _check_output(output)
+        _check_output(output, {"book": book, "market": market})
         trades, market_data = _read_table(book, "book", as_text=True), _read_table(market, "market", as_text=True)
         try:
             from ._book_fields import UnusedColumnsWarning

@@ -194,6 +194,7 @@ def prepare(product, model, mc: MonteCarlo, derivatives: int = 0, *, check_sampl
                                         model)
     flat_product = jax.tree_util.tree_map(lambda a: _flatten(a, shape, take, dtype), product)
     expiry = np.broadcast_to(np.asarray(product.expiry, np.float64), shape).reshape(-1)
+    _check_expiry_on_steps(model, expiry, shape)
     model.check_precision(dtype, mc.scheme)
     with np.errstate(all="ignore"):
         spread = np.asarray(model.log_variance(np.asarray(product.expiry, np.float64)), np.float64)
@@ -244,6 +245,22 @@ def prepare(product, model, mc: MonteCarlo, derivatives: int = 0, *, check_sampl
                   use_control=mc.control_variate, scheme=mc.scheme, rebate_at_crossing=rebate_at_crossing)
     key = jnp.asarray(seed_key(mc.seed))
     return Setup(flat_model, flat_product, arrays, key, static, grid, shape, rows)
+
+
+def _check_expiry_on_steps(model, expiry: np.ndarray, shape: tuple) -> None:
+    """A model with its own step (GARCH: one trading day) moves each expiry to the nearest step, the
+    first at the least: an expiry under half a step would be priced as a whole one (0.1 of a day as a
+    full day's option, three times its value), so it is refused, naming the item."""
+    periods = model.periods_per_year
+    if periods is None:
+        return
+    short = expiry * periods < 0.5
+    if short.any():
+        flat = int(np.argmax(short))
+        item = "" if not shape else f" of item {np.unravel_index(flat, shape) if len(shape) > 1 else flat}"
+        raise ValueError(f"expiry{item} is {expiry[flat] * periods:.3g} of a step: {type(model).__name__} steps "
+                         f"1/{periods} of a year (a trading day) and moves an expiry to the nearest step, so one under "
+                         f"half a step would be priced as a whole one; price it under BlackScholes or Heston")
 
 
 def _grid_rows(grid, take: np.ndarray):

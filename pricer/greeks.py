@@ -58,7 +58,7 @@ from . import compile_budget, payoffs, statistics
 from .engine import (_CORE_STATIC, PriceResult, control_arrays, control_mean, prepare, sample_counts, simulate_samples,
                      simulation_arrays)
 from .lanes import accumulate_chunks
-from .models import BlackScholes, Heston
+from .models import BlackScholes, Garch, Heston
 from ._spot_steps import clear_knocked_barriers, spot_steps
 from ._tangent_groups import GROUPS, discounted_at, group_of, in_greek_order, pathwise, split_rate, stack, unstack
 from .products import BarrierOption, in_units_of
@@ -78,6 +78,10 @@ def available_greeks(model) -> set[str]:
 
 def _check_names(names, model):
     unknown = [n for n in names if n not in available_greeks(model)]
+    if isinstance(model, Garch) and "h0" in unknown:   # a field of Garch's, left None
+        raise ValueError("greek 'h0' needs the model's h0 set: with h0=None the paths start at the stationary "
+                         "variance, which moves with omega, alpha, beta and gamma (their Greeks include it); set "
+                         "h0=model.initial_variance to differentiate the start alone")
     if unknown:
         raise ValueError(f"greek {unknown[0]!r} is not known for {type(model).__name__}; "
                          f"choose from {sorted(available_greeks(model))}")

@@ -441,3 +441,22 @@ def test_a_repeated_market_row_gives_both_lines():
                                env={"EXOTICS_CACHE_DIR": ""})
         assert result.exit_code == 2
         assert f"{market}: underlying 'X' has 2 market rows (1 (line 2), 2 (line 4))" in result.output
+
+
+def test_an_output_that_is_an_input_is_refused_before_any_work(tmp_path):
+    """-o naming the book (or the market file) replaced the trades with the results and exited 0."""
+    book, market = tmp_path / "book.csv", tmp_path / "market.csv"
+    _book().iloc[:3].to_csv(book, index=False)
+    MARKET.to_csv(market, index=False)
+    before = book.read_bytes(), market.read_bytes()
+    env = {"EXOTICS_CACHE_DIR": ""}
+    for output, what in ((book, "book"), (market, "market"), (tmp_path / "." / "book.csv", "book")):
+        result = runner.invoke(app, ["price-book", str(book), "-m", str(market), "-o", str(output), "--paths", "2048"],
+                               env=env)
+        assert result.exit_code == 2 and f"the output is the {what} file itself" in result.output
+    assert (book.read_bytes(), market.read_bytes()) == before
+    prices = tmp_path / "prices.csv"
+    pd.DataFrame({"X": 100.0 * np.exp(np.cumsum(np.full(300, 0.01) * np.resize([1, -1, 2, -2], 300)))}).to_csv(
+        prices, index=False)
+    result = runner.invoke(app, ["calibrate", str(prices), "-o", str(prices)], env=env)
+    assert result.exit_code == 2 and "the output is the prices file itself" in result.output

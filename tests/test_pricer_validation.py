@@ -112,7 +112,8 @@ def test_mc_must_be_a_monte_carlo():
 
 @pytest.mark.parametrize("product, model, what", [
     (EuropeanOption(strike=1e37, expiry=1.0, call=False), MODEL, "price"),   # beyond float32
-    (EUROPEAN, BlackScholes(spot=100.0, vol=0.2, rate=100.0), "price"),
+    # a discount factor of e^100, beyond float32 (a rate of 100 is refused as a percentage now)
+    (EuropeanOption(strike=100.0, expiry=50.0, call=False), BlackScholes(spot=100.0, vol=0.2, rate=-2.0), "price"),
     (EUROPEAN, BlackScholes(spot=1e30, vol=0.2), "stderr"),
 ])
 def test_a_non_finite_result_is_an_error_not_a_nan(product, model, what):
@@ -169,3 +170,35 @@ def test_a_mean_reversion_too_fast_to_simulate_is_refused_naming_kappa():
     model = Heston(**{**HESTON, "kappa": 1e6})
     with pytest.raises(ValueError, match=r"kappa = 1000000\.0.*4,000,000 time steps a year"):
         price(EuropeanOption(strike=100.0, expiry=1.0), model, MonteCarlo(paths=4096))
+
+
+# ------------------------------------------------ found by the adversarial review of 2026-12-07 (helper-47)
+@pytest.mark.parametrize("make", [
+    lambda: BlackScholes(spot=100.0, vol=0.2, rate=5.0),
+    lambda: Heston(spot=100.0, v0=0.04, kappa=1.0, theta=0.04, xi=0.5, rho=-0.5, dividend=[0.01, 3.0]),
+    lambda: Garch(spot=100.0, omega=2e-6, alpha=0.05, beta=0.9, rate=-2.5),
+], ids=["bs-rate", "heston-dividend", "garch-rate"])
+def test_a_rate_in_percent_is_refused_by_every_model(make):
+    """BlackScholes(rate=5.0) priced an at-the-money call at 99.3% of spot with no word (the book refused
+    the same number; the models now share its limit)."""
+    with pytest.raises(ValueError, match=r"(rate|dividend) must be a decimal within \+-2 .*a percentage\?"):
+        make()
+
+
+def test_a_garch_expiry_under_half_a_day_is_refused_not_priced_as_a_day():
+    """0.1 of a trading day was priced as a whole day's option (0.25 against about 0.08)."""
+    model = Garch(spot=100.0, omega=2e-6, alpha=0.05, beta=0.9)
+    mc = MonteCarlo(paths=2048)
+    with pytest.raises(ValueError, match=r"expiry of item 1 is 0\.3 of a step: Garch steps 1/252"):
+        price(EuropeanOption(strike=100.0, expiry=np.array([1.0, 0.3]) / 252), model, mc)
+    one_day = price(EuropeanOption(strike=100.0, expiry=1.0 / 252), model, mc)
+    assert price(EuropeanOption(strike=100.0, expiry=0.6 / 252), model, mc).price == one_day.price  # nearest day
+
+
+def test_an_h0_greek_without_h0_says_how_to_get_it():
+    model = Garch(spot=100.0, omega=2e-6, alpha=0.05, beta=0.9)
+    with pytest.raises(ValueError, match="greek 'h0' needs the model's h0 set.*h0=model.initial_variance"):
+        price(EuropeanOption(strike=100.0, expiry=0.1), model, MonteCarlo(paths=2048), greeks=("delta", "h0"))
+    with pytest.raises(ValueError, match="greek 'h0' is not known for BlackScholes"):
+        price(EuropeanOption(strike=100.0, expiry=0.1), BlackScholes(spot=100.0, vol=0.2), MonteCarlo(paths=2048),
+              greeks=("h0",))

@@ -13,7 +13,7 @@ from typing import ClassVar
 import jax.numpy as jnp
 import numpy as np
 
-from .._fields import is_concrete, non_negative, numeric_field, positive, pytree_dataclass
+from .._fields import RATE_REQUIREMENT, decimal_rate, is_concrete, non_negative, numeric_field, positive, pytree_dataclass
 from .base import Model
 
 TRADING_DAYS = 252
@@ -41,7 +41,8 @@ class Garch(Model):
         checks = {
             "spot": (positive, "> 0"), "omega": (positive, "> 0"), "alpha": (non_negative, ">= 0"),
             "beta": (non_negative, ">= 0"), "gamma": (None, ""),
-            "rate": (None, ""), "dividend": (None, ""), "price_of_risk": (None, ""),
+            "rate": (decimal_rate, RATE_REQUIREMENT), "dividend": (decimal_rate, RATE_REQUIREMENT),
+            "price_of_risk": (None, ""),
         }
         for name, (check, requirement) in checks.items():
             object.__setattr__(self, name, numeric_field(name, getattr(self, name), check=check, requirement=requirement))
