@@ -19,6 +19,7 @@ Units: as the fit's (percent returns -> percent^2 variances); the MarketScenario
 from __future__ import annotations
 
 import hashlib
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -29,6 +30,7 @@ from .ccc import _correlation
 from .fit_result import GarchFit
 from .simulate import garch_paths
 from ._validation import is_number, is_whole
+from .warnings import DataScaleWarning
 
 __all__ = ["RegimeShift", "ScenarioPaths", "simulate_from_fit", "peak_variance", "garch_scenarios",
            "SCENARIO_METHODS"]
@@ -242,6 +244,12 @@ def _standardised(fit: GarchFit, returns, usable: np.ndarray) -> np.ndarray:
     return np.where(usable[None, :], z, 0.0)
 
 
+#: a start variance more than this many times today's (or less than its inverse) draws a DataScaleWarning:
+#: the vol x14, beyond the 2008 jump from 10% to 80% (x64 in variance), short of an annual variance given
+#: for a daily fit (x252) or a percent one for decimal returns (x10,000)
+START_RATIO_LIMIT = 200.0
+
+
 def _start_variance(fit: GarchFit, value, current: np.ndarray) -> np.ndarray:
     if value is None:
         return current
@@ -250,12 +258,25 @@ def _start_variance(fit: GarchFit, value, current: np.ndarray) -> np.ndarray:
             raise ValueError(f"start_variance must be None, 'peak' or numbers, got {value!r}")
         return peak_variance(fit)[0]
     try:
-        start = np.broadcast_to(np.asarray(value, dtype=float), current.shape).copy()
+        given = np.asarray(value, dtype=float)
+        if given.ndim > 1 or (given.ndim == 1 and given.size != current.shape[0]):
+            raise ValueError   # one number for every series, or one per series: never a shorter list stretched
+        start = np.broadcast_to(given, current.shape).copy()
     except (TypeError, ValueError):
         raise ValueError(f"start_variance must be None, 'peak', a number or one number per series "
                          f"({current.shape[0]}), got {value!r}") from None
     if not np.all(np.isfinite(start) & (start > 0)):
         raise ValueError(f"start_variance must be positive and finite, got {value!r}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = start / current
+    odd = np.flatnonzero(np.isfinite(ratio) & ((ratio > START_RATIO_LIMIT) | (ratio < 1.0 / START_RATIO_LIMIT)))
+    if odd.size:
+        j = int(odd[0])
+        warnings.warn(f"start_variance {start[j]:.4g} for series {fit.names[j]!r} is {ratio[j]:.3g} times today's "
+                      f"variance {current[j]:.4g} (per period, units of the fit's returns squared): a percent "
+                      f"variance for decimal returns (x10,000), or an annual one for daily returns (x252)? A real "
+                      f"stress moves the vol a few times, the variance up to ~{START_RATIO_LIMIT:g}x",
+                      DataScaleWarning, stacklevel=4)
     return start
 
 

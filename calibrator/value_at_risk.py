@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._validation import check_time_order, refuse_tail_probabilities
+from ._validation import check_time_order, is_whole, refuse_tail_probabilities
 from .fit_result import GarchFit
 
 __all__ = ["normal_var_cvar", "t_var_cvar", "empirical_var_cvar", "garch_var", "portfolio_var",
@@ -149,7 +149,8 @@ def garch_var(fit: GarchFit, *, levels=(0.95, 0.99), horizons=(1, 10), method: s
     the seed, for "fhs" and "mc" (same seed, same numbers).
 
     Returns a DataFrame with columns series, horizon, level, method, var, cvar (losses in the units of
-    the returns), one row per (series, horizon, level).
+    the returns), status and error (the series' fit's: "ok" | "not_converged" | "error", and its text;
+    a failed series' var and cvar are NaN), one row per (series, horizon, level).
     """
     if not isinstance(fit, GarchFit):
         raise ValueError(f"fit must be a GarchFit (from calibrator.fit_garch), got {type(fit).__name__}")
@@ -176,6 +177,7 @@ def garch_var(fit: GarchFit, *, levels=(0.95, 0.99), horizons=(1, 10), method: s
         with np.errstate(invalid="ignore"):   # a failed column's paths are NaN; its rows are NaN below
             var, cvar = empirical_var_cvar(paths.cumulative[hs - 1], lv, axis=-1)    # (L, H, N)
         var, cvar = np.transpose(var, (2, 1, 0)), np.transpose(cvar, (2, 1, 0))
+    errors = np.atleast_1d(np.asarray(fit.error, dtype=object))
     rows = []
     for i, name in enumerate(fit.names):
         for j, h in enumerate(hs):
@@ -183,12 +185,13 @@ def garch_var(fit: GarchFit, *, levels=(0.95, 0.99), horizons=(1, 10), method: s
                 bad = status[i] == "error"
                 rows.append({"series": name, "horizon": int(h), "level": float(level), "method": method,
                              "var": np.nan if bad else float(var[i, j, k]),
-                             "cvar": np.nan if bad else float(cvar[i, j, k])})
+                             "cvar": np.nan if bad else float(cvar[i, j, k]),
+                             "status": str(status[i]), "error": str(errors[i] or "")})
     return pd.DataFrame(rows)
 
 
 def _check_paths(n_paths) -> None:
-    if isinstance(n_paths, bool) or not float(n_paths).is_integer() or int(n_paths) < 100:
+    if not is_whole(n_paths) or int(n_paths) < 100:
         raise ValueError(f"n_paths must be an integer >= 100 for a simulated VaR, got {n_paths!r}")
 
 

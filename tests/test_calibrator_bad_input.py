@@ -147,6 +147,15 @@ def test_start_variance_of_the_wrong_length_names_it(returns):
     fit = quiet(fit_garch, pd.DataFrame({"a": returns[0], "b": returns[1]}))
     with pytest.raises(ValueError, match="start_variance"):
         simulate_from_fit(fit, horizon=5, n_paths=100, correlated=False, start_variance=[1e-4] * 3)
+    with pytest.raises(ValueError, match="start_variance"):   # one number in a list was stretched to both
+        simulate_from_fit(fit, horizon=5, n_paths=100, correlated=False, start_variance=[1e-4])
+    today = np.asarray(fit.forecast(1))[:, 0]
+    for scale, words in ((1e4, "percent variance"), (252.0, "annual one")):
+        with pytest.warns(DataScaleWarning, match=f"for series 'a' is .* times today's variance.*{words}"):
+            simulate_from_fit(fit, horizon=5, n_paths=100, correlated=False, start_variance=today * scale)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # a real stress (the vol x8) is not in doubt
+        simulate_from_fit(fit, horizon=5, n_paths=100, correlated=False, start_variance=today * 64.0)
 
 
 def test_a_failed_series_has_no_peak_and_no_date(returns):
@@ -235,3 +244,18 @@ def test_short_price_paths_are_refused_as_prices(days):
     mixed = pd.DataFrame(np.column_stack([prices[:, :3], 0.01 * rng.standard_normal((days, 2))]))
     fit = quiet(fit_garch, mixed)
     assert list(fit.status[:3]) == ["error"] * 3 and all(s != "error" for s in fit.status[3:])
+
+
+def test_var_rows_carry_the_fits_status_and_error(returns):
+    """A failed series' VaR was NaN with nothing on its rows to say why (no status column)."""
+    frame = pd.DataFrame({"a": returns[0], "b": returns[1]})
+    frame.loc[10, "b"] = np.nan
+    fit = quiet(fit_garch, frame)
+    table = garch_var(fit, levels=(0.99,), horizons=(1,))
+    assert list(table.columns) == ["series", "horizon", "level", "method", "var", "cvar", "status", "error"]
+    row = table.set_index("series")
+    assert row.loc["a", "status"] == fit.status[0] and row.loc["a", "error"] == ""
+    assert row.loc["b", "status"] == "error" and "'b'" in row.loc["b", "error"] and np.isnan(row.loc["b", "var"])
+    for bad in ("abc", None, 99, 1000.5):
+        with pytest.raises(ValueError, match="n_paths must be an integer >= 100"):
+            garch_var(fit, method="mc", n_paths=bad)
