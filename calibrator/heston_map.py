@@ -91,6 +91,7 @@ import numpy as np
 from pricer import compile_budget
 
 from ._validation import is_number
+from .warnings import DataScaleWarning
 
 __all__ = ["HestonParams", "garch_to_heston", "as_heston_params", "heston_daily_returns"]
 
@@ -210,6 +211,11 @@ def _sample_rho(fit, returns, omega, pers) -> np.ndarray:
         return np.where(denom > 0, (z * innovation).sum(axis=0) / denom, 0.0)
 
 
+#: an annualised variance above this (a 500% vol; ``calibrate_heston`` refuses implied vols above 5 alike) draws a
+#: DataScaleWarning from ``garch_to_heston``
+IMPLAUSIBLE_VARIANCE = 25.0
+
+
 def garch_to_heston(fit, periods_per_year: float = 252, *, returns=None) -> HestonParams:
     """Heston parameters (annualised, decimal) implied by a GARCH(1,1)/GJR fit; formulas in the module docstring.
 
@@ -297,6 +303,16 @@ def garch_to_heston(fit, periods_per_year: float = 252, *, returns=None) -> Hest
             which = ", ".join(repr(names[i]) for i in np.flatnonzero(mask)[:5])
             warnings.warn(f"garch_to_heston: {why} for {int(mask.sum())} series ({which})", RuntimeWarning,
                           stacklevel=2)
+    # an annualised vol above 500% is no asset's: a series in percent fitted with percent=False (fit_garch
+    # warned at the fit, but the fit stands; here it would start a Heston calibration or price at 2,000% vol)
+    with np.errstate(invalid="ignore"):
+        absurd = ~failed & ((v0 > IMPLAUSIBLE_VARIANCE) | (theta > IMPLAUSIBLE_VARIANCE))
+    if absurd.any():
+        i = int(np.argmax(absurd))
+        warnings.warn(f"garch_to_heston: {int(absurd.sum())} series ({', '.join(repr(names[j]) for j in np.flatnonzero(absurd)[:5])}) "
+                      f"map to variances no asset has: {names[i]!r} v0 {v0[i]:.4g}, theta {theta[i]:.4g} "
+                      f"(vols of {np.sqrt(v0[i]):.0%} and {np.sqrt(theta[i]):.0%}); were its returns in percent "
+                      f"and fitted with percent=False?", DataScaleWarning, stacklevel=2)
 
     single = bool(getattr(fit, "single", np.ndim(getattr(fit, "omega")) == 0))
     out = dict(v0=v0, kappa=kappa, theta=theta, xi=xi, rho=rho)

@@ -259,3 +259,15 @@ def test_var_rows_carry_the_fits_status_and_error(returns):
     for bad in ("abc", None, 99, 1000.5):
         with pytest.raises(ValueError, match="n_paths must be an integer >= 100"):
             garch_var(fit, method="mc", n_paths=bad)
+
+
+def test_a_percent_series_fitted_as_decimals_maps_to_heston_with_a_warning(returns):
+    """One column of a batch in percent: v0 398 (a 2,000% vol) came back without a word."""
+    frame = pd.DataFrame({"a": returns[0], "b": 100.0 * returns[1]})
+    fit = quiet(fit_garch, frame)
+    with pytest.warns(DataScaleWarning, match=r"1 series \('b'\) map to variances no asset has.*percent=False"):
+        params = garch_to_heston(fit)
+    assert params.v0[1] > 25.0 and params.v0[0] < 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataScaleWarning)
+        garch_to_heston(quiet(fit_garch, frame.assign(b=returns[1])))   # both in decimals: no warning
