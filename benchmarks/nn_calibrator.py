@@ -89,7 +89,9 @@ def rmse(fit, p) -> dict:
     return dict(rmse_alpha=root_mean_square(alpha - p["alpha"]),
                 rmse_persistence=root_mean_square(persistence - p["persistence"]),
                 rmse_log_long_run_variance=root_mean_square(level),
-                rmse_log_last_variance=root_mean_square(last))
+                rmse_log_last_variance=root_mean_square(last),
+                # series left out of the level's RMSE: a failed fit, or persistence >= 1 (no long-run variance)
+                no_long_run_variance=int(np.sum(~np.isfinite(level))))
 
 
 METHODS = {

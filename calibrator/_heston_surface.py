@@ -213,7 +213,7 @@ def _prepare(surface, spot, rate, dividend, check_vols=True):
         fwd = spots[j] * np.exp((zero - divs[j]) * u)
         x[j, : len(g)] = np.log(fwd[k] / strike[g])
         if check_vols:
-            _check_reach(surface, g, x[j, : len(g)], vol[g], expiry[g], fwd[k])
+            _check_reach(surface, g, x[j, : len(g)], vol[g], expiry[g], strike[g], fwd[k])
         eidx[j, : len(g)] = k
         mvol[j, : len(g)] = vol[g]
         mask[j, : len(g)] = 1.0
@@ -227,18 +227,25 @@ def _prepare(surface, spot, rate, dividend, check_vols=True):
 MAX_STANDARD_DEVIATIONS = 10.0
 
 
-def _check_reach(surface, rows, log_moneyness, vol, expiry, forward):
-    """ValueError naming the first option of a surface (positions ``rows`` of ``surface``) that lies more
-    than ``MAX_STANDARD_DEVIATIONS`` implied standard deviations from its forward."""
+def _check_reach(surface, rows, log_moneyness, vol, expiry, strike, forward):
+    """Options of one surface (positions ``rows`` of ``surface``) more than ``MAX_STANDARD_DEVIATIONS``
+    implied standard deviations from their forward: where most are (the median), the units are wrong and a
+    ValueError names the first; where a few are (a vendor's fixed-moneyness grid: 130% at one week, 15% vol,
+    is 13), a RuntimeWarning names them (beyond the pricer's resolution, they may not be fitted)."""
     distance = np.abs(log_moneyness) / (vol * np.sqrt(expiry))
     far = distance > MAX_STANDARD_DEVIATIONS
-    if far.any():
-        i = int(np.argmax(far))
-        raise ValueError(f"surface: the option in {_row(surface, int(rows[i]))} (strike {surface['strike'].iloc[rows[i]]:.6g}, "
-                         f"expiry {expiry[i]:.4g}) lies {distance[i]:.0f} implied standard deviations from its forward "
-                         f"{forward[i]:.6g} (|ln(F / K)| / (implied_vol sqrt(expiry)); quotes lie within about 5, the "
-                         f"limit is {MAX_STANDARD_DEVIATIONS:g}): a strike in other units (moneyness?) or a spot off by "
-                         f"a factor?")
+    if not far.any():
+        return
+    i = int(np.argmax(far))
+    first = (f"the option in {_row(surface, int(rows[i]))} (strike {strike[i]:.6g}, expiry {expiry[i]:.4g}) lies "
+             f"{distance[i]:.0f} implied standard deviations from its forward {forward[i]:.6g} (|ln(F / K)| / "
+             f"(implied_vol sqrt(expiry)))")
+    if np.median(distance) > MAX_STANDARD_DEVIATIONS:
+        raise ValueError(f"surface: {first}, as do most of its options (quotes lie within about 5, the limit is "
+                         f"{MAX_STANDARD_DEVIATIONS:g}): a strike in other units (moneyness?) or a spot off by a factor?")
+    warnings.warn(f"calibrate_heston: {int(far.sum())} option(s) lie beyond {MAX_STANDARD_DEVIATIONS:g} implied "
+                  f"standard deviations from the forward, where prices fall below the pricer's resolution and their "
+                  f"vols may not be fitted: {first}; consider dropping them", RuntimeWarning, stacklevel=4)
 
 
 def _initial(initial, ids, data: _Data, *, name="initial", feller=False):

@@ -6,6 +6,7 @@ the other columns still fit; for a single series they raise.
 """
 from __future__ import annotations
 
+import datetime
 import warnings
 
 import numpy as np
@@ -132,7 +133,16 @@ def check_time_order(index, name: str) -> None:
     """Refuse an index of dates (or periods) that is not strictly increasing, naming the first place it
     goes back or repeats: the variance filter runs in row order, so a series delivered newest first would
     be fitted backwards and its "last day" (where forecasts and VaR start) would be its oldest."""
-    if not isinstance(index, (pd.DatetimeIndex, pd.PeriodIndex)) or len(index) < 2:
+    if len(index) < 2:
+        return
+    if ((pd.api.types.is_object_dtype(index.dtype) or pd.api.types.is_string_dtype(index.dtype))
+            and all(isinstance(v, (str, datetime.date)) for v in index[:100])):
+        # dates read without parse_dates (strings) or as datetime.date objects: checked where they all parse
+        try:
+            index = pd.DatetimeIndex(pd.to_datetime(index, format="mixed"))
+        except (TypeError, ValueError, OverflowError):
+            return
+    if not isinstance(index, (pd.DatetimeIndex, pd.PeriodIndex)):
         return
     if index.is_monotonic_increasing and index.is_unique:
         return

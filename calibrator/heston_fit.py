@@ -52,7 +52,7 @@ import pandas as pd
 
 from ._heston_lanes import MAX_PASSES, NODE_BUCKETS, _groups, _Lanes, _lm_batch, _natural_batch, _padded
 from ._heston_lm import BOUNDS, VOL_POINTS, _to_unconstrained
-from ._heston_surface import GENERIC_START, _initial, _label, _prepare
+from ._heston_surface import GENERIC_START, _initial, _label, _prepare, _row
 from .heston_map import FIELDS, HestonParams
 from ._validation import is_number, is_whole
 from ._heston_bounds import _at_bound, warn_at_bound
@@ -120,12 +120,14 @@ def _warn_unpriced(fitted: pd.DataFrame, sse, ids, rows, batch: bool) -> None:
     lost = np.flatnonzero(~np.isfinite(sse))
     if not lost.size:
         return
+    strike, expiry = (pd.to_numeric(fitted[c]).to_numpy(dtype=float) for c in ("strike", "expiry"))
     parts = []
     for j in lost[:3]:
         unpriced = [r for r in rows[j] if not np.isfinite(fitted["model_vol"].iloc[r])]
-        where = ", ".join(f"row {fitted.index[r]!r} (strike {fitted['strike'].iloc[r]:.6g}, expiry "
-                          f"{fitted['expiry'].iloc[r]:.4g})" for r in unpriced[:3])
-        parts.append((f"surface_id {_label(ids[j])!r}: " if batch else "")
+        where = ", ".join(f"{_row(fitted, int(r))} (strike {strike[r]:.6g}, expiry {expiry[r]:.4g})"
+                          for r in unpriced[:3])
+        # each row's words (``_row``) name its surface_id in a batch; a surface with none named says it here
+        parts.append((f"surface_id {_label(ids[j])!r}: " if batch and not unpriced else "")
                      + f"{len(unpriced)} of {len(rows[j])} options ({where}{', ...' if len(unpriced) > 3 else ''})")
     warnings.warn(f"calibrate_heston: the model's implied vol could not be computed for some options, so the sse is "
                   f"not finite and the fit is marked not converged: {'; '.join(parts)}"

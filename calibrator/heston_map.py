@@ -305,8 +305,8 @@ def garch_to_heston(fit, periods_per_year: float = 252, *, returns=None) -> Hest
                           stacklevel=2)
     # an annualised vol above 500% is no asset's: a series in percent fitted with percent=False (fit_garch
     # warned at the fit, but the fit stands; here it would start a Heston calibration or price at 2,000% vol)
-    with np.errstate(invalid="ignore"):
-        absurd = ~failed & ((v0 > IMPLAUSIBLE_VARIANCE) | (theta > IMPLAUSIBLE_VARIANCE))
+    with np.errstate(invalid="ignore"):   # theta of a near-integrated fit is not identified (warned above)
+        absurd = ~failed & ((v0 > IMPLAUSIBLE_VARIANCE) | (~near & (theta > IMPLAUSIBLE_VARIANCE)))
     if absurd.any():
         i = int(np.argmax(absurd))
         warnings.warn(f"garch_to_heston: {int(absurd.sum())} series ({', '.join(repr(names[j]) for j in np.flatnonzero(absurd)[:5])}) "

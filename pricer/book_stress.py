@@ -201,6 +201,13 @@ def _task_values(task, path: np.ndarray, ratio: np.ndarray, horizon: float, spot
     if remaining < MIN_TIME:
         raise _TradeError(f"expiry {expiry!r} years is inside the stress horizon ({path.shape[1]} trading days): "
                           f"not revalued")
+    periods = task.model.periods_per_year
+    if periods is not None and remaining < 0.5 / periods:
+        # a model stepping whole trading days refuses an expiry under half a step (engine.prepare); an expiry
+        # in calendar days often ends that close after a horizon in trading days (15/365 - 10/252 is 0.36 of a
+        # day): valued one step on, as the nearest step had rounded it before that check
+        expiry = horizon + 1.0 / periods
+        remaining = expiry - horizon
     rows = task.rows.size
     x_end, log_ratio = path[:, -1], np.log(ratio)
     v_nodes = nodes(log_ratio, variance_nodes)

@@ -50,7 +50,7 @@ _MAX_CHUNK_PATHS = {"cpu": 1 << 16, "gpu": 1 << 22}
 _EXACT_POWER_ROWS = 16
 
 
-def row_bucket(rows: int) -> int:
+def row_bucket(rows: int, *, rows_share_paths: bool = True) -> int:
     """The number of rows a batch of ``rows`` items is simulated with (``prepare`` pads with copies of
     the first item and drops their results).
 
@@ -59,7 +59,9 @@ def row_bucket(rows: int) -> int:
     milliseconds: a desk tool asking for 3, then 5, then 7 items would compile three times. Up to 16
     rows the next power of two (1, 2, 4, 8, 16: at most 7 wasted rows); above, the next number with four
     significant bits (17 -> 18, 100 -> 104, 1000 -> 1024: under 1/8 wasted), so that every size up to
-    a million shares one of under 140 programs. The padded rows share the real rows' random numbers and
+    a million shares one of under 140 programs. ``rows_share_paths=False`` (a batched model: every row
+    simulates its own paths, so a padded row costs a whole simulation) keeps four significant bits at every
+    size (1 to 16 exact, under 1/8 wasted). The padded rows share the real rows' random numbers and
     add no dates to the grid, and nothing reduces over rows, so they never enter a real row's arithmetic:
     in float64 a real row's numbers are those of an unpadded call to 1e-12; in float32 they may differ in
     the last bits, as with any change of batch size (XLA vectorises a different length; ``pricer.book``)."""
@@ -67,7 +69,7 @@ def row_bucket(rows: int) -> int:
     if rows < 1:
         raise ValueError(f"rows must be at least 1, got {rows}")
     if rows <= _EXACT_POWER_ROWS:
-        return 1 << (rows - 1).bit_length()
+        return 1 << (rows - 1).bit_length() if rows_share_paths else rows
     shift = rows.bit_length() - 4
     return -(-rows >> shift) << shift
 
@@ -186,7 +188,7 @@ def prepare(product, model, mc: MonteCarlo, derivatives: int = 0, *, check_sampl
                  if np.size(getattr(obj, f.name)) == 0 and getattr(obj, f.name) is not None]
         raise ValueError(f"the batch is empty: {', '.join(empty) or 'a field'} has no elements")
     model_rows = 1 if model_shape == () else rows
-    simulated_rows = row_bucket(rows) if pad_rows else rows
+    simulated_rows = row_bucket(rows, rows_share_paths=model_rows == 1) if pad_rows else rows
     # the rows simulated: the batch's, then copies of its first item (valid, on dates already in the grid,
     # so nothing a real row computes moves); taken in numpy, so a new batch size compiles no gather
     take = np.concatenate([np.arange(rows), np.zeros(simulated_rows - rows, np.int64)])
@@ -257,7 +259,8 @@ def _check_expiry_on_steps(model, expiry: np.ndarray, shape: tuple) -> None:
     short = expiry * periods < 0.5
     if short.any():
         flat = int(np.argmax(short))
-        item = "" if not shape else f" of item {np.unravel_index(flat, shape) if len(shape) > 1 else flat}"
+        index = tuple(int(i) for i in np.unravel_index(flat, shape))
+        item = "" if not shape else f" of item {index if len(shape) > 1 else flat}"
         raise ValueError(f"expiry{item} is {expiry[flat] * periods:.3g} of a step: {type(model).__name__} steps "
                          f"1/{periods} of a year (a trading day) and moves an expiry to the nearest step, so one under "
                          f"half a step would be priced as a whole one; price it under BlackScholes or Heston")

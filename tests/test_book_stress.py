@@ -392,3 +392,17 @@ def test_horizon_error_bounds_the_spread_of_horizon_values_over_seeds():
     result = revalue_book(knocked, MARKET, rally, mc=MonteCarlo(paths=4096, seed=0))
     assert np.all(result.trade_pnl + result.trades["value_today"].to_numpy()[:, None] == pytest.approx(1.5))
     assert result.trades["stderr_horizon"].iloc[0] == 0.0
+
+
+def test_a_garch_trade_ending_within_half_a_day_after_the_horizon_is_revalued_one_day_on():
+    """An expiry in calendar days (15/365) ends 0.36 of a trading day after a 10-trading-day horizon: GARCH
+    steps whole days and its engine refuses expiries under half a step, so the stress values it one step on,
+    exactly as a trade expiring then (the review of 2026-12-07: the group had become a row error)."""
+    trades = pd.DataFrame([
+        dict(trade_id="calendar", underlying="GAR", product="european", call_put="call", strike=50.0, expiry=15 / 365),
+        dict(trade_id="one day on", underlying="GAR", product="european", call_put="call", strike=50.0, expiry=11 / 252),
+    ])
+    result = revalue_book(trades, MARKET, _scenarios(["GAR"], 10, 20, seed=6), mc=MonteCarlo(paths=4096, seed=2))
+    assert list(result.trades.status) == ["ok", "ok"]
+    gap = result.trade_pnl[0] - result.trade_pnl[1]   # today's values differ, the horizon values are the same
+    assert np.all(np.isfinite(gap)) and np.ptp(gap) < 1e-9

@@ -450,7 +450,11 @@ def test_an_output_that_is_an_input_is_refused_before_any_work(tmp_path):
     MARKET.to_csv(market, index=False)
     before = book.read_bytes(), market.read_bytes()
     env = {"EXOTICS_CACHE_DIR": ""}
-    for output, what in ((book, "book"), (market, "market"), (tmp_path / "." / "book.csv", "book")):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.csv").symlink_to(book)
+    # the same file by another spelling (resolved) and by a link (resolved, or the same inode)
+    for output, what in ((book, "book"), (market, "market"), (tmp_path / "sub" / ".." / "book.csv", "book"),
+                         (tmp_path / "link.csv", "book")):
         result = runner.invoke(app, ["price-book", str(book), "-m", str(market), "-o", str(output), "--paths", "2048"],
                                env=env)
         assert result.exit_code == 2 and f"the output is the {what} file itself" in result.output

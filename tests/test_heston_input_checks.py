@@ -358,5 +358,13 @@ def test_options_no_quote_reaches_are_refused_not_fitted_silently():
     with pytest.raises(ValueError, match=r"row 0 \(strike 0\.8, expiry 0\.25\) lies 35 implied standard deviations "
                                          r"from its forward 100\.5.*moneyness"):
         calibrate_heston(surface.assign(strike=surface["strike"] / 100.0), 100.0, 0.02)
-    with pytest.raises(ValueError, match=r"lies 1\d implied standard deviations.*spot off by a factor"):
+    with pytest.raises(ValueError, match=r"lies 1\d implied standard deviations.*as do most of its options.*spot off"):
         calibrate_heston(surface, 1000.0, 0.02)
+    # one option that far (a vendor's fixed-moneyness grid: 130% at one week) is named in a warning, not refused
+    wing = pd.concat([surface, pd.DataFrame(dict(strike=[130.0], expiry=[7 / 365], implied_vol=[0.15]))],
+                     ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.warns(RuntimeWarning, match=r"1 option\(s\) lie beyond 10 .*row 21 \(strike 130, expiry 0\.01918\) "
+                                                r"lies 13 implied"):
+            calibrate_heston(wing, 100.0, 0.02)

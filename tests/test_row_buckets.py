@@ -20,6 +20,10 @@ def test_a_bucket_holds_the_batch_wastes_little_and_is_its_own_bucket(rows):
     assert bucket >= rows and row_bucket(bucket) == bucket
     assert bucket - rows <= (7 if rows <= 16 else rows // 8)
     assert row_bucket(rows + 1) >= bucket   # monotone: a larger batch never gets a smaller program
+    # a batched model (a padded row is a whole simulation): exact up to 16, under 1/8 wasted above
+    own = row_bucket(rows, rows_share_paths=False)
+    assert own >= rows and own - rows <= rows // 8 and row_bucket(own, rows_share_paths=False) == own
+    assert own == rows if rows <= 16 else own == bucket
 
 
 def test_few_programs_cover_all_sizes():
@@ -62,11 +66,10 @@ CASES = {
     # a 2-D batch (2, 3) -> 6 rows, padded to 8; products with different dates (per-row event tables)
     "asian-own-dates": (AsianOption(strike=np.array([[90.0, 100.0, 110.0], [95.0, 105.0, 115.0]]),
                                     expiry=np.array([[0.5], [1.0]]), fixings=6), HESTON, ()),
-    # a batched model (each row its own paths' parameters) with pathwise Greeks: 5 rows -> 8
-    "garch-barrier-greeks": (BarrierOption(strike=100.0, barrier=np.array([120.0, 125.0, 130.0, 135.0, 140.0]),
-                                           expiry=0.5),
-                             Garch(spot=100.0, omega=np.array([4e-6, 5e-6, 6e-6, 7e-6, 8e-6]), alpha=0.08,
-                                   beta=0.85, gamma=0.05, rate=0.03),
+    # a batched model (each row its own paths' parameters) with pathwise Greeks: 17 rows -> 18
+    "garch-barrier-greeks": (BarrierOption(strike=100.0, barrier=np.linspace(120.0, 140.0, 17), expiry=0.5),
+                             Garch(spot=100.0, omega=np.linspace(4e-6, 8e-6, 17), alpha=0.08, beta=0.85, gamma=0.05,
+                                   rate=0.03),
                              ("delta", "vega", "omega")),
     # discrete monitoring: Greeks by differences on the same paths; 3 rows -> 4
     "bs-discrete-gamma": (BarrierOption(strike=np.array([90.0, 100.0, 110.0]), barrier=80.0, expiry=1.0, up=False,
