@@ -43,7 +43,9 @@ import numpy as np
 import pandas as pd
 
 from .book import PreparedBook, prepare_book, price_book_groups
+from ._asian_accrual import ACCRUAL_NODES, _accrued, _lagrange
 from .engine import MonteCarlo
+from .grid import under_half_a_step
 from .products import MIN_TIME, AsianOption, BarrierOption, EuropeanOption, schedule_times
 from .stress_grid import StressError as _TradeError, distinct, grid_values, nodes, proxies
 from .scenarios import TRADING_DAYS, MarketScenarios
@@ -201,12 +203,11 @@ def _task_values(task, path: np.ndarray, ratio: np.ndarray, horizon: float, spot
     if remaining < MIN_TIME:
         raise _TradeError(f"expiry {expiry!r} years is inside the stress horizon ({path.shape[1]} trading days): "
                           f"not revalued")
-    periods = task.model.periods_per_year
-    if periods is not None and remaining < 0.5 / periods:
-        # a model stepping whole trading days refuses an expiry under half a step (engine.prepare); an expiry
-        # in calendar days often ends that close after a horizon in trading days (15/365 - 10/252 is 0.36 of a
-        # day): valued one step on, as the nearest step had rounded it before that check
-        expiry = horizon + 1.0 / periods
+    if under_half_a_step(remaining, task.model.periods_per_year):
+        # a model stepping whole trading days refuses an expiry under half a step (grid.check_expiry_on_steps);
+        # an expiry in calendar days often ends that close after a horizon in trading days (15/365 - 10/252
+        # is 0.36 of a day): valued one step on, as the nearest step had rounded it before that check
+        expiry = horizon + 1.0 / task.model.periods_per_year
         remaining = expiry - horizon
     rows = task.rows.size
     x_end, log_ratio = path[:, -1], np.log(ratio)
@@ -282,37 +283,6 @@ def _asian_values(task, schedule, expiry: float, horizon: float, path: np.ndarra
     # sum to 1: a common error passes through unchanged (measured: the spread over seeds stays below the
     # largest table's error; the sum of |weights|, 2 to 3 here, overstated it 5-fold)
     return _lagrange(points, np.stack(table), log_gap), np.max(np.stack(errors), axis=0)
-
-
-#: accrual factors an Asian's horizon value is interpolated over (a quartic in the log factor: a daily
-#: Asian with 10 of its 21 fixings inside the horizon was 7.5 SE off with 4, 1.0 with 5)
-ACCRUAL_NODES = 5
-
-
-def _lagrange(points: np.ndarray, table: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """The polynomial through (points[r, j], table[j, r, k]) evaluated at at[r, k]: (rows, K)."""
-    total = np.zeros_like(at)
-    for j in range(points.shape[1]):
-        basis = np.ones_like(at)
-        for m in range(points.shape[1]):
-            if m != j:
-                basis = basis * (at - points[:, m:m + 1]) / (points[:, j:j + 1] - points[:, m:m + 1])
-        total = total + basis * table[j]
-    return total
-
-
-def _accrued(columns: dict, log_fixings: np.ndarray) -> np.ndarray:
-    """Each trade's past average after adding fixings: ``log_fixings`` (rows or 1, n, m) log values,
-    averaged arithmetically or geometrically as the trade does. Shape (rows, n)."""
-    count, average = columns["past_count"][:, None], columns["past_average"][:, None]
-    if log_fixings.shape[-1] == 0:   # nothing added: the accrual as it was
-        return np.broadcast_to(average, np.broadcast_shapes(average.shape, log_fixings.shape[:-1]))
-    seasoned = count > 0
-    log_past = np.where(seasoned, np.log(np.where(seasoned, average, 1.0)), 0.0)
-    total = count + log_fixings.shape[-1]
-    geometric_average = np.exp((count * log_past + log_fixings.sum(axis=-1)) / total)
-    arithmetic_average = (count * average + np.exp(log_fixings).sum(axis=-1)) / total
-    return np.where(columns["geometric"][:, None] == 1, geometric_average, arithmetic_average)
 
 
 def _past_fixings(schedule, expiry: float, horizon: float):

@@ -28,7 +28,8 @@ from . import compile_budget, payoffs, statistics
 from .accumulators import StepData
 from ._fields import batch_shape, checked_copy
 from ._checks import check_rounding as _check_rounding, check_sampling as _check_sampling, greek_names, require_finite
-from .grid import build_grid
+from .batch_rows import padding_take, row_bucket
+from .grid import build_grid, check_expiry_on_steps
 from .lanes import accumulate_chunks, on_gpu
 from .montecarlo import _MAX_STEPS, BLOCK_PATHS, MonteCarlo, PriceResult
 from .random import normals_from_words, random_words, seed_key
@@ -45,35 +46,6 @@ _CHUNK_FLOATS = {"cpu": 1 << 22, "gpu": 1 << 26}
 # (a GPU keeps the price's chunks until measured there)
 _CPU_DERIVATIVE_CHUNK_FLOATS = 1 << 18
 _MAX_CHUNK_PATHS = {"cpu": 1 << 16, "gpu": 1 << 22}
-#: batches of at most this many items are padded to the next power of two; larger ones keep four
-#: significant bits (``row_bucket``)
-_EXACT_POWER_ROWS = 16
-
-
-def row_bucket(rows: int, *, rows_share_paths: bool = True) -> int:
-    """The number of rows a batch of ``rows`` items is simulated with (``prepare`` pads with copies of
-    the first item and drops their results).
-
-    The compiled program is keyed by the batch's length, and a compile costs seconds (1.2 s for a
-    Black-Scholes barrier on a 2-core CPU, several with Greeks) where pricing a few items costs
-    milliseconds: a desk tool asking for 3, then 5, then 7 items would compile three times. Up to 16
-    rows the next power of two (1, 2, 4, 8, 16: at most 7 wasted rows); above, the next number with four
-    significant bits (17 -> 18, 100 -> 104, 1000 -> 1024: under 1/8 wasted), so that every size up to
-    a million shares one of under 140 programs. ``rows_share_paths=False`` (a batched model: every row
-    simulates its own paths, so a padded row costs a whole simulation) keeps four significant bits at every
-    size (1 to 16 exact, under 1/8 wasted). The padded rows share the real rows' random numbers and
-    add no dates to the grid, and nothing reduces over rows, so they never enter a real row's arithmetic:
-    in float64 a real row's numbers are those of an unpadded call to 1e-12; in float32 they may differ in
-    the last bits, as with any change of batch size (XLA vectorises a different length; ``pricer.book``)."""
-    rows = int(rows)
-    if rows < 1:
-        raise ValueError(f"rows must be at least 1, got {rows}")
-    if rows <= _EXACT_POWER_ROWS:
-        return 1 << (rows - 1).bit_length() if rows_share_paths else rows
-    shift = rows.bit_length() - 4
-    return -(-rows >> shift) << shift
-
-
 def price(product, model, mc: MonteCarlo | None = None, greeks=()) -> PriceResult:
     """Price a product (or a batch of products) under a model by Monte Carlo.
 
@@ -189,14 +161,13 @@ def prepare(product, model, mc: MonteCarlo, derivatives: int = 0, *, check_sampl
         raise ValueError(f"the batch is empty: {', '.join(empty) or 'a field'} has no elements")
     model_rows = 1 if model_shape == () else rows
     simulated_rows = row_bucket(rows, rows_share_paths=model_rows == 1) if pad_rows else rows
-    # the rows simulated: the batch's, then copies of its first item (valid, on dates already in the grid,
-    # so nothing a real row computes moves); taken in numpy, so a new batch size compiles no gather
-    take = np.concatenate([np.arange(rows), np.zeros(simulated_rows - rows, np.int64)])
+    # taken in numpy, so a new batch size compiles no gather
+    take = padding_take(rows, simulated_rows)
     flat_model = jax.tree_util.tree_map(lambda a: _flatten(a, shape, take if model_rows > 1 else take[:1], dtype),
                                         model)
     flat_product = jax.tree_util.tree_map(lambda a: _flatten(a, shape, take, dtype), product)
     expiry = np.broadcast_to(np.asarray(product.expiry, np.float64), shape).reshape(-1)
-    _check_expiry_on_steps(model, expiry, shape)
+    check_expiry_on_steps(model, expiry, shape)
     model.check_precision(dtype, mc.scheme)
     with np.errstate(all="ignore"):
         spread = np.asarray(model.log_variance(np.asarray(product.expiry, np.float64)), np.float64)
@@ -217,7 +188,7 @@ def prepare(product, model, mc: MonteCarlo, derivatives: int = 0, *, check_sampl
         log_spot = np.log(np.broadcast_to(np.asarray(model.spot, np.float64), shape).reshape(-1))
         _check_rounding(np.broadcast_to(spread, shape).reshape(-1), log_spot, np.maximum(to_expiry, 1), dtype)
     if simulated_rows > rows:
-        grid = _grid_rows(grid, take)
+        grid = grid.taken(take)
     arrays = {
         "steps": jnp.asarray(grid.steps, jnp.int32),
         "dt": jnp.asarray(grid.dt, dtype),
@@ -247,31 +218,6 @@ def prepare(product, model, mc: MonteCarlo, derivatives: int = 0, *, check_sampl
                   use_control=mc.control_variate, scheme=mc.scheme, rebate_at_crossing=rebate_at_crossing)
     key = jnp.asarray(seed_key(mc.seed))
     return Setup(flat_model, flat_product, arrays, key, static, grid, shape, rows)
-
-
-def _check_expiry_on_steps(model, expiry: np.ndarray, shape: tuple) -> None:
-    """A model with its own step (GARCH: one trading day) moves each expiry to the nearest step, the
-    first at the least: an expiry under half a step would be priced as a whole one (0.1 of a day as a
-    full day's option, three times its value), so it is refused, naming the item."""
-    periods = model.periods_per_year
-    if periods is None:
-        return
-    short = expiry * periods < 0.5
-    if short.any():
-        flat = int(np.argmax(short))
-        index = tuple(int(i) for i in np.unravel_index(flat, shape))
-        item = "" if not shape else f" of item {index if len(shape) > 1 else flat}"
-        raise ValueError(f"expiry{item} is {expiry[flat] * periods:.3g} of a step: {type(model).__name__} steps "
-                         f"1/{periods} of a year (a trading day) and moves an expiry to the nearest step, so one under "
-                         f"half a step would be priced as a whole one; price it under BlackScholes or Heston")
-
-
-def _grid_rows(grid, take: np.ndarray):
-    """``grid`` with its per-product columns taken at ``take`` (the times and steps are the batch's)."""
-    return dataclasses.replace(
-        grid, events={name: table[:, take] for name, table in grid.events.items()},
-        expiry_time=grid.expiry_time[take],
-        fixing_times=None if grid.fixing_times is None else grid.fixing_times[take])
 
 
 def padded_schedule(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

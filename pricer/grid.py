@@ -7,7 +7,7 @@ daily steps everything up to four years shares one program per model and product
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -28,6 +28,35 @@ class Grid:
     @property
     def dt(self) -> np.ndarray:
         return np.diff(self.times)
+
+    def taken(self, take: np.ndarray) -> "Grid":
+        """The grid with its per-product columns taken at ``take`` (indices into the products; the times
+        and steps are the batch's): a padded batch's grid (``batch_rows``)."""
+        return replace(self, events={name: table[:, take] for name, table in self.events.items()},
+                       expiry_time=self.expiry_time[take],
+                       fixing_times=None if self.fixing_times is None else self.fixing_times[take])
+
+
+def under_half_a_step(remaining, periods: int | None):
+    """Whether a time to expiry (years) is under half of a model's own step (1 / periods a year; GARCH:
+    a trading day), which the grid would round up to a whole step; False for models without their own."""
+    return np.zeros(np.shape(remaining), bool) if periods is None else np.asarray(remaining) * periods < 0.5
+
+
+def check_expiry_on_steps(model, expiry: np.ndarray, shape: tuple) -> None:
+    """A model with its own step (GARCH: one trading day) moves each expiry to the nearest step, the
+    first at the least: an expiry under half a step would be priced as a whole one (0.1 of a day as a
+    full day's option, three times its value), so it is refused, naming the item (``expiry`` flat, the
+    batch ``shape``)."""
+    short = under_half_a_step(expiry, model.periods_per_year)
+    if short.any():
+        periods = model.periods_per_year
+        flat = int(np.argmax(short))
+        index = tuple(int(i) for i in np.unravel_index(flat, shape))
+        item = "" if not shape else f" of item {index if len(shape) > 1 else flat}"
+        raise ValueError(f"expiry{item} is {expiry[flat] * periods:.3g} of a step: {type(model).__name__} steps "
+                         f"1/{periods} of a year (a trading day) and moves an expiry to the nearest step, so one under "
+                         f"half a step would be priced as a whole one; price it under BlackScholes or Heston")
 
 
 def capacity_for(steps: int, minimum: int = 0) -> int:
