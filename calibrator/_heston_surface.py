@@ -12,6 +12,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from pricer._fields import RATE_LIMIT, decimal_hint, warn_percent_like_rate
+
 from ._heston_lm import BOUNDS, RHO_MAX
 from .heston_map import FIELDS, as_heston_params
 
@@ -23,15 +25,17 @@ GENERIC_START = {"kappa": 1.0, "xi": 0.5, "rho": -0.5}  # v0 = theta = mean mark
 # meme-stock options (and a percent vol of 5% or more reads as >= 500%); the longest listed or OTC equity
 # options run to ~30-50 years (an expiry of 100 or more reads as days: anything from ~3.5 months on); a
 # continuously-compounded rate or dividend yield beyond +-100% (172% simple a year, above any policy rate even in
-# high inflation) reads as percent (5 meaning 5%).
+# high inflation) reads as percent (5 meaning 5%): the pricer's limit, one for the whole library, as is the
+# PercentLikeWarning for the values between 100% and 200% a year.
 MAX_IMPLIED_VOL = 5.0     # annualised decimal
 MAX_EXPIRY = 100.0        # years
-MAX_ABS_RATE = 1.0        # continuously compounded, decimal (rates, zero rates, dividend yields)
+MAX_ABS_RATE = RATE_LIMIT  # continuously compounded, decimal (rates, zero rates, dividend yields)
 
 
 def _per_surface(name, value, ids, positive=False, rate_like=False):
     """A number, a mapping / Series keyed by surface id, or a sequence in ``ids`` order -> float array (S,).
-    rate_like: a rate or yield, refused beyond +-MAX_ABS_RATE (percent passed for decimals)."""
+    rate_like: a rate or yield, refused beyond +-MAX_ABS_RATE (percent passed for decimals), named in a
+    PercentLikeWarning beyond +-100%."""
     if isinstance(value, (pd.Series, dict)):
         missing = [i for i in ids if i not in value]
         if missing:
@@ -59,6 +63,7 @@ def _per_surface(name, value, ids, positive=False, rate_like=False):
             j = int(np.argmax(bad))
             where = "" if len(ids) == 1 else f" for surface_id {_label(ids[j])!r}"
             raise ValueError(f"{name}{where} is {float(out[j])!r}: {_RATE_LIMIT[1](float(out[j]))}")
+        warn_percent_like_rate(name, out)
     return out
 
 
@@ -107,16 +112,12 @@ def _check_column(frame, col, what, *, positive=False, allow_zero=False, limit=N
     return values
 
 
-def _percent(value):
-    return f"pass decimals ({value / 100:g} for {value:g}%)"
-
-
 _VOL_LIMIT = (MAX_IMPLIED_VOL, lambda v: f"above {MAX_IMPLIED_VOL:g} ({MAX_IMPLIED_VOL:.0%}) it looks like percent; "
-                                         f"{_percent(v)}")
+                                         f"{decimal_hint(v)}")
 _EXPIRY_LIMIT = (MAX_EXPIRY, lambda v: f"above {MAX_EXPIRY:g} years it looks like days; pass years (days / 365: "
                                        f"{v / 365:.4g} for {v:g} days)")
 _RATE_LIMIT = (MAX_ABS_RATE, lambda v: f"beyond +-{MAX_ABS_RATE:g} ({MAX_ABS_RATE:.0%}) it looks like percent; "
-                                       f"{_percent(v)}")
+                                       f"{decimal_hint(v)}")
 
 
 def _rate_function(rate, ids):
@@ -130,6 +131,7 @@ def _rate_function(rate, ids):
             raise ValueError("rate: the zero-rate curve is empty")
         t = _check_column(rate, "expiry", "rate", positive=True, allow_zero=True, limit=_EXPIRY_LIMIT)
         z = _check_column(rate, "zero_rate", "rate", limit=_RATE_LIMIT)
+        warn_percent_like_rate("rate: column 'zero_rate'", z)
         if "surface_id" in rate.columns:
             if ids == [None]:
                 raise ValueError("rate: the zero-rate curve has a surface_id column but the surface has none (one "

@@ -2,13 +2,14 @@
 from .engine import MonteCarlo, PriceResult, price
 from .models import BlackScholes, Garch, Heston
 from .products import AsianOption, BarrierOption, EuropeanOption
+from ._fields import PercentLikeWarning
 from .resolution import UnresolvedPriceWarning
 
 __all__ = [
     "BlackScholes", "Heston", "Garch",
     "EuropeanOption", "BarrierOption", "AsianOption",
     "MonteCarlo", "PriceResult", "price", "price_book", "from_quantlib", "revalue_book", "MarketScenarios",
-    "UnresolvedPriceWarning",
+    "UnresolvedPriceWarning", "PercentLikeWarning",
 ]
 
 

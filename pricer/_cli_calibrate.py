@@ -7,11 +7,11 @@ import warnings
 from pathlib import Path
 
 from ._cli_io import CliError, say
+from ._fields import RATE_LIMIT, RATE_WARNING_LEVEL, decimal_hint, percent_like_rate_text
 
 _DATE_COLUMNS = ("date", "day", "time", "datetime", "timestamp")
 MIN_PRICES = 101   # 100 returns: what calibrator.fit_garch accepts (500+ for reliable estimates)
 TRADING_DAYS = 252
-MAX_ABS_RATE = 1.0  # --rate / --dividend beyond +-100% (continuously compounded) read as percent (as calibrate_heston)
 MAX_LOG_MOVE = 3.0  # |log return| beyond 3 (a factor of 20 in one row): a bad tick, not a market move
 
 
@@ -20,15 +20,18 @@ def _plain(value):
     return value.item() if hasattr(value, "item") and getattr(value, "ndim", None) == 0 else value
 
 
-def check_rate_dividend(rate, dividend) -> None:
-    """--rate and --dividend: finite decimals, else CliError naming the option (nan, inf and percent refused)."""
+def check_rate_dividend(rate, dividend, *, say_warnings: bool = True) -> None:
+    """--rate and --dividend: finite decimals within the library's +-RATE_LIMIT, else CliError naming the
+    option (nan, inf and percent refused); beyond +-100% a year a "warning:" line (a percentage?)."""
     import math
     for option, value in (("--rate", rate), ("--dividend", dividend)):
         if not math.isfinite(value):
             raise CliError(f"{option} must be a finite number (a decimal, 0.02 for 2%), got {value!r}")
-        if abs(value) > MAX_ABS_RATE:
-            raise CliError(f"{option} {value!r}: beyond +-{MAX_ABS_RATE:g} (100%) it looks like percent; pass "
-                           f"decimals ({value / 100:g} for {value:g}%)")
+        if abs(value) > RATE_LIMIT:   # the library's limit (models, books, calibrate_heston)
+            raise CliError(f"{option} {value!r}: beyond +-{RATE_LIMIT:g} ({100 * RATE_LIMIT:.0f}%) it looks like "
+                           f"percent; {decimal_hint(value)}")
+        if say_warnings and abs(value) > RATE_WARNING_LEVEL:
+            say("warning:", "yellow", percent_like_rate_text(option, value))
 
 
 def price_series(frame, path: Path):
@@ -157,7 +160,7 @@ def market_rows(series: dict, fits: dict, path: Path, *, rate: float, dividend: 
     --dividend must be finite decimals (CliError otherwise: nothing is written)."""
     import numpy as np
     import pandas as pd
-    check_rate_dividend(rate, dividend)
+    check_rate_dividend(rate, dividend, say_warnings=False)   # said before the fit
     rows = []
     for name, (values, _, _) in series.items():
         fit, j = fits[name]

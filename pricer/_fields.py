@@ -11,10 +11,13 @@ from __future__ import annotations
 import dataclasses
 import decimal
 import numbers
+import warnings
 from typing import Any, Callable
 
 import jax
 import numpy as np
+
+from ._stacklevel import user_stacklevel
 
 
 def pytree_dataclass(cls=None, *, static: tuple[str, ...] = ()):
@@ -53,6 +56,10 @@ def checked_copy(obj):
             continue
         if value is None or isinstance(value, (dict, set)):
             raise ValueError(f"{field.name} must be a number or an array of numbers, got {value!r}")
+    if all(is_concrete(leaf) for leaf in jax.tree_util.tree_leaves(obj)):
+        with warnings.catch_warnings():   # the constructor saw these values and warned already
+            warnings.simplefilter("ignore", PercentLikeWarning)
+            return jax.tree_util.tree_map(np.asarray, obj)
     return jax.tree_util.tree_map(np.asarray, obj)
 
 
@@ -101,13 +108,53 @@ def _first(array: np.ndarray, bad: np.ndarray) -> str:
 
 
 #: a continuously compounded rate or dividend yield beyond this (200% a year) is refused: a percentage
-#: given for a decimal (a rate of 5 for 5% prices a call at 99% of spot). Loose enough for real extremes
+#: given for a decimal (a rate of 5 for 5% prices a call at 99% of spot). Loose enough for real extremes (the
+#: peso's 2023 rates, 1.13 continuously compounded; hard-to-borrow stocks' borrow fees, carried as a yield).
+#: One limit for every entry point: models, books, calibrate_heston and ``exotics calibrate``.
 RATE_LIMIT = 2.0
+#: beyond this (100% a year) and within RATE_LIMIT a rate is used but named in a PercentLikeWarning: a 1.5%
+#: dividend yield typed as 1.5 is common, and refusing it would refuse the real extremes above
+RATE_WARNING_LEVEL = 1.0
 RATE_REQUIREMENT = f"a decimal within +-{RATE_LIMIT:g} ({100 * RATE_LIMIT:.0f}% a year; 0.05 for 5%: a percentage?)"
+
+
+class PercentLikeWarning(UserWarning):
+    """A rate or dividend yield above 100% a year (and within the refused +-200%): most likely a percentage
+    given for a decimal (1.5 for 1.5%). The value is used as given; filter by class where it is meant."""
 
 
 def decimal_rate(x):
     return np.abs(x) <= RATE_LIMIT
+
+
+def decimal_hint(value: float) -> str:
+    """What to pass instead of a percent-looking rate: '0.015 for 1.5%'."""
+    return f"pass decimals ({value / 100:g} for {value:g}%)"
+
+
+def warn_percent_like_rate(name: str, values) -> None:
+    """PercentLikeWarning naming ``name`` where any of ``values`` (host numbers) lies beyond
+    RATE_WARNING_LEVEL in size, pointing at the user's line; values beyond RATE_LIMIT are the caller's to
+    refuse."""
+    array = np.asarray(values, dtype=np.float64)
+    high = np.isfinite(array) & (np.abs(array) > RATE_WARNING_LEVEL)
+    if high.any():
+        value = float(array[high].flat[0])
+        warnings.warn(percent_like_rate_text(name, value), PercentLikeWarning, stacklevel=user_stacklevel())
+
+
+def percent_like_rate_text(name: str, value: float) -> str:
+    """The words of a PercentLikeWarning (also said by the command line)."""
+    return f"{name} {value:g} is {100 * value:g}% a year: used as given; if it is a percentage, {decimal_hint(value)}"
+
+
+def rate_field(name: str, value: Any) -> Any:
+    """A rate or dividend yield field: ``numeric_field`` within +-RATE_LIMIT, and a PercentLikeWarning
+    beyond +-RATE_WARNING_LEVEL (concrete values only)."""
+    checked = numeric_field(name, value, check=decimal_rate, requirement=RATE_REQUIREMENT)
+    if is_concrete(value):
+        warn_percent_like_rate(name, checked)
+    return checked
 
 
 def positive(x):

@@ -244,6 +244,23 @@ def test_calibrate_writes_a_market_file_that_price_book_uses(tmp_path):
     assert (pd.read_csv(tmp_path / "out.csv")["status"] == "ok").all()
 
 
+def test_calibrate_rate_and_dividend_share_the_library_limits(tmp_path, capsys):
+    """--rate / --dividend were refused beyond +-100% while the models and books took up to +-200%: one limit
+    now (RATE_LIMIT), checked before any fitting, with a warning line between 100% and 200%."""
+    from pricer._cli_calibrate import check_rate_dividend
+    (tmp_path / "prices.csv").write_text("never read\n")
+    result = runner.invoke(app, ["calibrate", str(tmp_path / "prices.csv"), "-o", str(tmp_path / "m.csv"),
+                                 "--rate", "2.5"], env={"EXOTICS_CACHE_DIR": ""})
+    assert result.exit_code != 0 and "--rate 2.5: beyond +-2 (200%) it looks like percent; pass decimals " \
+                                     "(0.025 for 2.5%)" in " ".join(result.output.split())
+    check_rate_dividend(0.02, 1.5)
+    said = " ".join(capsys.readouterr().err.split())
+    assert "warning: --dividend 1.5 is 150% a year: used as given; if it is a percentage, pass decimals " \
+           "(0.015 for 1.5%)" in said and "--rate" not in said
+    check_rate_dividend(0.02, -1.0)
+    assert capsys.readouterr().err == ""
+
+
 def test_calibrate_heston(tmp_path):
     try:
         from calibrator import garch_to_heston  # noqa: F401

@@ -42,8 +42,16 @@ def test_percent_vols_days_and_percent_rates_are_refused_naming_column_and_row()
         calibrate_heston(SURFACE.assign(expiry=SURFACE.expiry * 365), 100.0, 0.01)
     with pytest.raises(ValueError, match=r"rate is 5\.0: .*looks like percent; pass decimals \(0\.05 for 5%\)"):
         calibrate_heston(SURFACE, 100.0, 5.0)
-    with pytest.raises(ValueError, match=r"dividend is -2\.0: .*looks like percent"):
-        calibrate_heston(SURFACE, 100.0, 0.01, dividend=-2.0)
+    with pytest.raises(ValueError, match=r"dividend is -2\.5: .*looks like percent"):
+        calibrate_heston(SURFACE, 100.0, 0.01, dividend=-2.5)
+    from pricer import PercentLikeWarning
+    with pytest.warns(PercentLikeWarning, match=r"^dividend 1\.5 is 150% a year: used as given") as record:
+        with pytest.raises(ValueError, match="rate is 5"):   # the warning comes before the rate is read
+            calibrate_heston(SURFACE, 100.0, 5.0, dividend=1.5)
+    assert {w.filename for w in record} == {__file__}
+    with pytest.warns(PercentLikeWarning, match=r"^rate: column 'zero_rate' 1\.2 is 120% a year"):
+        with pytest.raises(ValueError, match="3 options cannot determine"):   # read after the rates
+            calibrate_heston(SURFACE.iloc[:3], 100.0, pd.DataFrame(dict(expiry=[0.0, 1.0], zero_rate=[0.01, 1.2])))
     curve = pd.DataFrame(dict(expiry=[0.0, 1.0, 2.0], zero_rate=[0.01, 3.0, 0.02]))
     with pytest.raises(ValueError, match=r"rate: column 'zero_rate' is 3\.0 in row 1: .*looks like percent"):
         calibrate_heston(SURFACE, 100.0, curve)

@@ -1,4 +1,6 @@
 """Bad input raises ValueError naming the field, at construction, before any simulation."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -183,6 +185,29 @@ def test_a_rate_in_percent_is_refused_by_every_model(make):
     the same number; the models now share its limit)."""
     with pytest.raises(ValueError, match=r"(rate|dividend) must be a decimal within \+-2 .*a percentage\?"):
         make()
+
+
+@pytest.mark.parametrize("make, field", [
+    (lambda: BlackScholes(spot=100.0, vol=0.2, rate=0.03, dividend=1.5), "dividend 1.5"),
+    (lambda: Heston(spot=100.0, v0=0.04, kappa=1.0, theta=0.04, xi=0.5, rho=-0.5, rate=[0.01, -1.2]), "rate -1.2"),
+    (lambda: Garch(spot=100.0, omega=2e-6, alpha=0.05, beta=0.9, rate=np.float64(1.9)), "rate 1.9"),
+], ids=["bs-dividend", "heston-rate", "garch-rate"])
+def test_a_rate_between_100_and_200_percent_is_used_but_named(make, field):
+    """Between +-100% and the refused +-200% a rate is real somewhere (the peso's 2023 rates, a hard-to-borrow
+    stock's borrow fee as a yield) but more often a percentage (a 1.5% yield typed 1.5): every model names
+    it in a PercentLikeWarning pointing at the caller's line, and prices with it."""
+    from pricer import PercentLikeWarning, UnresolvedPriceWarning
+    with pytest.warns(PercentLikeWarning, match=rf"{field} is -?1[0-9]0% a year: used as given; if it is a "
+                                                r"percentage, pass decimals") as record:
+        model = make()
+    assert [w.filename for w in record] == [__file__]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PercentLikeWarning)   # within 100% is quiet
+        warnings.simplefilter("ignore", UnresolvedPriceWarning)   # a call under a 150% yield is worth ~0
+        BlackScholes(spot=100.0, vol=0.2, rate=1.0, dividend=-0.99)
+        # price() rebuilds the model from numpy copies (its checks): no second warning for the same values
+        result = price(EuropeanOption(strike=100.0, expiry=0.5), model, MonteCarlo(paths=1024))
+    assert np.all(np.isfinite(result.price))
 
 
 def test_a_garch_expiry_under_half_a_day_is_refused_not_priced_as_a_day():

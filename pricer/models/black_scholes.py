@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from .._fields import RATE_REQUIREMENT, decimal_rate, numeric_field, positive, pytree_dataclass
+from .._fields import numeric_field, positive, pytree_dataclass, rate_field
 from .base import Model
 
 
@@ -23,8 +23,7 @@ class BlackScholes(Model):
         object.__setattr__(self, "spot", numeric_field("spot", self.spot, check=positive, requirement="> 0"))
         object.__setattr__(self, "vol", numeric_field("vol", self.vol, check=positive, requirement="> 0"))
         for name in ("rate", "dividend"):
-            object.__setattr__(self, name, numeric_field(name, getattr(self, name), check=decimal_rate,
-                                                         requirement=RATE_REQUIREMENT))
+            object.__setattr__(self, name, rate_field(name, getattr(self, name)))
 
     def log_variance(self, expiry):
         return self.vol * self.vol * expiry

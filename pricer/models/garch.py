@@ -13,7 +13,7 @@ from typing import ClassVar
 import jax.numpy as jnp
 import numpy as np
 
-from .._fields import RATE_REQUIREMENT, decimal_rate, is_concrete, non_negative, numeric_field, positive, pytree_dataclass
+from .._fields import is_concrete, non_negative, numeric_field, positive, pytree_dataclass, rate_field
 from .base import Model
 
 TRADING_DAYS = 252
@@ -41,11 +41,12 @@ class Garch(Model):
         checks = {
             "spot": (positive, "> 0"), "omega": (positive, "> 0"), "alpha": (non_negative, ">= 0"),
             "beta": (non_negative, ">= 0"), "gamma": (None, ""),
-            "rate": (decimal_rate, RATE_REQUIREMENT), "dividend": (decimal_rate, RATE_REQUIREMENT),
             "price_of_risk": (None, ""),
         }
         for name, (check, requirement) in checks.items():
             object.__setattr__(self, name, numeric_field(name, getattr(self, name), check=check, requirement=requirement))
+        for name in ("rate", "dividend"):
+            object.__setattr__(self, name, rate_field(name, getattr(self, name)))
         if all(is_concrete(v) for v in (self.alpha, self.beta, self.gamma)):
             if np.any(self.alpha + self.gamma < 0):   # arch's constraint: negative shocks never lower variance
                 raise ValueError(f"alpha + gamma must be >= 0, got {np.min(self.alpha + self.gamma)!r}")

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._math import normal_upper_tail, safe_sqrt
-from .._fields import RATE_REQUIREMENT, decimal_rate, non_negative, numeric_field, positive, pytree_dataclass
+from .._fields import non_negative, numeric_field, positive, pytree_dataclass, rate_field
 from ._qe import qe_draw
 from .base import Model
 
@@ -42,11 +42,12 @@ class Heston(Model):
         checks = {
             "spot": (positive, "> 0"), "v0": (non_negative, ">= 0"), "kappa": (positive, "> 0"),
             "theta": (positive, "> 0"), "xi": (positive, "> 0"),
-            "rho": (lambda r: abs(r) <= 1, "in [-1, 1]"), "rate": (decimal_rate, RATE_REQUIREMENT),
-            "dividend": (decimal_rate, RATE_REQUIREMENT),
+            "rho": (lambda r: abs(r) <= 1, "in [-1, 1]"),
         }
         for name, (check, requirement) in checks.items():
             object.__setattr__(self, name, numeric_field(name, getattr(self, name), check=check, requirement=requirement))
+        for name in ("rate", "dividend"):
+            object.__setattr__(self, name, rate_field(name, getattr(self, name)))
 
     def domain(self):
         positive = tuple((0.0, {name: 1.0}) for name in ("spot", "v0", "kappa", "theta", "xi"))
