@@ -11,6 +11,7 @@ import numpy as np
 
 from ._heston_lm import BOUNDS, RHO_MAX
 from .heston_map import FIELDS
+from pricer._stacklevel import user_stacklevel
 
 BOUND_TOL = 1e-6   # on a bound: within this fraction of the log range of BOUNDS (rho: of RHO_MAX)
 
@@ -52,4 +53,4 @@ def warn_at_bound(pinned: list, sse, labels: list) -> None:
     warnings.warn(f"calibrate_heston: {len(hit)} of {len(pinned)} surface(s) ended with parameters on the optimiser's "
                   f"bounds ({listed}): that is the best fit within the bounds, not a free minimum (converged "
                   f"only says the optimiser stopped); check the inputs' units and the start. The result's "
-                  f"at_bound names them", RuntimeWarning, stacklevel=3)
+                  f"at_bound names them", RuntimeWarning, stacklevel=user_stacklevel())

@@ -16,6 +16,7 @@ from pricer._fields import RATE_LIMIT, decimal_hint, warn_percent_like_rate
 
 from ._heston_lm import BOUNDS, RHO_MAX
 from .heston_map import FIELDS, as_heston_params
+from pricer._stacklevel import user_stacklevel
 
 GENERIC_START = {"kappa": 1.0, "xi": 0.5, "rho": -0.5}  # v0 = theta = mean market implied variance
 
@@ -247,7 +248,7 @@ def _check_reach(surface, rows, log_moneyness, vol, expiry, strike, forward):
                          f"{MAX_STANDARD_DEVIATIONS:g}): a strike in other units (moneyness?) or a spot off by a factor?")
     warnings.warn(f"calibrate_heston: {int(far.sum())} option(s) lie beyond {MAX_STANDARD_DEVIATIONS:g} implied "
                   f"standard deviations from the forward, where prices fall below the pricer's resolution and their "
-                  f"vols may not be fitted: {first}; consider dropping them", RuntimeWarning, stacklevel=4)
+                  f"vols may not be fitted: {first}; consider dropping them", RuntimeWarning, stacklevel=user_stacklevel())
 
 
 def _initial(initial, ids, data: _Data, *, name="initial", feller=False):
@@ -302,6 +303,6 @@ def _initial(initial, ids, data: _Data, *, name="initial", feller=False):
                 where = "" if S == 1 else f" for surface_id {_label(ids[j])!r}"
                 warnings.warn(f"{name}[{field!r}]{where} = {float(out[j, k])!r} is outside the optimiser's bounds "
                               f"[{lo:g}, {hi:g}]: the calibration starts from the nearest bound", RuntimeWarning,
-                              stacklevel=4)
+                              stacklevel=user_stacklevel())
                 out[:, k] = np.clip(out[:, k], lo, hi)
     return out

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .warnings import DataScaleWarning, ShortSeriesWarning
+from pricer._stacklevel import user_stacklevel
 
 MIN_OBS = 100        # refuse below this
 WARN_OBS = 500       # warn below this
@@ -287,12 +288,12 @@ def column_errors(prep: Prepared) -> list[str | None]:
     return errors
 
 
-def warn_short(prep: Prepared, stacklevel: int) -> None:
+def warn_short(prep: Prepared) -> None:
     if prep.nobs < WARN_OBS:
         warnings.warn(
             f"only {prep.nobs} observations per series: GARCH(1,1) parameters are poorly determined below "
             f"{WARN_OBS}; treat the estimates (especially alpha, beta and persistence) with care",
-            ShortSeriesWarning, stacklevel=stacklevel)
+            ShortSeriesWarning, stacklevel=user_stacklevel())
 
 
 def _names(prep: Prepared, cols) -> str:
@@ -301,7 +302,7 @@ def _names(prep: Prepared, cols) -> str:
     return shown + (f" and {len(cols) - 5} more" if len(cols) > 5 else "")
 
 
-def warn_scale(prep: Prepared, good: np.ndarray, percent: bool, stacklevel: int) -> None:
+def warn_scale(prep: Prepared, good: np.ndarray, percent: bool) -> None:
     """DataScaleWarning when the returns' scale contradicts ``percent=`` or is numerically extreme."""
     std = prep.column_std()
     where = (lambda cols: "" if prep.single else f" (columns {_names(prep, cols)})")
@@ -310,7 +311,7 @@ def warn_scale(prep: Prepared, good: np.ndarray, percent: bool, stacklevel: int)
         warnings.warn(
             f"returns are poorly scaled: standard deviation {std[extreme[0]]:.3g} per period{where(extreme)}. "
             f"Estimation standardises each series internally, but check the units: rescale to percent "
-            f"(x100, with percent=True) or decimals", DataScaleWarning, stacklevel=stacklevel)
+            f"(x100, with percent=True) or decimals", DataScaleWarning, stacklevel=user_stacklevel())
         good = good & ~((std < TINY_STD) | (std > HUGE_STD))
     if percent:
         big = np.flatnonzero(good & (std > PERCENT_STD_TOO_BIG))
@@ -318,14 +319,14 @@ def warn_scale(prep: Prepared, good: np.ndarray, percent: bool, stacklevel: int)
             warnings.warn(
                 f"percent=True but the standard deviation is {std[big[0]]:.3g}% per period{where(big)}: far more "
                 f"than any asset's returns; check the units (prices instead of returns? a bad tick?)",
-                DataScaleWarning, stacklevel=stacklevel)
+                DataScaleWarning, stacklevel=user_stacklevel())
         odd = np.flatnonzero(good & (std < PERCENT_STD_LOOKS_DECIMAL))
         if odd.size:
             warnings.warn(
                 f"percent=True but the standard deviation is only {std[odd[0]]:.3g} (percent) per period"
                 f"{where(odd)}: these look like decimal returns. Multiply by 100 or pass percent=False, "
                 f"otherwise annualised volatilities will be off by a factor of 100", DataScaleWarning,
-                stacklevel=stacklevel)
+                stacklevel=user_stacklevel())
     else:
         odd = np.flatnonzero(good & (std > DECIMAL_STD_LOOKS_PERCENT))
         if odd.size:
@@ -333,4 +334,4 @@ def warn_scale(prep: Prepared, good: np.ndarray, percent: bool, stacklevel: int)
                 f"percent=False but the standard deviation is {std[odd[0]]:.3g} per period{where(odd)}, "
                 f"i.e. {100 * std[odd[0]]:.3g}% as decimals: these look like percent returns. Pass "
                 f"percent=True (or divide by 100) so that parameters and volatilities are read in the right "
-                f"units", DataScaleWarning, stacklevel=stacklevel)
+                f"units", DataScaleWarning, stacklevel=user_stacklevel())

@@ -17,6 +17,7 @@ from .fit_result import GarchFit
 from .portfolio_qp import _finite_array
 from .value_at_risk import check_same_columns, standardised_residuals
 from .warnings import ConvergenceWarning
+from pricer._stacklevel import user_stacklevel
 
 __all__ = ["CCCCovariance", "ccc_covariance"]
 
@@ -64,7 +65,7 @@ def _check_fit_columns(fit: GarchFit, what: str = "fit"):
     bad = [fit.names[j] for j, st in enumerate(status) if st != "ok"]
     if bad:
         warnings.warn(f"{what}: the GARCH fit did not converge for {bad}; the covariance uses those "
-                      f"estimates anyway", ConvergenceWarning, stacklevel=3)
+                      f"estimates anyway", ConvergenceWarning, stacklevel=user_stacklevel())
 
 
 def ccc_covariance(fit: GarchFit, returns, *, horizon: int = 1) -> CCCCovariance:

@@ -12,6 +12,7 @@ import numpy as np
 from . import _validation as val
 from .fit_result import GarchFit
 from .warnings import ConvergenceWarning, PersistenceWarning
+from pricer._stacklevel import user_stacklevel
 
 __all__ = ["PERSISTENCE_BOUNDARY", "assemble_fit", "variance_scale_on_device"]
 
@@ -81,13 +82,13 @@ def assemble_fit(spec, prep, percent, backcast_mode, errors, bad, loc, scale, ou
     if not_conv.size:
         where = "" if prep.single else f" for {not_conv.size} of {N} series ({val._names(prep, not_conv)})"
         warnings.warn(f"the maximum-likelihood optimiser did not converge{where}; the estimates may be "
-                      f"inaccurate. Check the data, or raise max_iter", ConvergenceWarning, stacklevel=3)
+                      f"inaccurate. Check the data, or raise max_iter", ConvergenceWarning, stacklevel=user_stacklevel())
     at_boundary = np.flatnonzero(~bad & (pers > PERSISTENCE_BOUNDARY))
     if at_boundary.size:
         where = "" if prep.single else f" for {at_boundary.size} of {N} series ({val._names(prep, at_boundary)})"
         warnings.warn(f"persistence alpha + gamma/2 + beta = {pers[at_boundary[0]]:.6f} is at its upper bound "
                       f"1{where}: the process is (nearly) integrated, so its unconditional variance and long "
-                      f"horizon forecasts are not identified", PersistenceWarning, stacklevel=3)
+                      f"horizon forecasts are not identified", PersistenceWarning, stacklevel=user_stacklevel())
 
     sigma2.flags.writeable = False    # read-only whichever way it was made (often the device's own buffer)
     zeros = np.zeros(N)

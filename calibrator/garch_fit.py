@@ -307,8 +307,8 @@ def fit_garch(returns, method: str = "mle", vol: str = "garch", dist: str = "nor
     if bad.all():
         raise ValueError("no column can be fitted: " + "; ".join(errors[:3]) + (" ..." if N > 3 else ""))
     good = ~bad
-    val.warn_short(prep, stacklevel=3)
-    val.warn_scale(prep, good, percent, stacklevel=3)
+    val.warn_short(prep)
+    val.warn_scale(prep, good, percent)
 
     if backcast_mode == "user":
         try:

@@ -57,6 +57,7 @@ from .heston_map import FIELDS, HestonParams
 from ._validation import is_number, is_whole
 from ._heston_bounds import _at_bound, warn_at_bound
 from .heston_implied import heston_implied_vols
+from pricer._stacklevel import user_stacklevel
 
 __all__ = ["calibrate_heston", "HestonCalibration", "heston_implied_vols", "BOUNDS", "GENERIC_START"]
 
@@ -133,7 +134,7 @@ def _warn_unpriced(fitted: pd.DataFrame, sse, ids, rows, batch: bool) -> None:
                   f"not finite and the fit is marked not converged: {'; '.join(parts)}"
                   f"{' and more surfaces' if lost.size > 3 else ''}. Their prices are beyond the pricer's resolution: "
                   f"strikes far from the forward, or a spot or strikes in other units (moneyness for strikes?); drop "
-                  f"those options or check the inputs", RuntimeWarning, stacklevel=3)
+                  f"those options or check the inputs", RuntimeWarning, stacklevel=user_stacklevel())
 
 
 def calibrate_heston(surface: pd.DataFrame, spot, rate, dividend=0.0, initial=None, *, feller: bool = False,
@@ -223,7 +224,7 @@ def calibrate_heston(surface: pd.DataFrame, spot, rate, dividend=0.0, initial=No
         warnings.warn(f"calibrate_heston: the Fourier quadrature could not be verified at the solution for "
                       f"{int((~ok).sum())} surface(s) ({which}); their implied vols change by more than "
                       f"{lanes.vol_tol:g} with twice the nodes. The parameters are likely extreme; those results are "
-                      f"marked not converged", RuntimeWarning, stacklevel=2)
+                      f"marked not converged", RuntimeWarning, stacklevel=user_stacklevel())
 
     err = VOL_POINTS * (vols - data.market_vol) * data.mask
     sse = np.sum(err * err, axis=1)

@@ -15,6 +15,7 @@ from ._heston_lanes import MAX_PASSES, NODE_BUCKETS, _groups, _Lanes, _padded
 from ._heston_surface import _initial, _label, _prepare, _rate_function
 from ._validation import is_whole
 from .heston_map import FIELDS
+from pricer._stacklevel import user_stacklevel
 
 __all__ = ["heston_implied_vols"]
 
@@ -126,7 +127,7 @@ def heston_implied_vols(params, surface: pd.DataFrame, spot, rate, dividend=0.0,
                    f"{dict(zip(FIELDS, p_host[j].tolist()))}")
         if fixed:   # the caller chose the quadrature: its prices, with the warning
             warnings.warn(f"{message}, with n_nodes={fixed}: raise n_nodes, or leave it to the default, which "
-                          f"widens the quadrature until the prices agree", RuntimeWarning, stacklevel=2)
+                          f"widens the quadrature until the prices agree", RuntimeWarning, stacklevel=user_stacklevel())
         else:
             raise FloatingPointError(
                 f"{message}, even with {PRICING_MAX_NODES:,} nodes: these parameters (e.g. |rho| = 1, or a variance "

@@ -92,6 +92,7 @@ from pricer import compile_budget
 
 from ._validation import is_number
 from .warnings import DataScaleWarning
+from pricer._stacklevel import user_stacklevel
 
 __all__ = ["HestonParams", "garch_to_heston", "as_heston_params", "heston_daily_returns"]
 
@@ -302,7 +303,7 @@ def garch_to_heston(fit, periods_per_year: float = 252, *, returns=None) -> Hest
         if mask.any():
             which = ", ".join(repr(names[i]) for i in np.flatnonzero(mask)[:5])
             warnings.warn(f"garch_to_heston: {why} for {int(mask.sum())} series ({which})", RuntimeWarning,
-                          stacklevel=2)
+                          stacklevel=user_stacklevel())
     # an annualised vol above 500% is no asset's: a series in percent fitted with percent=False (fit_garch
     # warned at the fit, but the fit stands; here it would start a Heston calibration or price at 2,000% vol)
     with np.errstate(invalid="ignore"):   # theta of a near-integrated fit is not identified (warned above)
@@ -312,7 +313,7 @@ def garch_to_heston(fit, periods_per_year: float = 252, *, returns=None) -> Hest
         warnings.warn(f"garch_to_heston: {int(absurd.sum())} series ({', '.join(repr(names[j]) for j in np.flatnonzero(absurd)[:5])}) "
                       f"map to variances no asset has: {names[i]!r} v0 {v0[i]:.4g}, theta {theta[i]:.4g} "
                       f"(vols of {np.sqrt(v0[i]):.0%} and {np.sqrt(theta[i]):.0%}); were its returns in percent "
-                      f"and fitted with percent=False?", DataScaleWarning, stacklevel=2)
+                      f"and fitted with percent=False?", DataScaleWarning, stacklevel=user_stacklevel())
 
     single = bool(getattr(fit, "single", np.ndim(getattr(fit, "omega")) == 0))
     out = dict(v0=v0, kappa=kappa, theta=theta, xi=xi, rho=rho)

@@ -38,6 +38,7 @@ from .garch import GarchSpec, negloglik_mean_and_variances, variance_filter
 from .optimize import minimize_newton
 from .transforms import at_open_bound, params_to_theta, theta_to_params
 from .warnings import GarchWarning
+from pricer._stacklevel import user_stacklevel
 
 __all__ = ["fit_nn", "NNGarchFit", "load_weights", "predict", "WeightsError", "OutOfDistributionWarning",
            "WEIGHTS_DIR", "DEFAULT_ARCH", "MIN_LENGTH"]
@@ -325,8 +326,8 @@ def fit_nn(returns, vol="garch", dist="normal", mean="zero", percent=False, *, a
     if bad.all():
         raise ValueError("no column can be fitted: " + "; ".join(errors[:3]))
     good = ~bad
-    val.warn_short(prep, stacklevel=4)
-    val.warn_scale(prep, good, bool(percent), stacklevel=4)
+    val.warn_short(prep)
+    val.warn_scale(prep, good, bool(percent))
     y, loc, scale, moments = _standardise(prep, spec, bad)
     from .garch_fit import check_dtype
     dtype = check_dtype(dtype)
@@ -389,7 +390,7 @@ def fit_nn(returns, vol="garch", dist="normal", mean="zero", percent=False, *, a
         where = "" if prep.single else f" for {int(ood.sum())} of {N} series"
         warnings.warn(f"the neural calibrator's inputs are outside its training range{where} "
                       f"({reason[np.flatnonzero(ood)[0]]}); see fit.ood_reason, or pass fallback='mle'",
-                      OutOfDistributionWarning, stacklevel=3)
+                      OutOfDistributionWarning, stacklevel=user_stacklevel())
     fit = assemble_fit(spec, prep, bool(percent), "sample", errors, bad, loc, scale, out, dtype)
     base = {f.name: getattr(fit, f.name) for f in dataclasses.fields(GarchFit)}
     pick = (lambda a: a[0].item() if isinstance(a[0], np.generic) else a[0]) if prep.single else (lambda a: a)

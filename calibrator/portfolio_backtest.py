@@ -17,6 +17,7 @@ import pandas as pd
 from ._validation import check_time_order
 from .portfolio_qp import _box, _check_scalar, _finite_array, _solve_box_budget_qp
 from .warnings import ConvergenceWarning, PersistenceWarning
+from pricer._stacklevel import user_stacklevel
 
 __all__ = ["BacktestResult", "rebalanced_backtest", "BACKTEST_COLUMNS"]
 
@@ -103,7 +104,7 @@ def _garch_ccc_forecasts(x, window, refit_every, vol, dist, mean, percent, names
         fit = fit_garch(_stack_windows(x, refit_days, window), vol=vol, dist=dist, mean=mean, percent=percent)
     for w in caught:
         if not issubclass(w.category, (ConvergenceWarning, PersistenceWarning)):
-            warnings.warn(w.message, w.category, stacklevel=3)
+            warnings.warn(w.message, w.category, stacklevel=user_stacklevel())
 
     def where(cols):
         def end(k):
@@ -120,11 +121,11 @@ def _garch_ccc_forecasts(x, window, refit_every, vol, dist, mean, percent, names
     not_ok = int(bad.size)
     if not_ok:
         warnings.warn(f"{not_ok} of {K * N} GARCH window fits did not converge and were used as they are: "
-                      f"{where(bad)}", ConvergenceWarning, stacklevel=3)
+                      f"{where(bad)}", ConvergenceWarning, stacklevel=user_stacklevel())
     near = np.flatnonzero(np.asarray(fit.persistence) > PERSISTENCE_BOUNDARY)
     if near.size:
         warnings.warn(f"{near.size} of {K * N} GARCH window fits have persistence alpha + gamma/2 + beta at its "
-                      f"bound 1 (near-integrated variance): {where(near)}", PersistenceWarning, stacklevel=3)
+                      f"bound 1 (near-integrated variance): {where(near)}", PersistenceWarning, stacklevel=user_stacklevel())
     par = {n: fit._vec(n).reshape(K, N) for n in ("omega", "alpha", "beta", "gamma", "mu")}
     h_win = np.asarray(fit.conditional_variance, dtype=float).reshape(window, K, N)
     x_win = _stack_windows(x, refit_days, window).reshape(window, K, N)

@@ -35,6 +35,7 @@ from . import _validation as val
 from .garch import GarchSpec
 from .garch_fit import fit_garch
 from .value_at_risk import empirical_var_cvar, normal_var_cvar, t_var_cvar
+from pricer._stacklevel import user_stacklevel
 
 __all__ = ["rolling_var", "var_column", "cvar_column", "BACKTEST_METHODS"]
 
@@ -218,7 +219,7 @@ def _summarise_warnings(caught, method):
         padded = " (its counts include the copies of a window, named 'padding', that fill the batch)" \
             if "'padding'" in str(msg) else ""
         warnings.warn(f"rolling_var(method={method!r}): {count} batched fit call(s) warned; first: {msg}{padded}",
-                      cat, stacklevel=3)
+                      cat, stacklevel=user_stacklevel())
 
 
 def rolling_var(returns, *, window: int = 1000, levels=(0.95, 0.99), method: str = "mle", refit_every: int = 1,
@@ -317,7 +318,7 @@ def rolling_var(returns, *, window: int = 1000, levels=(0.95, 0.99), method: str
         if method == "nn" and nn_fallback is None and n_ood:
             warnings.warn(f"rolling_var(method='nn'): the network flagged {n_ood} of {starts.size} windows as "
                           f"out of its training distribution and their estimates were used (nn_fallback=None)",
-                          stacklevel=2)
+                          stacklevel=user_stacklevel())
 
         # the parameters in use on each day, and the variance path between refits
         which_fit = np.arange(n_days) // refit_every
@@ -362,7 +363,7 @@ def rolling_var(returns, *, window: int = 1000, levels=(0.95, 0.99), method: str
                else "the fit's variance forecast is not usable")
         warnings.warn(f"rolling_var(method={method!r}): {info['nan_days']} of {n_days} days have no forecast "
                       f"(failed fits); they are NaN, see attrs['info']. The first is day "
-                      f"{_day_text(info['first_nan_day'])}: {why}", stacklevel=2)
+                      f"{_day_text(info['first_nan_day'])}: {why}", stacklevel=user_stacklevel())
 
     frame = pd.DataFrame({"return": realised, "mu": mu_day, "sigma": sigma_day}, index=index[window:])
     for name, values in params.items():

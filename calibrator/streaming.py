@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ._validation import is_number, is_whole
+from pricer._stacklevel import user_stacklevel
 
 __all__ = ["GarchStream"]
 
@@ -173,7 +174,7 @@ class GarchStream:
                 # go on (a window that cannot be fitted, e.g. 250 equal returns, keeps the parameters it had)
                 self.failed_refits += 1
                 warnings.warn(f"GarchStream: the scheduled re-estimation after return {self.count} failed, the "
-                              f"parameters stay as they were: {exc}", RuntimeWarning, stacklevel=2)
+                              f"parameters stay as they were: {exc}", RuntimeWarning, stacklevel=user_stacklevel())
         return self._h
 
     def refit(self) -> dict:

@@ -31,6 +31,7 @@ from .fit_result import GarchFit
 from .simulate import garch_paths
 from ._validation import is_number, is_whole
 from .warnings import DataScaleWarning
+from pricer._stacklevel import user_stacklevel
 
 __all__ = ["RegimeShift", "ScenarioPaths", "simulate_from_fit", "peak_variance", "garch_scenarios",
            "SCENARIO_METHODS"]
@@ -276,7 +277,7 @@ def _start_variance(fit: GarchFit, value, current: np.ndarray) -> np.ndarray:
                       f"variance {current[j]:.4g} (per period, units of the fit's returns squared): a percent "
                       f"variance for decimal returns (x10,000), or an annual one for daily returns (x252)? A real "
                       f"stress moves the vol a few times, the variance up to ~{START_RATIO_LIMIT:g}x",
-                      DataScaleWarning, stacklevel=4)
+                      DataScaleWarning, stacklevel=user_stacklevel())
     return start
 
 

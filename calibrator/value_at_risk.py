@@ -28,6 +28,7 @@ from scipy import stats
 
 from ._validation import check_time_order, is_whole, refuse_tail_probabilities
 from .fit_result import GarchFit
+from pricer._stacklevel import user_stacklevel
 
 __all__ = ["normal_var_cvar", "t_var_cvar", "empirical_var_cvar", "garch_var", "portfolio_var",
            "standardised_residuals", "VAR_METHODS"]
@@ -270,7 +271,7 @@ def _portfolio_weights(weights, names: list) -> np.ndarray:
     if gross > MAX_GROSS_LEVERAGE:
         # a long-short book may sum to anything, but 50/50 given for 0.5/0.5 is a 100-fold VaR
         warnings.warn(f"weights have gross exposure {gross:g} (sum of |w|): they are fractions of wealth, so this is "
-                      f"{gross:g}x leverage; were they given in percent?", UserWarning, stacklevel=3)
+                      f"{gross:g}x leverage; were they given in percent?", UserWarning, stacklevel=user_stacklevel())
     return w
 
 

@@ -16,6 +16,7 @@ from ._fields import RATE_LIMIT
 from ._book_cells import _choice_field, _column, _Errors, _is_blank, _name, _number_field, _show, _to_float, _where
 from .engine import greek_names
 from .models import BlackScholes, Garch, Heston
+from ._stacklevel import user_stacklevel
 
 #: sanity limits on schedules and maturities (a grid of 252 steps a year up to this many years)
 MAX_EXPIRY = 100.0
@@ -84,7 +85,7 @@ def _normalised(frame, name: str, required: tuple[str, ...]) -> pd.DataFrame:
     if unused:
         hints = "".join(f", {c!r} (is it {m!r}?)" if m and m not in names else f", {c!r}" for c, m in meant.items())
         warnings.warn(f"{name}: columns not read: {hints[2:]} (known: {', '.join(sorted(known))})",
-                      UnusedColumnsWarning, stacklevel=3)
+                      UnusedColumnsWarning, stacklevel=user_stacklevel())
     return frame
 
 

@@ -164,7 +164,7 @@ class PreparedBook:
 
     def _warn_unresolved(self, mask: np.ndarray, mc: MonteCarlo) -> None:
         ids = self.trades["trade_id"].to_numpy()[mask]
-        warn_unresolved([f"trade {trade_id}" for trade_id in ids], mc.simulated_paths, stacklevel=4)
+        warn_unresolved([f"trade {trade_id}" for trade_id in ids], mc.simulated_paths)
 
     def assemble(self, results, mc: MonteCarlo | None = None) -> pd.DataFrame:
         """``price_book``'s DataFrame from the results of the tasks (every valid trade must be in one);

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .book import SAMPLE_COUNTS, PreparedBook, TaskResult, price_book_groups
+from ._stacklevel import user_stacklevel
 
 __all__ = ["price_book_resumable", "PART_PATTERN"]
 
@@ -91,7 +92,7 @@ def _read_parts(folder: Path, names: list) -> dict:
         try:
             frame = pd.read_parquet(path)
         except Exception as exc:  # noqa: BLE001 - a damaged part is priced again, not trusted
-            warnings.warn(f"{path}: unreadable part file skipped ({type(exc).__name__}: {exc})", stacklevel=3)
+            warnings.warn(f"{path}: unreadable part file skipped ({type(exc).__name__}: {exc})", stacklevel=user_stacklevel())
             continue
         if "trade_key" not in frame.columns:
             continue

@@ -49,6 +49,7 @@ from .grid import under_half_a_step
 from .products import MIN_TIME, AsianOption, BarrierOption, EuropeanOption, schedule_times
 from .stress_grid import StressError as _TradeError, distinct, grid_values, nodes, proxies
 from .scenarios import TRADING_DAYS, MarketScenarios
+from ._stacklevel import user_stacklevel
 
 __all__ = ["revalue_book", "BookStress", "STRESS_PATHS"]
 
@@ -171,7 +172,7 @@ def _check_scenarios_are_used(scenario_of: dict, book) -> None:
     still = sorted(booked - set(scenario_of))
     if still:   # some move, some do not: allowed (a book may hedge with an unstressed name), but said
         warnings.warn(f"no scenario moves {still}: their trades are revalued with today's market at the horizon "
-                      f"(scenarios move {sorted(scenario_of)})", UserWarning, stacklevel=3)
+                      f"(scenarios move {sorted(scenario_of)})", UserWarning, stacklevel=user_stacklevel())
 
 
 def _scenario_columns(scenarios: MarketScenarios, underlyings: dict | None) -> dict:
@@ -361,7 +362,7 @@ def _assemble(book: PreparedBook, today: pd.DataFrame, horizon_value: np.ndarray
     if left_out.size:   # priced today, not at the horizon: the P&L, VaR and CVaR are of the others only
         warnings.warn(f"{left_out.size} trade(s) priced today are left out of the P&L, VaR and CVaR: "
                       f"{error[left_out[0]]}" + (" (and others: see the trades' error column)" if left_out.size > 1 else ""),
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=user_stacklevel())
     frame = pd.DataFrame({
         "trade_id": book.trades["trade_id"].array,
         "underlying": book.fields["underlying"],

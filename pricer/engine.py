@@ -80,7 +80,7 @@ def _warn_if_unresolved(product, model, result, dtype):
     else:
         labels = [f"item {int(index[0]) if mask.ndim == 1 else tuple(int(i) for i in index)}"
                   for index in zip(*np.nonzero(mask))]
-    warn_unresolved(labels, result.paths, stacklevel=3)
+    warn_unresolved(labels, result.paths)
 
 
 def evaluate(product, model, mc: MonteCarlo | None = None, greeks=(), *, check_sampling: bool = True,

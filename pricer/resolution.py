@@ -30,6 +30,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from ._stacklevel import user_stacklevel
 
 __all__ = ["MIN_EFFECTIVE_SAMPLES", "MIN_INFORMATIVE_SAMPLES", "UnresolvedPriceWarning", "asian_priced_out",
            "known_by_structure", "unresolved", "warn_unresolved"]
@@ -112,7 +113,7 @@ def unresolved(price, stderr, exact=False, paying=None, off_control=None, its_va
     return flagged & ~np.asarray(exact, bool)
 
 
-def warn_unresolved(labels, paths: int, stacklevel: int = 2) -> None:
+def warn_unresolved(labels, paths: int) -> None:
     """One ``UnresolvedPriceWarning`` naming the first few of ``labels`` (rows or trade ids)."""
     labels = [str(label) for label in labels]
     if not labels:
@@ -124,5 +125,5 @@ def warn_unresolved(labels, paths: int, stacklevel: int = 2) -> None:
                   f"the price (fewer than {MIN_EFFECTIVE_SAMPLES} by weight), or every sample paid the same. "
                   f"Their standard errors are not reliable, and a price of 0 +- 0 is a bound, not a value: the "
                   f"chance of any payoff is below about {3.0 / paths:.1g}. Price with more paths, or check the "
-                  f"strike and barrier.", UnresolvedPriceWarning, stacklevel=stacklevel + 1)
+                  f"strike and barrier.", UnresolvedPriceWarning, stacklevel=user_stacklevel())
 
