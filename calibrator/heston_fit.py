@@ -52,7 +52,8 @@ import pandas as pd
 
 from ._heston_lanes import MAX_PASSES, NODE_BUCKETS, _groups, _Lanes, _lm_batch, _natural_batch, _padded
 from ._heston_lm import BOUNDS, VOL_POINTS, _to_unconstrained
-from ._heston_surface import GENERIC_START, _initial, _label, _prepare, _row
+from ._heston_isolation import checked_start, good_surfaces_input, split_bad_surfaces, warn_not_calibrated
+from ._heston_surface import GENERIC_START, _label, _prepare, _row
 from .heston_map import FIELDS, HestonParams
 from ._validation import is_number, is_whole
 from ._heston_bounds import _at_bound, warn_at_bound
@@ -85,6 +86,8 @@ class HestonCalibration:
         a tuple of names, empty when none (one surface), or a list of such tuples (a batch). Such a result is the
         best fit within the bounds, not a free minimum -- often a sign of inputs in the wrong units or of a surface
         Heston does not fit -- and ``calibrate_heston`` warns (RuntimeWarning) naming them, the bound and the sse.
+    errors: surface_id -> message for the surfaces of a batch left out for bad input (their params and sse
+        NaN, iterations and nodes 0, converged False, fitted model_vol NaN); empty when none was.
     """
 
     params: HestonParams
@@ -96,6 +99,7 @@ class HestonCalibration:
     nodes: Any
     passes: int
     at_bound: Any = ()
+    errors: dict = dataclasses.field(default_factory=dict)
 
     def __repr__(self):
         if self.surface_ids is None:
@@ -105,8 +109,9 @@ class HestonCalibration:
                     f"converged={bool(self.converged)}{pinned})")
         pinned = sum(1 for names in self.at_bound if names)
         pinned = f", {pinned} with parameters at a bound" if pinned else ""
+        failed = f", {len(self.errors)} not calibrated (bad input: see errors)" if self.errors else ""
         return (f"HestonCalibration({len(self.surface_ids)} surfaces, {int(np.sum(self.converged))} converged"
-                f"{pinned}, median sse={float(np.median(self.sse)):.6g} vol pts^2)")
+                f"{pinned}{failed}, median sse={float(np.nanmedian(self.sse)):.6g} vol pts^2)")
 
 
 
@@ -135,6 +140,30 @@ def _warn_unpriced(fitted: pd.DataFrame, sse, ids, rows, batch: bool) -> None:
                   f"{' and more surfaces' if lost.size > 3 else ''}. Their prices are beyond the pricer's resolution: "
                   f"strikes far from the forward, or a spot or strikes in other units (moneyness for strikes?); drop "
                   f"those options or check the inputs", RuntimeWarning, stacklevel=user_stacklevel())
+
+
+def _without_bad_surfaces(surface, keep, errors, *, arguments, options) -> HestonCalibration:
+    """The batch's result with the surfaces at positions ``keep`` calibrated together and the others (``errors``:
+    surface_id -> message) NaN, not converged, named in a RuntimeWarning."""
+    (good_input, rows, ids) = good_surfaces_input(surface, *arguments, keep)
+    good = calibrate_heston(*good_input, **options)
+    warn_not_calibrated(errors, len(ids))
+
+    def widen(values, fill):
+        out = np.full(len(ids), fill, dtype=np.result_type(np.asarray(values).dtype, type(fill)))
+        out[keep] = values
+        return out
+    params = HestonParams(*(widen(getattr(good.params, field), np.nan) for field in FIELDS))
+    at_bound = [()] * len(ids)
+    for j, names in zip(keep, good.at_bound):
+        at_bound[j] = names
+    fitted = surface.copy()
+    for column in ("model_vol", "error"):
+        values = np.full(len(surface), np.nan)
+        values[rows] = good.fitted[column].to_numpy(dtype=float)
+        fitted[column] = values
+    return HestonCalibration(params, widen(good.sse, np.nan), widen(good.iterations, 0), widen(good.converged, False),
+                             ids, fitted, widen(good.nodes, 0), good.passes, at_bound, errors)
 
 
 def calibrate_heston(surface: pd.DataFrame, spot, rate, dividend=0.0, initial=None, *, feller: bool = False,
@@ -169,18 +198,14 @@ def calibrate_heston(surface: pd.DataFrame, spot, rate, dividend=0.0, initial=No
     Returns a ``HestonCalibration`` (params, sse in vol points^2, iterations, converged, at_bound, fitted); where a
     parameter ends on a bound a RuntimeWarning says so (see ``HestonCalibration.at_bound``). Bad input raises
     ValueError naming the column and row (or the surface), including values in the wrong units: an implied_vol
-    above 5 (500%: percent?), an expiry above 100 years (days?), a rate, zero_rate or dividend beyond +-1
-    (100%: percent?).
+    above 5 (500%: percent?), an expiry above 100 years (days?), a rate, zero_rate or dividend beyond +-2
+    (200%: percent?; beyond +-1 a pricer.PercentLikeWarning). In a batch, a surface whose input is bad does not
+    stop the others: it is left out, named in a RuntimeWarning and in ``errors``, its results NaN; ValueError
+    only where no surface can be calibrated or the whole input is wrong (a missing column, a spot list of the
+    wrong length).
     """
     if not isinstance(feller, (bool, np.bool_)):
         raise ValueError(f"feller must be True or False, got {feller!r}")
-    data, ids, batch = _prepare(surface, spot, rate, dividend)
-    p0 = _initial(initial, ids, data, name="initial", feller=bool(feller))
-    bad = ~np.all(np.isfinite(p0), axis=1)
-    if bad.any():
-        j = int(np.argmax(bad))
-        where = "" if not batch else f" for surface_id {_label(ids[j])!r}"
-        raise ValueError(f"initial parameters{where} are not finite: {dict(zip(FIELDS, p0[j].tolist()))}")
     if not is_whole(max_iter) or max_iter < 1:
         raise ValueError(f"max_iter must be a whole number >= 1, got {max_iter!r}")
     for name, value in (("ftol", ftol), ("xtol", xtol), ("gtol", gtol)):
@@ -188,6 +213,16 @@ def calibrate_heston(surface: pd.DataFrame, spot, rate, dividend=0.0, initial=No
             raise ValueError(f"{name} must be a number >= 0 (or None for the default), got {value!r}")
     from .garch_fit import check_dtype
     dtype = check_dtype(dtype)
+    try:
+        data, ids, batch = _prepare(surface, spot, rate, dividend)
+        p0 = checked_start(initial, ids, data, feller=bool(feller), batch=batch)
+    except ValueError:
+        split = split_bad_surfaces(surface, spot, rate, dividend, initial, feller=bool(feller))
+        if split is None:   # one surface, or a problem of the whole input
+            raise
+        return _without_bad_surfaces(surface, *split, arguments=(spot, rate, dividend, initial),
+                                     options=dict(feller=bool(feller), max_iter=max_iter, ftol=ftol, xtol=xtol,
+                                                  gtol=gtol, dtype=dtype))
     defaults = (1e-10, 1e-10, 1e-12) if dtype.itemsize == 8 else (1e-5, 1e-5, 1e-5)
     tol = {name: jnp.asarray(default if value is None else value, dtype)
            for name, value, default in zip(("ftol", "xtol", "gtol"), (ftol, xtol, gtol), defaults)}

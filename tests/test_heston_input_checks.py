@@ -376,3 +376,54 @@ def test_options_no_quote_reaches_are_refused_not_fitted_silently():
         with pytest.warns(RuntimeWarning, match=r"1 option\(s\) lie beyond 10 .*row 21 \(strike 130, expiry 0\.01918\) "
                                                 r"lies 13 implied"):
             calibrate_heston(wing, 100.0, 0.02)
+
+
+# ---------------------------------------------------------------- a bad surface does not stop the good ones
+def _batch_of_four():
+    """Surfaces g1, g2 priced by Heston (good); b1 with a NaN implied vol; b2 with only 4 options."""
+    truth = dict(v0=0.05, kappa=2.0, theta=0.06, xi=0.7, rho=-0.6)
+    vols = heston_implied_vols(truth, SURFACE, 100.0, 0.01)["model_vol"].to_numpy()
+    good = SURFACE.assign(implied_vol=vols)
+    nan_vol = good.assign(implied_vol=np.where(good.index == "c", np.nan, vols))
+    parts = [good.assign(surface_id="g1"), nan_vol.assign(surface_id="b1"), good.iloc[:4].assign(surface_id="b2"),
+             good.assign(surface_id="g2")]
+    return pd.concat(parts), truth
+
+
+def test_a_bad_surface_is_left_out_and_named_while_the_others_calibrate():
+    """One NaN vol in a batch of 1,000 surfaces raised ValueError and returned nothing: now each surface is
+    checked alone, the good ones are calibrated together, and the bad ones come back NaN with their messages."""
+    batch, truth = _batch_of_four()
+    rate = {"g1": 0.01, "b1": 0.01, "b2": 0.01, "g2": 0.01}
+    with pytest.warns(RuntimeWarning, match=r"2 of 4 surfaces not calibrated .*surface_id 'b1': surface: column "
+                                            r"'implied_vol' is NaN or infinite in row 'c' of surface_id 'b1'; "
+                                            r"surface_id 'b2': surface surface_id 'b2': 4 options cannot"):
+        cal = calibrate_heston(batch, [100.0] * 4, rate, initial=START)
+    assert cal.surface_ids == ["g1", "b1", "b2", "g2"] and list(cal.errors) == ["b1", "b2"]
+    alone = calibrate_heston(batch[batch.surface_id.isin(["g1", "g2"])], 100.0, 0.01, initial=START)
+    for field in ("v0", "kappa", "theta", "xi", "rho"):
+        values = getattr(cal.params, field)
+        assert np.isnan(values[[1, 2]]).all()
+        np.testing.assert_array_equal(values[[0, 3]], getattr(alone.params, field))
+        np.testing.assert_allclose(values[[0, 3]], truth[field], rtol=1e-5)
+    assert list(cal.converged) == [True, False, False, True] and list(cal.iterations[[1, 2]]) == [0, 0]
+    assert np.isnan(cal.sse[[1, 2]]).all() and np.all(cal.sse[[0, 3]] < 1e-12)
+    fitted = cal.fitted
+    assert fitted.index.equals(batch.index) and (fitted["surface_id"] == batch["surface_id"]).all()
+    bad_rows = fitted["surface_id"].isin(["b1", "b2"]).to_numpy()
+    assert fitted["model_vol"][bad_rows].isna().all() and fitted["model_vol"][~bad_rows].notna().all()
+    assert "2 not calibrated (bad input: see errors)" in repr(cal)
+
+
+def test_a_batch_with_no_good_surface_or_a_wrong_input_still_raises():
+    batch, _ = _batch_of_four()
+    bad_only = batch[batch.surface_id.isin(["b1", "b2"])]
+    with pytest.raises(ValueError, match=r"'implied_vol' is NaN or infinite in row 'c' \(position 2\) of surface_id 'b1'"):
+        calibrate_heston(bad_only, 100.0, 0.01)
+    good_only = batch[batch.surface_id.isin(["g1", "g2"])]
+    with pytest.raises(ValueError, match=r"spot: expected a number or 2 values \(one per surface\), got shape \(3,\)"):
+        calibrate_heston(good_only, [100.0] * 3, 0.01)
+    with pytest.raises(ValueError, match=r"'implied_vol' is NaN"):   # a problem of the whole input too: no surface
+        calibrate_heston(batch, [100.0] * 3, 0.01)                   # passes alone, the first error is raised
+    with pytest.raises(ValueError, match=r"'implied_vol' is NaN or infinite in row 'c'$"):   # one surface: raised
+        calibrate_heston(batch[batch.surface_id == "b1"].drop(columns="surface_id"), 100.0, 0.01)
