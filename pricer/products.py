@@ -7,6 +7,9 @@ numeric too, so calls and puts, ups and downs, ins and outs price together. Sche
 """
 from __future__ import annotations
 
+import decimal
+import numbers
+
 import numpy as np
 
 from ._fields import flag_field, is_concrete, non_negative, numeric_field, positive, pytree_dataclass
@@ -35,10 +38,14 @@ def _schedule(name: str, value, expiry) -> int | tuple[float, ...]:
             raise ValueError(f"{name}: {count} dates over an expiry of {float(np.min(expiry))!r} years are closer "
                              f"than {SAME_TIME} years apart")
         return count
-    try:
-        times = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{wanted}, got {value!r}") from None
+    raw = np.asarray(value) if not isinstance(value, (set, dict)) else np.asarray(None)
+    if raw.dtype.kind == "O" and raw.size and all(isinstance(v, (numbers.Real, decimal.Decimal))
+                                                   and not isinstance(v, (bool, np.bool_)) for v in raw.flat):
+        raw = np.asarray([float(v) for v in raw.flat]).reshape(raw.shape)   # Decimal('0.5'), mixed objects
+    if raw.dtype.kind not in "iuf":
+        # numpy would read the texts "0.5" or dates as numbers or fail obscurely: times are numbers of years
+        raise ValueError(f"{wanted} (numbers: years from today, not texts or dates), got {value!r}")
+    times = raw.astype(np.float64)
     if times.ndim != 1 or times.size == 0:
         raise ValueError(f"{wanted}, got shape {times.shape}")
     if not np.all(np.isfinite(times)):

@@ -227,3 +227,19 @@ def test_an_h0_greek_without_h0_says_how_to_get_it():
     with pytest.raises(ValueError, match="greek 'h0' is not known for BlackScholes"):
         price(EuropeanOption(strike=100.0, expiry=0.1), BlackScholes(spot=100.0, vol=0.2), MonteCarlo(paths=2048),
               greeks=("h0",))
+
+
+@pytest.mark.parametrize("times", [["0.5", "1.0"], ["2027-06-01"], [True, False], [None, 1.0]])
+def test_monitoring_and_fixing_times_must_be_numbers(times):
+    """BarrierOption(monitoring=["0.5", "1.0"]) was read as the numbers 0.5 and 1.0 (numpy converts texts):
+    a CSV's text or a date string is refused, naming the field, as a list of None or booleans is."""
+    with pytest.raises(ValueError, match=r"monitoring must be .*numbers: years from today, not texts or dates"):
+        BarrierOption(strike=100.0, expiry=1.0, barrier=120.0, monitoring=times)
+    with pytest.raises(ValueError, match=r"fixings must be .*numbers: years from today, not texts or dates"):
+        AsianOption(strike=100.0, expiry=1.0, fixings=times)
+
+
+def test_monitoring_times_of_mixed_number_types_are_read():
+    from decimal import Decimal
+    option = BarrierOption(strike=100.0, expiry=1.0, barrier=120.0, monitoring=[Decimal("0.5"), 1])
+    assert option.monitoring == (0.5, 1.0)
