@@ -155,8 +155,6 @@ def _greek_names(greeks) -> tuple[str, ...]:
         if g not in ALL_GREEKS:
             raise ValueError(f"unknown greek {g!r}; known: {', '.join(GENERIC_GREEKS)} or a model parameter "
                              f"({', '.join(sorted(ALL_GREEKS - set(GENERIC_GREEKS)))})")
-    if len(set(names)) != len(names):
-        raise ValueError(f"greeks has repeated names: {names}")
     return names
 
 

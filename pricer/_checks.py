@@ -19,6 +19,9 @@ def greek_names(greeks) -> tuple[str, ...]:
     for name in names:
         if not isinstance(name, str):
             raise TypeError(f"greeks must be names (strings), got {name!r} in {greeks!r}")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:   # a typo for another Greek more often than not: said, not merged
+        raise ValueError(f"greeks has repeated names: {', '.join(map(repr, repeated))} in {names}")
     return names
 
 

@@ -121,7 +121,6 @@ def moved_fields(tangents) -> tuple[str, ...]:
 
 
 def price_with_greeks(product, model, mc, names, *, pad_rows: bool = True):
-    names = tuple(dict.fromkeys(names))
     _check_names(names, model)
     discrete = isinstance(product, BarrierOption) and not product.continuous
     # Heston under Euler full truncation: the pathwise derivative of sqrt(v+) is unbounded as v -> 0+, so

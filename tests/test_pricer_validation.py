@@ -243,3 +243,18 @@ def test_monitoring_times_of_mixed_number_types_are_read():
     from decimal import Decimal
     option = BarrierOption(strike=100.0, expiry=1.0, barrier=120.0, monitoring=[Decimal("0.5"), 1])
     assert option.monitoring == (0.5, 1.0)
+
+
+def test_a_greek_named_twice_is_refused_by_price_as_by_the_book():
+    """price(greeks=("delta", "delta")) merged the two silently where price_book refused them: a repeated name
+    is more often a typo for another Greek (vega for volga, say) than a wish for it twice."""
+    import pandas as pd
+    from pricer import price_book
+    with pytest.raises(ValueError, match=r"greeks has repeated names: 'delta' in \('delta', 'vega', 'delta'\)"):
+        price(EuropeanOption(strike=100.0, expiry=1.0), BlackScholes(spot=100.0, vol=0.2), MonteCarlo(paths=1024),
+              greeks=("delta", "vega", "delta"))
+    book = pd.DataFrame([dict(trade_id="T1", underlying="X", product="european", call_put="call", strike=100.0,
+                              expiry=1.0)])
+    market = pd.DataFrame([dict(underlying="X", model="black_scholes", spot=100.0, rate=0.0, vol=0.2)])
+    with pytest.raises(ValueError, match=r"greeks has repeated names: 'delta'"):
+        price_book(book, market, greeks=["delta", "delta"])
