@@ -13,6 +13,10 @@ import numpy as np
 import pandas as pd
 
 from .warnings import DataScaleWarning, ShortSeriesWarning
+
+#: |log return| beyond this (a price moving by a factor of 20 in one period) is a bad tick, not a market
+#: move: refused where one return at a time comes in (GarchStream) and in ``exotics calibrate``'s prices
+MAX_LOG_RETURN = 3.0
 from pricer._stacklevel import user_stacklevel
 
 MIN_OBS = 100        # refuse below this

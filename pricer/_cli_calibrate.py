@@ -12,7 +12,6 @@ from ._fields import RATE_LIMIT, RATE_WARNING_LEVEL, decimal_hint, percent_like_
 _DATE_COLUMNS = ("date", "day", "time", "datetime", "timestamp")
 MIN_PRICES = 101   # 100 returns: what calibrator.fit_garch accepts (500+ for reliable estimates)
 TRADING_DAYS = 252
-MAX_LOG_MOVE = 3.0  # |log return| beyond 3 (a factor of 20 in one row): a bad tick, not a market move
 
 
 def _plain(value):
@@ -102,6 +101,7 @@ def _column_series(raw, positions, line):
             raise _ColumnError(f", {line(int(positions[k]))}: missing price inside the series "
                            f"(fill or remove the row)")
     # a bad tick (1e-320, 1e308, a price in the wrong units for one row) is a jump no market makes
+    from calibrator._validation import MAX_LOG_RETURN as MAX_LOG_MOVE
     steps = np.abs(np.diff(np.log(values[present])))
     if steps.size and np.max(steps) > MAX_LOG_MOVE:
         first = int(np.argmax(steps > MAX_LOG_MOVE))   # the first jump: the bad row itself

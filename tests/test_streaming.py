@@ -54,11 +54,28 @@ def test_update_refuses_a_bad_return_and_leaves_the_stream_unchanged(bad):
         s.update(x)
         twin.update(x)
     before = _state(s)
-    with pytest.raises(ValueError, match=r"^r must be .*the stream is unchanged"):
+    with pytest.raises(ValueError, match=r"^r (must be|= ).*[Tt]he stream is unchanged"):
         s.update(bad)
     assert _state(s) == before
     # the recursion goes on as if the bad value had never come (it stayed NaN/inf for good before)
     assert s.update(0.015) == twin.update(0.015) and np.isfinite(s.variance)
+
+
+@pytest.mark.parametrize("percent, tick, fine", [(False, 5.0, -2.9), (True, -500.0, 290.0)])
+def test_a_bad_tick_is_refused_and_the_stream_goes_on(percent, tick, fine):
+    """A return of 5 (500%) in a decimal stream went into the variance (h ~ 1.25, a 1,775% daily vol for weeks)
+    and the refit window for good: a move beyond 300% in one period is refused like a NaN, the stream unchanged.
+    Extreme but possible moves (290%) still go in."""
+    p = dict(omega=1e-6, alpha=0.05, beta=0.9) if not percent else dict(omega=1e-2, alpha=0.05, beta=0.9)
+    s = GarchStream(refit_every=0, params=p, percent=percent)
+    s.update(0.01 if not percent else 1.0)
+    before = _state(s)
+    hint = "a percent return \\(pass percent=True\\)" if not percent else "a return x100 twice"
+    with pytest.raises(ValueError, match=rf"^r = {tick!r} is a move of 500% in one period, beyond the 300% no market "
+                                         rf"makes .*: a bad tick, or {hint}\? The stream is unchanged"):
+        s.update(tick)
+    assert _state(s) == before
+    assert np.isfinite(s.update(fine))
 
 
 def test_a_bad_first_return_leaves_the_default_parameters_unset():
