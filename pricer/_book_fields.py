@@ -16,12 +16,12 @@ from ._fields import RATE_LIMIT
 from ._book_cells import _choice_field, _column, _Errors, _is_blank, _name, _number_field, _show, _to_float, _where
 from .engine import greek_names
 from .models import BlackScholes, Garch, Heston
+from .products import MAX_DATES
 from ._stacklevel import user_stacklevel
 
 #: sanity limits on schedules and maturities (a grid of 252 steps a year up to this many years)
 MAX_EXPIRY = 100.0
 MIN_EXPIRY = 1e-6
-MAX_DATES = 10_000
 MAX_PAST_COUNT = 1_000_000
 
 #: market fields beyond these magnitudes are refused as percentages given for decimals (a vol of 20 is 2,000%;

@@ -17,6 +17,7 @@ from ._fields import flag_field, is_concrete, non_negative, numeric_field, posit
 CONTINUOUS = "continuous"
 MIN_TIME = 1e-8   # years (0.3 s): shorter times would merge with today on the simulation grid
 SAME_TIME = 1e-9  # years (0.03 s): event times closer than this are one date of the simulation grid
+MAX_DATES = 10_000  # fixing or monitoring dates of one product: 40 years of daily dates (more would fill memory)
 
 
 def _after_today(t):
@@ -34,6 +35,8 @@ def _schedule(name: str, value, expiry) -> int | tuple[float, ...]:
         if not np.isfinite(count) or count < 1 or count != round(count):
             raise ValueError(f"{wanted}, got {value!r}")
         count = int(count)
+        if count > MAX_DATES:
+            raise ValueError(f"{name}: {count} dates are more than the {MAX_DATES} one product may have")
         if is_concrete(expiry) and np.min(expiry) / count < SAME_TIME:
             raise ValueError(f"{name}: {count} dates over an expiry of {float(np.min(expiry))!r} years are closer "
                              f"than {SAME_TIME} years apart")
@@ -48,6 +51,8 @@ def _schedule(name: str, value, expiry) -> int | tuple[float, ...]:
     times = raw.astype(np.float64)
     if times.ndim != 1 or times.size == 0:
         raise ValueError(f"{wanted}, got shape {times.shape}")
+    if times.size > MAX_DATES:
+        raise ValueError(f"{name}: {times.size} dates are more than the {MAX_DATES} one product may have")
     if not np.all(np.isfinite(times)):
         raise ValueError(f"{name} must be finite, got {times.tolist()}")
     if np.any(np.diff(times) <= 0):

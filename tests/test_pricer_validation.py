@@ -258,3 +258,12 @@ def test_a_greek_named_twice_is_refused_by_price_as_by_the_book():
     market = pd.DataFrame([dict(underlying="X", model="black_scholes", spot=100.0, rate=0.0, vol=0.2)])
     with pytest.raises(ValueError, match=r"greeks has repeated names: 'delta'"):
         price_book(book, market, greeks=["delta", "delta"])
+
+
+def test_a_schedule_of_more_than_ten_thousand_dates_is_refused():
+    """AsianOption(fixings=10**7) ran out of memory in XLA (price_book capped dates at 10,000; price did not)."""
+    with pytest.raises(ValueError, match=r"fixings: 10000000 dates are more than the 10000 one product may have"):
+        AsianOption(strike=100.0, expiry=1.0, fixings=10**7)
+    with pytest.raises(ValueError, match=r"monitoring: 10001 dates are more than the 10000"):
+        BarrierOption(strike=100.0, expiry=50.0, barrier=120.0, monitoring=np.linspace(0.004, 50.0, 10_001))
+    assert AsianOption(strike=100.0, expiry=40.0, fixings=10_000).fixings == 10_000
