@@ -46,6 +46,17 @@ def _subset(value, ids: list, keep: np.ndarray):
     return value
 
 
+def _fits_the_batch(value, count: int) -> bool:
+    """False for a sequence argument whose length is not the number of surfaces (a whole-input problem:
+    each surface alone would take a length-1 list as its own)."""
+    if isinstance(value, (pd.DataFrame, pd.Series, dict, str)) or np.ndim(value) == 0:
+        return True
+    try:
+        return len(value) == count
+    except TypeError:
+        return True
+
+
 def _subset_initial(initial, ids: list, keep: np.ndarray):
     if initial is None:
         return None
@@ -68,6 +79,14 @@ def split_bad_surfaces(surface, spot, rate, dividend, initial, *, feller: bool):
     ids = list(ids)
     if len(ids) < 2:
         return None
+    fields = ()
+    if initial is not None:
+        try:
+            fields = tuple(getattr(as_heston_params(initial), field) for field in FIELDS)
+        except ValueError:
+            return None
+    if not all(_fits_the_batch(value, len(ids)) for value in (spot, rate, dividend) + fields):
+        return None
     keep, errors = [], {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # what a surface alone warns of, the calibration of the good ones says again
@@ -81,7 +100,7 @@ def split_bad_surfaces(surface, spot, rate, dividend, initial, *, feller: bool):
                 errors[sid] = str(exc)
             else:
                 keep.append(j)
-    if not keep:
+    if not keep or not errors:   # none passes alone, or every one does (the batch's problem is not one surface's)
         return None
     return np.array(keep), errors
 
@@ -100,6 +119,7 @@ def warn_not_calibrated(errors: dict, total: int) -> None:
     from pricer._stacklevel import user_stacklevel
     named = "; ".join(f"surface_id {_label(sid)!r}: {message}" for sid, message in list(errors.items())[:3])
     more = f"; and {len(errors) - 3} more" if len(errors) > 3 else ""
-    warnings.warn(f"calibrate_heston: {len(errors)} of {total} surfaces not calibrated (bad input; their parameters "
-                  f"and sse are NaN, converged False, HestonCalibration.errors has each message), the others are: "
-                  f"{named}{more}", RuntimeWarning, stacklevel=user_stacklevel())
+    warnings.warn(f"calibrate_heston: {len(errors)} of {total} surfaces not calibrated for bad input (their "
+                  f"parameters and sse are NaN, converged False; HestonCalibration.errors has each message), the "
+                  f"others are calibrated. Not calibrated: {named}{more}", RuntimeWarning,
+                  stacklevel=user_stacklevel())

@@ -25,9 +25,9 @@ GENERIC_START = {"kappa": 1.0, "xi": 0.5, "rho": -0.5}  # v0 = theta = mean mark
 # never refuse a real quote: implied vols above 500% a year are not quoted even for short-dated crypto or
 # meme-stock options (and a percent vol of 5% or more reads as >= 500%); the longest listed or OTC equity
 # options run to ~30-50 years (an expiry of 100 or more reads as days: anything from ~3.5 months on); a
-# continuously-compounded rate or dividend yield beyond +-100% (172% simple a year, above any policy rate even in
-# high inflation) reads as percent (5 meaning 5%): the pricer's limit, one for the whole library, as is the
-# PercentLikeWarning for the values between 100% and 200% a year.
+# continuously-compounded rate or dividend yield beyond +-200% (639% simple a year) reads as percent (5 meaning
+# 5%): the pricer's limit, one for the whole library, as is the PercentLikeWarning for the values between 100%
+# and 200% a year (a 1.5% yield typed 1.5; or the peso's 2023 rates, 1.13 continuously compounded).
 MAX_IMPLIED_VOL = 5.0     # annualised decimal
 MAX_EXPIRY = 100.0        # years
 MAX_ABS_RATE = RATE_LIMIT  # continuously compounded, decimal (rates, zero rates, dividend yields)
@@ -64,7 +64,12 @@ def _per_surface(name, value, ids, positive=False, rate_like=False):
             j = int(np.argmax(bad))
             where = "" if len(ids) == 1 else f" for surface_id {_label(ids[j])!r}"
             raise ValueError(f"{name}{where} is {float(out[j])!r}: {_RATE_LIMIT[1](float(out[j]))}")
-        warn_percent_like_rate(name, out)
+        high = np.abs(out) > 1.0
+        if high.any() and len(ids) > 1:
+            j = int(np.argmax(high))
+            warn_percent_like_rate(f"{name} for surface_id {_label(ids[j])!r}", out[j])
+        else:
+            warn_percent_like_rate(name, out)
     return out
 
 

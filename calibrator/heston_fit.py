@@ -111,11 +111,23 @@ class HestonCalibration:
         pinned = f", {pinned} with parameters at a bound" if pinned else ""
         failed = f", {len(self.errors)} not calibrated (bad input: see errors)" if self.errors else ""
         return (f"HestonCalibration({len(self.surface_ids)} surfaces, {int(np.sum(self.converged))} converged"
-                f"{pinned}{failed}, median sse={float(np.nanmedian(self.sse)):.6g} vol pts^2)")
+                f"{pinned}{failed}, median sse={_median(self.sse):.6g} vol pts^2)")
 
 
 
 
+
+
+def _say_again(recorded) -> None:
+    """Warnings recorded under catch_warnings, raised again through the caller's filters."""
+    for warning in recorded:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+
+
+def _median(values) -> float:
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    return float(np.median(finite)) if finite.size else float("nan")
 
 
 # ------------------------------------------------------------------------------------------------ public
@@ -213,16 +225,23 @@ def calibrate_heston(surface: pd.DataFrame, spot, rate, dividend=0.0, initial=No
             raise ValueError(f"{name} must be a number >= 0 (or None for the default), got {value!r}")
     from .garch_fit import check_dtype
     dtype = check_dtype(dtype)
+    # a batch that fails is checked again surface by surface: what it warned of before failing (a percent-like
+    # rate, far options) is said once, by the run that is kept
+    said = []
     try:
-        data, ids, batch = _prepare(surface, spot, rate, dividend)
-        p0 = checked_start(initial, ids, data, feller=bool(feller), batch=batch)
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            data, ids, batch = _prepare(surface, spot, rate, dividend)
+            p0 = checked_start(initial, ids, data, feller=bool(feller), batch=batch)
     except ValueError:
         split = split_bad_surfaces(surface, spot, rate, dividend, initial, feller=bool(feller))
         if split is None:   # one surface, or a problem of the whole input
+            _say_again(said)
             raise
         return _without_bad_surfaces(surface, *split, arguments=(spot, rate, dividend, initial),
                                      options=dict(feller=bool(feller), max_iter=max_iter, ftol=ftol, xtol=xtol,
                                                   gtol=gtol, dtype=dtype))
+    _say_again(said)
     defaults = (1e-10, 1e-10, 1e-12) if dtype.itemsize == 8 else (1e-5, 1e-5, 1e-5)
     tol = {name: jnp.asarray(default if value is None else value, dtype)
            for name, value, default in zip(("ftol", "xtol", "gtol"), (ftol, xtol, gtol), defaults)}

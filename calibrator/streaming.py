@@ -145,7 +145,7 @@ class GarchStream:
     def update(self, r: float) -> float:
         """Feed one return r_t (units of the returns, e.g. decimals); returns h_{t+1}, the conditional
         variance of the next one (units of returns squared). A return that is not a finite number, or a
-        move beyond 300% in one period (``MAX_LOG_RETURN``: a bad tick), raises ValueError naming ``r`` and
+        return beyond +-3 in one period (+-300 in percent; ``MAX_LOG_RETURN``, a log move of a price x20: a bad tick), raises ValueError naming ``r`` and
         leaves the stream as it was (a NaN or a bad tick would stay in the variance and the refit window for
         good): skip it, or correct it and feed it again."""
         if type(r) is not float and not is_number(r):     # the check only off the plain-float fast path
@@ -153,11 +153,10 @@ class GarchStream:
         r = float(r)
         largest = MAX_LOG_RETURN * (100.0 if self.percent else 1.0)
         if abs(r) > largest:   # a bad tick would sit in the variance for weeks and in the window for good
-            move = abs(r) / (100.0 if self.percent else 1.0)
-            raise ValueError(f"r = {r!r} is a move of {move:.0%} in one period, beyond the "
-                             f"{MAX_LOG_RETURN:.0%} no market makes (a log move of {MAX_LOG_RETURN:g} is a price "
-                             f"x{math.exp(MAX_LOG_RETURN):.0f}): a bad tick, or "
-                             f"{'a return x100 twice' if self.percent else 'a percent return (pass percent=True)'}"
+            unit = "%" if self.percent else ""
+            raise ValueError(f"r = {r!r} is beyond +-{largest:g}{unit} in one period, a move no market makes (a "
+                             f"log return of {MAX_LOG_RETURN:g} is a price x{math.exp(MAX_LOG_RETURN):.0f}): a bad "
+                             f"tick, or {'a return x100 twice' if self.percent else 'a percent return (pass percent=True)'}"
                              f"? The stream is unchanged")
         p = self._params
         if p is None:

@@ -56,10 +56,8 @@ def checked_copy(obj):
             continue
         if value is None or isinstance(value, (dict, set)):
             raise ValueError(f"{field.name} must be a number or an array of numbers, got {value!r}")
-    if all(is_concrete(leaf) for leaf in jax.tree_util.tree_leaves(obj)):
-        with warnings.catch_warnings():   # the constructor saw these values and warned already
-            warnings.simplefilter("ignore", PercentLikeWarning)
-            return jax.tree_util.tree_map(np.asarray, obj)
+    if all(isinstance(leaf, np.ndarray) for leaf in jax.tree_util.tree_leaves(obj)):
+        return obj   # the constructor checked (and warned of) every value: numeric fields are numpy arrays then
     return jax.tree_util.tree_map(np.asarray, obj)
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sys
 
-_LIBRARY_MODULES = ("pricer", "calibrator", "jax", "jaxlib")
+# dataclasses: a model rebuilt by dataclasses.replace inside the library (a stress scenario's market) warns
+# from its __post_init__ through the replace frame
+_LIBRARY_MODULES = ("pricer", "calibrator", "jax", "jaxlib", "dataclasses")
 
 
 def _in_library(frame) -> bool:

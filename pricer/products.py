@@ -41,7 +41,10 @@ def _schedule(name: str, value, expiry) -> int | tuple[float, ...]:
             raise ValueError(f"{name}: {count} dates over an expiry of {float(np.min(expiry))!r} years are closer "
                              f"than {SAME_TIME} years apart")
         return count
-    raw = np.asarray(value) if not isinstance(value, (set, dict)) else np.asarray(None)
+    try:
+        raw = np.asarray(value) if not isinstance(value, (set, dict)) else np.asarray(None)
+    except (TypeError, ValueError):   # a ragged list, a tracer
+        raise ValueError(f"{wanted}, got {value!r}") from None
     if raw.dtype.kind == "O" and raw.size and all(isinstance(v, (numbers.Real, decimal.Decimal))
                                                    and not isinstance(v, (bool, np.bool_)) for v in raw.flat):
         raw = np.asarray([float(v) for v in raw.flat]).reshape(raw.shape)   # Decimal('0.5'), mixed objects

@@ -300,8 +300,12 @@ def test_bad_input_names_the_column_and_row():
         calibrate_heston(good, 100.0, pd.DataFrame(dict(expiry=[0.5, 1.0], zero_rate=[0.01, np.nan])))
     with pytest.raises(ValueError, match="no 'xi'"):
         calibrate_heston(good, 100.0, 0.01, initial=dict(v0=0.04, kappa=1.0, theta=0.04, rho=-0.5))
-    with pytest.raises(ValueError, match="surface_id 'b'"):
-        calibrate_heston(pd.concat([good.assign(surface_id="a"), good.assign(surface_id="b")]), {"a": 100.0}, 0.01)
+    # in a batch, a surface without a spot is left out (named), the others calibrated
+    with pytest.warns(RuntimeWarning, match=r"1 of 2 surfaces not calibrated.*Not calibrated: surface_id 'b': spot: "
+                                            r"no value for surface_id 'b'"):
+        cal = calibrate_heston(pd.concat([good.assign(surface_id="a"), good.assign(surface_id="b")]), {"a": 100.0},
+                               0.01, max_iter=3)
+    assert list(cal.errors) == ["b"] and np.isfinite(cal.params.v0[0]) and np.isnan(cal.params.v0[1])
     with pytest.raises(ValueError, match="DataFrame"):
         calibrate_heston(good.to_dict(), 100.0, 0.01)
 

@@ -71,8 +71,10 @@ def test_a_bad_tick_is_refused_and_the_stream_goes_on(percent, tick, fine):
     s.update(0.01 if not percent else 1.0)
     before = _state(s)
     hint = "a percent return \\(pass percent=True\\)" if not percent else "a return x100 twice"
-    with pytest.raises(ValueError, match=rf"^r = {tick!r} is a move of 500% in one period, beyond the 300% no market "
-                                         rf"makes .*: a bad tick, or {hint}\? The stream is unchanged"):
+    limit = "300%" if percent else "3"
+    with pytest.raises(ValueError, match=rf"^r = {tick!r} is beyond \+-{limit} in one period, a move no market makes "
+                                         rf"\(a log return of 3 is a price x20\): a bad tick, or {hint}\? The stream is "
+                                         rf"unchanged"):
         s.update(tick)
     assert _state(s) == before
     assert np.isfinite(s.update(fine))

@@ -49,3 +49,21 @@ def test_fit_and_price_warnings_point_at_the_caller():
         price(EuropeanOption(strike=1000.0, expiry=0.1), BlackScholes(spot=100.0, vol=0.2), MonteCarlo(paths=1024))
     _only_here(record, ShortSeriesWarning)
     _only_here(record, UnresolvedPriceWarning)
+
+
+def test_a_model_rebuilt_by_replace_warns_at_the_callers_line_and_price_does_not_warn_again():
+    """dataclasses.replace (the stress grid rebuilds markets with it) is a frame of the library's too; and
+    price() takes a checked model as it is (it had entered catch_warnings on every call, which resets every
+    module's once-only warning registry and is not thread-safe)."""
+    import dataclasses
+
+    from pricer import PercentLikeWarning
+    from pricer._fields import checked_copy
+    model = BlackScholes(spot=100.0, vol=0.2)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        moved = dataclasses.replace(model, dividend=1.5)
+        assert checked_copy(moved) is moved
+        price(EuropeanOption(strike=100.0, expiry=0.5, call=False), moved, MonteCarlo(paths=1024))
+    assert [(w.filename, w.category) for w in record if w.category is PercentLikeWarning] == [
+        (__file__, PercentLikeWarning)]
