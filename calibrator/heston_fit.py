@@ -52,6 +52,7 @@ import pandas as pd
 
 from ._heston_lanes import MAX_PASSES, NODE_BUCKETS, _groups, _Lanes, _lm_batch, _natural_batch, _padded
 from ._heston_lm import BOUNDS, VOL_POINTS, _to_unconstrained
+from ._heston_resolution import leave_out_unresolved
 from ._heston_isolation import checked_start, good_surfaces_input, split_bad_surfaces, warn_not_calibrated
 from ._heston_surface import GENERIC_START, _label, _prepare, _row
 from .heston_map import FIELDS, HestonParams
@@ -247,6 +248,7 @@ def calibrate_heston(surface: pd.DataFrame, spot, rate, dividend=0.0, initial=No
            for name, value, default in zip(("ftol", "xtol", "gtol"), (ftol, xtol, gtol), defaults)}
     feller = jnp.asarray(bool(feller))
 
+    data = leave_out_unresolved(data, dtype, surface, ids, batch)
     S = len(ids)
     lanes = _Lanes(data, dtype)
     y = np.asarray(_to_unconstrained(p0, bool(feller)), dtype)
