@@ -161,10 +161,18 @@ def check_time_order(index, name: str) -> None:
     def date(label):
         stamp = pd.Timestamp(label.to_timestamp() if isinstance(label, pd.Period) else label)
         return str(stamp.date()) if stamp == stamp.normalize() else str(stamp)
+    back = int(values[row - 1] - values[row])   # nanoseconds
+    local_clock = (isinstance(index, pd.DatetimeIndex) and index.tz is None and 0 <= back <= 3_600 * 10**9
+                   and not (index[row] == index[row].normalize() and index[row - 1] == index[row - 1].normalize()))
+    if newest_first:
+        fix = "; the series runs newest first: reverse it (returns.iloc[::-1] or .sort_index())"
+    elif local_clock:   # intraday stamps going back an hour at most: a local clock's repeated hour
+        fix = ("; a local clock's repeated hour at the end of daylight saving time? Give the index a time zone "
+               "(.tz_localize(zone, ambiguous='infer')) or use UTC; otherwise sort it and drop duplicated stamps")
+    else:
+        fix = "; sort it (.sort_index()) and drop duplicated dates"
     raise ValueError(f"{name}: its index of dates must increase (oldest first, one row a date); at row {row} it "
-                     f"{what} {date(index[row])} after {date(index[row - 1])}"
-                     + ("; the series runs newest first: reverse it (returns.iloc[::-1] or .sort_index())"
-                        if newest_first else "; sort it (.sort_index()) and drop duplicated dates"))
+                     f"{what} {date(index[row])} after {date(index[row - 1])}{fix}")
 
 
 def _columns_as_floats(frame: pd.DataFrame):

@@ -233,6 +233,18 @@ def test_dates_out_of_order_are_refused_not_fitted_backwards(returns, reorder, w
         garch_var(fit, returns=series.sort_index().iloc[::-1], method="fhs")
 
 
+def test_a_local_clocks_repeated_hour_is_named_with_the_fix(returns):
+    """Hourly returns stamped by a naive local clock repeat 02:00 at the end of daylight saving time: refused
+    (the variance filter runs in row order), with the time-zone fix named rather than 'sort it'."""
+    stamps = pd.date_range("2020-10-20", periods=600, freq="h", tz="Europe/Berlin").tz_localize(None)
+    series = pd.Series(returns[0][:600] / 5.0, index=stamps)
+    with pytest.raises(ValueError, match=r"at row 123 it repeats 2020-10-25 02:00:00 after 2020-10-25 02:00:00; a "
+                                         r"local clock's repeated hour at the end of daylight saving time\? Give "
+                                         r"the index a time zone \(\.tz_localize\(zone, ambiguous='infer'\)\)"):
+        fit_garch(series)
+    fit_garch(series.tz_localize("Europe/Berlin", ambiguous="infer"))   # the fix runs
+
+
 @pytest.mark.parametrize("days", [150, 300, 500])
 def test_short_price_paths_are_refused_as_prices(days):
     """Price paths of 150-500 days can wander less than the autocorrelation test asks (10 of 40 slipped
