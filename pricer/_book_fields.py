@@ -12,7 +12,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ._fields import RATE_LIMIT
+from ._fields import RATE_LIMIT, PercentLikeWarning
+from ._warning_texts import collected
 from ._book_cells import _choice_field, _column, _Errors, _is_blank, _name, _number_field, _show, _to_float, _where
 from .engine import greek_names
 from .models import BlackScholes, Garch, Heston
@@ -201,9 +202,12 @@ def _build_models(market: pd.DataFrame):
                                               f"decimals, e.g. {value / 100:g} for {value:g}%")
         if not row_errors.messages[0]:
             try:
-                models[underlying] = cls(**{k: (v if v is None else float(v)) for k, v in params.items()})
+                with collected(PercentLikeWarning) as percent_like:   # said again naming the market row
+                    models[underlying] = cls(**{k: (v if v is None else float(v)) for k, v in params.items()})
             except ValueError as exc:  # the model's own message names the field
                 row_errors.messages[0].append(str(exc))
+            for text in percent_like:
+                warnings.warn(f"{label}: {text}", PercentLikeWarning, stacklevel=user_stacklevel())
         if row_errors.messages[0]:
             problems[underlying] = f"{label}, {kind}: {'; '.join(row_errors.messages[0])}"
     return models, problems

@@ -196,9 +196,10 @@ def price_book_command(book: Path = typer.Argument(..., help="trades, CSV or Par
         trades, market_data = _read_table(book, "book", as_text=True), _read_table(market, "market", as_text=True)
         try:
             from ._book_fields import UnusedColumnsWarning
-            with collected(UnusedColumnsWarning) as unused:
+            from ._fields import PercentLikeWarning
+            with collected(UnusedColumnsWarning) as unused, collected(PercentLikeWarning) as percent_like:
                 prepared = prepare_book(trades, market_data, mc, greeks=names)
-            for text in unused:
+            for text in unused + percent_like:
                 say("warning:", "yellow", f"{market if text.startswith('market') else book}: {text}")
         except ValueError as exc:
             raise CliError(f"{market if str(exc).startswith('market') else book}: {exc}") from None

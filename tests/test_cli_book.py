@@ -481,3 +481,29 @@ def test_an_output_that_is_an_input_is_refused_before_any_work(tmp_path):
         prices, index=False)
     result = runner.invoke(app, ["calibrate", str(prices), "-o", str(prices)], env=env)
     assert result.exit_code == 2 and "the output is the prices file itself" in result.output
+
+
+def test_a_percent_like_market_rate_is_named_with_its_row_by_the_book_and_the_cli(tmp_path):
+    """A dividend of 1.5 (150% a year, or a 1.5% yield typed as percent) in a market file: priced as given, and
+    named with its market row, by price_book (a PercentLikeWarning at the caller's line) and by the CLI (a
+    warning line naming the file; it had printed a raw Python warning pointing into typer)."""
+    import warnings
+
+    from pricer import PercentLikeWarning, price_book
+    market = pd.DataFrame([dict(underlying="X", model="black_scholes", spot=100.0, rate=0.02, dividend=1.5, vol=0.2)])
+    book = pd.DataFrame([dict(trade_id="T1", underlying="X", product="european", call_put="put", strike=100.0,
+                              expiry=0.5)])
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        result = price_book(book, market, mc=MonteCarlo(paths=2048))
+    said = [(str(w.message), w.filename) for w in record if w.category is PercentLikeWarning]
+    assert said == [("market row 1 (X): dividend 1.5 is 150% a year: used as given; if it is a percentage, pass "
+                     "decimals (0.015 for 1.5%)", __file__)]
+    assert (result["status"] == "ok").all()
+    market.to_csv(tmp_path / "market.csv", index=False)
+    book.to_csv(tmp_path / "book.csv", index=False)
+    run = runner.invoke(app, ["price-book", str(tmp_path / "book.csv"), "-m", str(tmp_path / "market.csv"),
+                              "-o", str(tmp_path / "out.csv"), "--paths", "2048"], env={"EXOTICS_CACHE_DIR": ""})
+    assert run.exit_code == 0, run.output
+    assert (f"warning: {tmp_path / 'market.csv'}: market row 1 (line 2, X): dividend 1.5 is 150% a year"
+            in " ".join(run.output.split()))
