@@ -60,7 +60,8 @@ def _lm_one(y0, x, eidx, mvol, mask, expiries, quad, *, feller, max_iter, ftol, 
     """
     def residuals(y):
         vols = _model_vols(_to_natural(y, feller), x, eidx, expiries, quad)
-        return VOL_POINTS * (vols - mvol) * mask
+        # where, not * mask: a left-out option's vol may be NaN (float32), and NaN * 0 is NaN
+        return jnp.where(mask > 0, VOL_POINTS * (vols - mvol), 0.0)
 
     def value_and_jac(y):
         r, push = jax.linearize(residuals, y)

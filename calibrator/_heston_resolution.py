@@ -1,6 +1,6 @@
 """Options float32 cannot fit: where an option's price is so small against the forward that float32's
 rounding moves its implied vol by more than the fit's own accuracy, it is left out of the fit (its model vol
-still reported) and named in a RuntimeWarning.
+NaN: the vol of a rounded price is noise) and named in a RuntimeWarning.
 
 Measured (a Heston surface of 1 week .. 1 year, strikes 70 .. 130, fitted in float32 against the float64
 fit): options whose Black vega per unit forward, phi(d1) sqrt(T), is about 1e-8 came back 3 to 4 vol points
@@ -50,7 +50,7 @@ def leave_out_unresolved(data, dtype, surface, ids, batch: bool):
                       f"{float(surface['expiry'].iloc[r]):.4g})" for r in left_out[:3])
     text = (f"calibrate_heston in float32: {len(left_out)} option(s) priced below float32's resolution (Black vega "
             f"under {FLOAT32_MIN_VEGA:g} of the forward, where rounding moves the implied vol by vol points) are "
-            f"left out of the fit, their model_vol reported but not fitted: {named}"
+            f"left out of the fit (their model_vol and error NaN): {named}"
             f"{', ...' if len(left_out) > 3 else ''}") if left_out else ""
     if kept:
         which = ", ".join(repr(_label(ids[j])) for j in kept[:3]) if batch else "the surface"

@@ -65,7 +65,7 @@ def _per_surface(name, value, ids, positive=False, rate_like=False):
             where = "" if len(ids) == 1 else f" for surface_id {_label(ids[j])!r}"
             raise ValueError(f"{name}{where} is {float(out[j])!r}: {_RATE_LIMIT[1](float(out[j]))}")
         high = np.abs(out) > 1.0
-        if high.any() and len(ids) > 1:
+        if high.any() and len(ids) > 1 and np.ptp(out) > 0:   # one value per surface, not one for all
             j = int(np.argmax(high))
             warn_percent_like_rate(f"{name} for surface_id {_label(ids[j])!r}", out[j])
         else:

@@ -161,8 +161,8 @@ def check_time_order(index, name: str) -> None:
     def date(label):
         stamp = pd.Timestamp(label.to_timestamp() if isinstance(label, pd.Period) else label)
         return str(stamp.date()) if stamp == stamp.normalize() else str(stamp)
-    back = int(values[row - 1] - values[row])   # nanoseconds
-    local_clock = (isinstance(index, pd.DatetimeIndex) and index.tz is None and 0 <= back <= 3_600 * 10**9
+    local_clock = (isinstance(index, pd.DatetimeIndex) and index.tz is None
+                   and pd.Timedelta(0) <= index[row - 1] - index[row] <= pd.Timedelta(hours=1)
                    and not (index[row] == index[row].normalize() and index[row - 1] == index[row - 1].normalize()))
     if newest_first:
         fix = "; the series runs newest first: reverse it (returns.iloc[::-1] or .sort_index())"

@@ -119,12 +119,6 @@ class HestonCalibration:
 
 
 
-def _say_again(recorded) -> None:
-    """Warnings recorded under catch_warnings, raised again through the caller's filters."""
-    for warning in recorded:
-        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
-
-
 def _median(values) -> float:
     finite = np.asarray(values, dtype=float)
     finite = finite[np.isfinite(finite)]
@@ -226,28 +220,25 @@ def calibrate_heston(surface: pd.DataFrame, spot, rate, dividend=0.0, initial=No
             raise ValueError(f"{name} must be a number >= 0 (or None for the default), got {value!r}")
     from .garch_fit import check_dtype
     dtype = check_dtype(dtype)
-    # a batch that fails is checked again surface by surface: what it warned of before failing (a percent-like
-    # rate, far options) is said once, by the run that is kept
-    said = []
+    # a batch that fails is checked again surface by surface, and its good surfaces calibrated by a call of their
+    # own: what the failed try warned of before failing is said again by that call, at the same caller's line
+    # (the default filter shows it once; no catch_warnings here, on every call: it is not thread-safe)
     try:
-        with warnings.catch_warnings(record=True) as said:
-            warnings.simplefilter("always")
-            data, ids, batch = _prepare(surface, spot, rate, dividend)
-            p0 = checked_start(initial, ids, data, feller=bool(feller), batch=batch)
+        data, ids, batch = _prepare(surface, spot, rate, dividend)
+        p0 = checked_start(initial, ids, data, feller=bool(feller), batch=batch)
     except ValueError:
         split = split_bad_surfaces(surface, spot, rate, dividend, initial, feller=bool(feller))
         if split is None:   # one surface, or a problem of the whole input
-            _say_again(said)
             raise
         return _without_bad_surfaces(surface, *split, arguments=(spot, rate, dividend, initial),
                                      options=dict(feller=bool(feller), max_iter=max_iter, ftol=ftol, xtol=xtol,
                                                   gtol=gtol, dtype=dtype))
-    _say_again(said)
     defaults = (1e-10, 1e-10, 1e-12) if dtype.itemsize == 8 else (1e-5, 1e-5, 1e-5)
     tol = {name: jnp.asarray(default if value is None else value, dtype)
            for name, value, default in zip(("ftol", "xtol", "gtol"), (ftol, xtol, gtol), defaults)}
     feller = jnp.asarray(bool(feller))
 
+    given = data.mask
     data = leave_out_unresolved(data, dtype, surface, ids, batch)
     S = len(ids)
     lanes = _Lanes(data, dtype)
@@ -282,7 +273,8 @@ def calibrate_heston(surface: pd.DataFrame, spot, rate, dividend=0.0, initial=No
                       f"{lanes.vol_tol:g} with twice the nodes. The parameters are likely extreme; those results are "
                       f"marked not converged", RuntimeWarning, stacklevel=user_stacklevel())
 
-    err = VOL_POINTS * (vols - data.market_vol) * data.mask
+    with np.errstate(invalid="ignore"):
+        err = np.where(data.mask > 0, VOL_POINTS * (vols - data.market_vol), 0.0)
     sse = np.sum(err * err, axis=1)
     converged = conv & ok & np.isfinite(sse)
     p = np.asarray(_natural_batch(jnp.asarray(y), feller), dtype=float)
@@ -292,6 +284,8 @@ def calibrate_heston(surface: pd.DataFrame, spot, rate, dividend=0.0, initial=No
 
     fitted = surface.copy()
     model_vol = np.full(len(surface), np.nan)
+    # an option left out for float32's resolution has no vol worth reporting (a rounded price's vol is noise)
+    vols = np.where((given > 0) & (data.mask == 0), np.nan, vols)
     for j, rows in enumerate(data.rows):
         model_vol[rows] = vols[j, : len(rows)]
     fitted["model_vol"] = model_vol

@@ -206,8 +206,9 @@ def _build_models(market: pd.DataFrame):
                     models[underlying] = cls(**{k: (v if v is None else float(v)) for k, v in params.items()})
             except ValueError as exc:  # the model's own message names the field
                 row_errors.messages[0].append(str(exc))
-            for text in percent_like:
-                warnings.warn(f"{label}: {text}", PercentLikeWarning, stacklevel=user_stacklevel())
+            else:
+                for text in percent_like:
+                    warnings.warn(f"{label}: {text}", PercentLikeWarning, stacklevel=user_stacklevel())
         if row_errors.messages[0]:
             problems[underlying] = f"{label}, {kind}: {'; '.join(row_errors.messages[0])}"
     return models, problems
