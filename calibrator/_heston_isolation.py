@@ -28,33 +28,26 @@ def checked_start(initial, ids, data, *, feller: bool, batch: bool) -> np.ndarra
     return p0
 
 
+def _sequence_length(value) -> int | None:
+    """The length of a per-surface argument given in surface order (a list, an array); None for a number, a
+    mapping or Series keyed by surface_id, a rate curve, or anything without a length."""
+    if isinstance(value, (pd.DataFrame, pd.Series, dict, str)) or np.ndim(value) == 0:
+        return None
+    try:
+        return len(value)
+    except TypeError:
+        return None
+
+
 def _subset(value, ids: list, keep: np.ndarray):
     """A per-surface argument (a number, a mapping keyed by surface_id, a sequence in ``ids`` order, or a rate
     curve with a surface_id column) for the surfaces at positions ``keep``. Anything else is passed on as it
     is, to fail as it did."""
-    if isinstance(value, pd.DataFrame):
-        if "surface_id" in value.columns:
-            return value[value["surface_id"].isin([ids[j] for j in keep])]
-        return value
-    if isinstance(value, (pd.Series, dict)) or np.ndim(value) == 0:
-        return value
-    try:
-        if len(value) == len(ids):
-            return [value[j] for j in keep]
-    except TypeError:
-        pass
+    if isinstance(value, pd.DataFrame) and "surface_id" in value.columns:
+        return value[value["surface_id"].isin([ids[j] for j in keep])]
+    if _sequence_length(value) == len(ids):
+        return [value[j] for j in keep]
     return value
-
-
-def _fits_the_batch(value, count: int) -> bool:
-    """False for a sequence argument whose length is not the number of surfaces (a whole-input problem:
-    each surface alone would take a length-1 list as its own)."""
-    if isinstance(value, (pd.DataFrame, pd.Series, dict, str)) or np.ndim(value) == 0:
-        return True
-    try:
-        return len(value) == count
-    except TypeError:
-        return True
 
 
 def _subset_initial(initial, ids: list, keep: np.ndarray):
@@ -85,7 +78,9 @@ def split_bad_surfaces(surface, spot, rate, dividend, initial, *, feller: bool):
             fields = tuple(getattr(as_heston_params(initial), field) for field in FIELDS)
         except ValueError:
             return None
-    if not all(_fits_the_batch(value, len(ids)) for value in (spot, rate, dividend) + fields):
+    # a sequence of another length is the whole input's problem: each surface alone would take a length-1
+    # list as its own
+    if any(_sequence_length(value) not in (None, len(ids)) for value in (spot, rate, dividend) + fields):
         return None
     keep, errors = [], {}
     with warnings.catch_warnings():

@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from pricer._fields import RATE_LIMIT, decimal_hint, warn_percent_like_rate
+from pricer._fields import RATE_LIMIT, RATE_WARNING_LEVEL, decimal_hint, warn_percent_like_rate
 
 from ._heston_lm import BOUNDS, RHO_MAX
 from .heston_map import FIELDS, as_heston_params
@@ -64,7 +64,7 @@ def _per_surface(name, value, ids, positive=False, rate_like=False):
             j = int(np.argmax(bad))
             where = "" if len(ids) == 1 else f" for surface_id {_label(ids[j])!r}"
             raise ValueError(f"{name}{where} is {float(out[j])!r}: {_RATE_LIMIT[1](float(out[j]))}")
-        high = np.abs(out) > 1.0
+        high = np.abs(out) > RATE_WARNING_LEVEL
         if high.any() and len(ids) > 1 and np.ptp(out) > 0:   # one value per surface, not one for all
             j = int(np.argmax(high))
             warn_percent_like_rate(f"{name} for surface_id {_label(ids[j])!r}", out[j])

@@ -101,15 +101,15 @@ def _column_series(raw, positions, line):
             raise _ColumnError(f", {line(int(positions[k]))}: missing price inside the series "
                            f"(fill or remove the row)")
     # a bad tick (1e-320, 1e308, a price in the wrong units for one row) is a jump no market makes
-    from calibrator._validation import MAX_LOG_RETURN as MAX_LOG_MOVE
+    from calibrator._validation import MAX_LOG_RETURN
     steps = np.abs(np.diff(np.log(values[present])))
-    if steps.size and np.max(steps) > MAX_LOG_MOVE:
-        first = int(np.argmax(steps > MAX_LOG_MOVE))   # the first jump: the bad row itself
+    if steps.size and np.max(steps) > MAX_LOG_RETURN:
+        first = int(np.argmax(steps > MAX_LOG_RETURN))   # the first jump: the bad row itself
         k = present[first + 1]
         raise _ColumnError(f", {line(int(positions[k]))}: the price moves from "
                            f"{float(values[present[first]]):g} to {float(values[k]):g}, a factor of "
                            f"{float(np.exp(steps[first])):.3g} in one row: a bad tick? (limit: a factor of "
-                           f"{float(np.exp(MAX_LOG_MOVE)):.0f})")
+                           f"{float(np.exp(MAX_LOG_RETURN)):.0f})")
     if present.size < MIN_PRICES:
         raise _ColumnError(f" has {present.size} prices; a GARCH fit needs at least "
                            f"{MIN_PRICES} ({MIN_PRICES - 1} returns), and 500+ for reliable estimates")
